@@ -1,0 +1,59 @@
+import fs from 'node:fs';
+
+/**
+ * Reads small pseudo-files (cgroupfs, procfs) whole, in one open/read/close, into one reused buffer.
+ * Measured on this kind of machine: as fast as a C reader, and ~11x faster than `fs.promises.readFile` per file
+ * (shared/reference/measurements.md). Synchronous on purpose: it runs on the gather thread, never on the HTTP one.
+ * Never stats for size: many pseudo-files report 0 or 4096.
+ */
+export class FileReader {
+  #buf: Buffer;
+  readonly maxBytes: number;
+
+  constructor(initialBytes = 64 * 1024, maxBytes = 16 * 1024 * 1024) {
+    this.#buf = Buffer.allocUnsafe(initialBytes);
+    this.maxBytes = maxBytes;
+  }
+
+  /**
+   * The file's whole content, or `undefined` if it does not exist (ENOENT, ENOTDIR).
+   * Any other failure (EACCES, EIO, ENODEV on a cgroup being removed, a file over maxBytes) throws.
+   */
+  read(file: string): string | undefined {
+    let fd: number;
+    try {
+      fd = fs.openSync(file, 'r');
+    } catch (err) {
+      if (isMissing(err)) return undefined;
+      throw err;
+    }
+    try {
+      let len = 0;
+      for (;;) {
+        if (len === this.#buf.length) {
+          if (len >= this.maxBytes) throw new Error(`${file} is larger than ${this.maxBytes} bytes`);
+          const bigger = Buffer.allocUnsafe(Math.min(this.maxBytes, len * 2));
+          this.#buf.copy(bigger, 0, 0, len);
+          this.#buf = bigger;
+        }
+        const n = fs.readSync(fd, this.#buf, len, this.#buf.length - len, null);
+        if (n === 0) break;
+        len += n;
+      }
+      return this.#buf.toString('utf8', 0, len);
+    } finally {
+      fs.closeSync(fd);
+    }
+  }
+}
+
+/** ENOENT / ENOTDIR: the thing is not there (feature absent, or the cgroup or process went away). */
+export function isMissing(err: unknown): boolean {
+  const code = errorCode(err);
+  return code === 'ENOENT' || code === 'ENOTDIR';
+}
+
+export function errorCode(err: unknown): string | undefined {
+  if (typeof err === 'object' && err !== null && 'code' in err && typeof err.code === 'string') return err.code;
+  return undefined;
+}
