@@ -1,0 +1,167 @@
+/**
+ * Flags with environment-variable twins: `--listen-address` / `PODVISOR_LISTEN_ADDRESS`.
+ * A flag beats its variable, which beats the default. `--help` prints every flag with its default.
+ */
+import { ConfigError } from './errors.js';
+
+export interface Config {
+  listenHost: string;
+  listenPort: number;
+  rootfs: string;
+  rawCgroupPrefixAllowlist: string[];
+  minGatherIntervalMs: number;
+  defaultScrapeTimeoutMs: number;
+  scrapeTimeoutOffsetMs: number;
+  gatherTimeoutMs: number;
+  machineInfoIntervalMs: number;
+  gatherInWorker: boolean;
+  logLevel: LogLevel;
+}
+
+export type LogLevel = 'debug' | 'info' | 'warn' | 'error';
+
+type Kind = 'string' | 'duration' | 'bool' | 'list' | 'address' | 'level';
+
+interface FlagDef {
+  flag: string;
+  kind: Kind;
+  default: string;
+  help: string;
+}
+
+export const FLAGS: readonly FlagDef[] = [
+  { flag: 'listen-address', kind: 'address', default: '0.0.0.0:8080', help: 'Address to serve /metrics, /metrics/cadvisor, /healthz and /readyz on (host:port; all interfaces by default so Prometheus can reach it).' },
+  { flag: 'rootfs', kind: 'string', default: '/', help: 'Root of the host filesystem; /proc and /sys are read under it (use /rootfs in a DaemonSet).' },
+  { flag: 'raw-cgroup-prefix-allowlist', kind: 'list', default: '', help: 'Comma-separated cgroup path prefixes to report (empty: all). The root cgroup / is always reported.' },
+  { flag: 'min-gather-interval', kind: 'duration', default: '0s', help: 'Reuse a gather younger than this for new scrapes (0: every scrape that finds no gather in flight starts one).' },
+  { flag: 'default-scrape-timeout', kind: 'duration', default: '10s', help: 'Scrape deadline when the request carries no X-Prometheus-Scrape-Timeout-Seconds header.' },
+  { flag: 'scrape-timeout-offset', kind: 'duration', default: '500ms', help: 'Answer this long before the scraper\'s deadline, so a late gather is a clear 503 and not a "context deadline exceeded".' },
+  { flag: 'gather-timeout', kind: 'duration', default: '60s', help: 'Abandon (and restart the worker of) a gather that runs longer than this.' },
+  { flag: 'machine-info-interval', kind: 'duration', default: '5m', help: 'How often machine_* facts (cores, memory) are re-read.' },
+  { flag: 'gather-in-worker', kind: 'bool', default: 'true', help: 'Read cgroup and /proc files on a worker thread, so /healthz and scrapes never wait behind file reads.' },
+  { flag: 'log-level', kind: 'level', default: 'info', help: 'debug, info, warn or error.' },
+];
+
+export function envName(flag: string): string {
+  return `PODVISOR_${flag.toUpperCase().replace(/-/g, '_')}`;
+}
+
+export function helpText(): string {
+  const lines = ['Usage: podvisor [flags]', '', 'A cAdvisor-compatible container metrics exporter.', '', 'Flags (each also read from the environment variable shown):'];
+  for (const f of FLAGS) {
+    const def = f.default === '' ? '""' : f.default;
+    lines.push(`  --${f.flag}${f.kind === 'bool' ? '' : '=<value>'}  (${envName(f.flag)}, default ${def})`, `      ${f.help}`);
+  }
+  lines.push('  --help      Print this text and exit.', '  --version   Print the version and exit.');
+  return lines.join('\n') + '\n';
+}
+
+/** `90`, `500ms`, `10s`, `1.5m`, `1h`: milliseconds. A bare number is seconds. */
+export function parseDuration(s: string, what: string): number {
+  const m = /^(\d+(?:\.\d+)?)(ms|s|m|h)?$/.exec(s.trim());
+  if (m === null) throw new ConfigError(`${what}: "${s}" is not a duration (examples: 500ms, 10s, 5m)`);
+  const n = Number(m[1]);
+  const unit = m[2] ?? 's';
+  const factor = unit === 'ms' ? 1 : unit === 's' ? 1000 : unit === 'm' ? 60_000 : 3_600_000;
+  return Math.round(n * factor);
+}
+
+/** `host:port`, `[v6]:port`, or `:port` (all interfaces). */
+export function parseListenAddress(s: string, what: string): { host: string; port: number } {
+  const m = /^(?:\[([^\]]+)\]|([^:[\]]*)):(\d{1,5})$/.exec(s.trim());
+  const port = m === null ? NaN : Number(m[3]);
+  if (m === null || !Number.isInteger(port) || port > 65535) {
+    throw new ConfigError(`${what}: "${s}" is not host:port (example: 0.0.0.0:8080)`);
+  }
+  const host = m[1] ?? m[2] ?? '';
+  return { host: host === '' ? '0.0.0.0' : host, port };
+}
+
+function parseBool(s: string, what: string): boolean {
+  const v = s.trim().toLowerCase();
+  if (['1', 'true', 'yes', 'on'].includes(v)) return true;
+  if (['0', 'false', 'no', 'off'].includes(v)) return false;
+  throw new ConfigError(`${what}: "${s}" is not a boolean (true or false)`);
+}
+
+export type ParseResult = { kind: 'run'; config: Config } | { kind: 'help' } | { kind: 'version' };
+
+export function parseArgs(argv: readonly string[], env: Readonly<Record<string, string | undefined>>): ParseResult {
+  const given = new Map<string, string>();
+  for (let i = 0; i < argv.length; i++) {
+    const arg = argv[i] ?? '';
+    if (arg === '--help' || arg === '-h') return { kind: 'help' };
+    if (arg === '--version') return { kind: 'version' };
+    if (!arg.startsWith('--')) throw new ConfigError(`unexpected argument "${arg}" (flags look like --listen-address=0.0.0.0:8080; see --help)`);
+    const body = arg.slice(2);
+    const eq = body.indexOf('=');
+    let name = eq === -1 ? body : body.slice(0, eq);
+    let value: string | undefined = eq === -1 ? undefined : body.slice(eq + 1);
+    let def = FLAGS.find((f) => f.flag === name);
+    if (def === undefined && name.startsWith('no-') && value === undefined) {
+      def = FLAGS.find((f) => f.flag === name.slice(3) && f.kind === 'bool');
+      if (def !== undefined) {
+        name = def.flag;
+        value = 'false';
+      }
+    }
+    if (def === undefined) throw new ConfigError(`unknown flag --${name} (see --help)`);
+    if (value === undefined) {
+      if (def.kind === 'bool') value = 'true';
+      else {
+        const next = argv[i + 1];
+        if (next === undefined) throw new ConfigError(`flag --${name} needs a value`);
+        value = next;
+        i++;
+      }
+    }
+    given.set(name, value);
+  }
+
+  const raw = (flag: string): { value: string; what: string } => {
+    const def = FLAGS.find((f) => f.flag === flag);
+    if (def === undefined) throw new Error(`internal: no flag ${flag}`);
+    const fromFlag = given.get(flag);
+    if (fromFlag !== undefined) return { value: fromFlag, what: `--${flag}` };
+    const fromEnv = env[envName(flag)];
+    if (fromEnv !== undefined && fromEnv !== '') return { value: fromEnv, what: envName(flag) };
+    return { value: def.default, what: `--${flag}` };
+  };
+  const str = (flag: string): string => raw(flag).value;
+  const dur = (flag: string): number => {
+    const r = raw(flag);
+    return parseDuration(r.value, r.what);
+  };
+
+  const listen = parseListenAddress(raw('listen-address').value, raw('listen-address').what);
+  const allowlist = str('raw-cgroup-prefix-allowlist')
+    .split(',')
+    .map((p) => p.trim())
+    .filter((p) => p !== '');
+  for (const p of allowlist) {
+    if (!p.startsWith('/')) throw new ConfigError(`--raw-cgroup-prefix-allowlist: "${p}" must be an absolute cgroup path such as /kubepods`);
+  }
+  const level = str('log-level');
+  if (level !== 'debug' && level !== 'info' && level !== 'warn' && level !== 'error') {
+    throw new ConfigError(`--log-level: "${level}" is not one of debug, info, warn, error`);
+  }
+  const gatherTimeoutMs = dur('gather-timeout');
+  if (gatherTimeoutMs <= 0) throw new ConfigError('--gather-timeout must be more than 0');
+  const inWorker = raw('gather-in-worker');
+  return {
+    kind: 'run',
+    config: {
+      listenHost: listen.host,
+      listenPort: listen.port,
+      rootfs: str('rootfs'),
+      rawCgroupPrefixAllowlist: allowlist,
+      minGatherIntervalMs: dur('min-gather-interval'),
+      defaultScrapeTimeoutMs: dur('default-scrape-timeout'),
+      scrapeTimeoutOffsetMs: dur('scrape-timeout-offset'),
+      gatherTimeoutMs,
+      machineInfoIntervalMs: dur('machine-info-interval'),
+      gatherInWorker: parseBool(inWorker.value, inWorker.what),
+      logLevel: level,
+    },
+  };
+}

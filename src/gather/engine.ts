@@ -1,0 +1,71 @@
+/**
+ * A gather engine runs a gather and renders its families: on a worker thread (the default) or in-process.
+ * Either way the HTTP side only gets rendered families, and never reads a host file itself.
+ */
+import type { CgroupLayout, CollectorName } from '../cgroup/types.js';
+import { CONTAINER_METRICS, MACHINE_METRICS } from '../metrics/index.js';
+import { FamilyWriter, type RenderedFamily } from '../metrics/exposition.js';
+import { renderContainerFamilies, renderMachineFamilies } from '../metrics/render.js';
+import type { Logger } from '../log.js';
+import { Gatherer } from './gatherer.js';
+import type { Snapshot } from './snapshot.js';
+
+export interface GatherResult {
+  /** When the gather started (ms since the epoch). */
+  timestampMs: number;
+  durationMs: number;
+  /** Cgroups reported. */
+  containers: number;
+  families: RenderedFamily[];
+}
+
+export interface GatherEngine {
+  gather(): Promise<GatherResult>;
+  close(): Promise<void>;
+}
+
+export interface EngineOptions {
+  layout: CgroupLayout;
+  rootfs: string;
+  allowPrefixes: readonly string[];
+  machineInfoIntervalMs: number;
+}
+
+const COLLECTORS: readonly CollectorName[] = ['blkio', 'cpu', 'discovery', 'machine', 'memory', 'network', 'pids', 'pressure', 'process', 'spec'];
+
+function collectorErrorsFamily(snapshot: Snapshot): RenderedFamily {
+  const w = new FamilyWriter(
+    'podvisor_collector_errors_total',
+    'Files that existed but could not be read or parsed, by collector; the series they feed were left out of the scrape.',
+    'counter',
+  );
+  for (const c of COLLECTORS) w.sample(`collector="${c}"`, snapshot.collectorErrors[c] ?? 0);
+  return w.finish();
+}
+
+export function renderSnapshot(snapshot: Snapshot): RenderedFamily[] {
+  return [...renderContainerFamilies(snapshot, CONTAINER_METRICS), ...renderMachineFamilies(snapshot, MACHINE_METRICS), collectorErrorsFamily(snapshot)];
+}
+
+/** Gathers on the calling thread. Used by tests, benchmarks, and `--no-gather-in-worker`. */
+export class LocalEngine implements GatherEngine {
+  readonly #gatherer: Gatherer;
+
+  constructor(opts: EngineOptions, log: Logger) {
+    this.#gatherer = new Gatherer(opts.layout, {
+      rootfs: opts.rootfs,
+      allowPrefixes: opts.allowPrefixes,
+      machineInfoIntervalMs: opts.machineInfoIntervalMs,
+      log,
+    });
+  }
+
+  async gather(): Promise<GatherResult> {
+    const start = performance.now();
+    const snapshot = await this.#gatherer.gather();
+    const families = renderSnapshot(snapshot);
+    return { timestampMs: snapshot.timestampMs, durationMs: performance.now() - start, containers: snapshot.containers.length, families };
+  }
+
+  async close(): Promise<void> {}
+}

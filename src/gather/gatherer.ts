@@ -1,0 +1,258 @@
+/**
+ * One gather: discover every cgroup (each one is a container, as in cAdvisor), read its stats and its processes'
+ * /proc files, and produce an immutable Snapshot. Synchronous file reads into one reused buffer: this runs on the
+ * gather worker thread, never on the HTTP thread. No per-container timers: everything happens in this one pass.
+ */
+import fs from 'node:fs';
+import { FileReader } from '../host/file-reader.js';
+import { hostPath } from '../host/paths.js';
+import { StartupError, errorMessage } from '../errors.js';
+import { detectLayout } from '../cgroup/mountinfo.js';
+import { cgroupDirs, cgroupExists, listCgroups, procsFile } from '../cgroup/discover.js';
+import { readCgroupStats } from '../cgroup/read.js';
+import type { CgroupLayout, CollectorName } from '../cgroup/types.js';
+import { parseCgroupProcs } from '../proc/cgroup-procs.js';
+import { parseNetDev } from '../proc/net-dev.js';
+import { countFileDescriptors, netnsId } from '../proc/process-files.js';
+import { parsePartitions } from '../proc/partitions.js';
+import { readMachineInfo } from '../machine/machine-info.js';
+import type { Logger } from '../log.js';
+import { EMPTY_LABELS, type ContainerSnapshot, type MachineSnapshot, type NetworkInterfaceStats, type ProcessStats, type Snapshot } from './snapshot.js';
+
+export interface GathererOptions {
+  rootfs: string;
+  allowPrefixes: readonly string[];
+  machineInfoIntervalMs: number;
+  log: Logger;
+  now?: () => number;
+}
+
+const EMPTY_MACHINE: MachineSnapshot = { machineId: '', systemUuid: '', bootId: '' };
+
+/** Finds the cgroup mounts: the host's view (/proc/1) first, then our own. */
+export function loadLayout(rootfs: string): CgroupLayout {
+  const candidates = [hostPath(rootfs, 'proc/1/mountinfo'), hostPath(rootfs, 'proc/self/mountinfo')];
+  const reader = new FileReader();
+  let lastErr: unknown;
+  for (const file of candidates) {
+    let text: string | undefined;
+    try {
+      text = reader.read(file);
+    } catch (err) {
+      lastErr = err;
+      continue;
+    }
+    if (text !== undefined) return detectLayout(text, rootfs);
+  }
+  const why = lastErr === undefined ? 'not found' : errorMessage(lastErr);
+  throw new StartupError(`cannot read the mount table (${candidates.join(' or ')}): ${why}`);
+}
+
+/** Fails fast, with one line, when the cgroup hierarchy is there but unreadable. */
+export function checkLayoutReadable(layout: CgroupLayout): void {
+  const dirs = [...new Set([...layout.v1.values(), ...(layout.v2 === undefined ? [] : [layout.v2])])];
+  for (const dir of dirs) {
+    try {
+      fs.readdirSync(dir);
+    } catch (err) {
+      throw new StartupError(`cannot read cgroup hierarchy ${dir}: ${errorMessage(err)} (podvisor needs read access to /sys/fs/cgroup; run it as root or with the host's /sys mounted)`);
+    }
+  }
+}
+
+export class Gatherer {
+  readonly layout: CgroupLayout;
+  readonly #opts: GathererOptions;
+  readonly #reader = new FileReader();
+  readonly #procRoot: string;
+  readonly #startTimes = new Map<string, number>();
+  readonly #errors: Partial<Record<CollectorName, number>> = {};
+  #machine: MachineSnapshot = EMPTY_MACHINE;
+  #machineAt = -Infinity;
+  #machineRefresh: Promise<void> | undefined;
+
+  constructor(layout: CgroupLayout, opts: GathererOptions) {
+    this.layout = layout;
+    this.#opts = opts;
+    this.#procRoot = hostPath(opts.rootfs, 'proc');
+  }
+
+  #now(): number {
+    return (this.#opts.now ?? Date.now)();
+  }
+
+  #countError(collector: CollectorName, file: string, err: unknown): void {
+    this.#errors[collector] = (this.#errors[collector] ?? 0) + 1;
+    this.#opts.log.debug('collector error', { collector, file, error: errorMessage(err) });
+  }
+
+  /** Machine facts are read at start and refreshed rarely, in the background; a gather never waits for a refresh. */
+  async #machineInfo(): Promise<MachineSnapshot> {
+    const stale = this.#now() - this.#machineAt >= this.#opts.machineInfoIntervalMs;
+    if (stale && this.#machineRefresh === undefined) {
+      this.#machineRefresh = readMachineInfo(this.#opts.rootfs)
+        .then((m) => {
+          this.#machine = m;
+        })
+        .catch((err: unknown) => this.#countError('machine', 'systeminformation', err))
+        .finally(() => {
+          this.#machineAt = this.#now();
+          this.#machineRefresh = undefined;
+        });
+    }
+    if (this.#machine === EMPTY_MACHINE && this.#machineRefresh !== undefined) await this.#machineRefresh;
+    return this.#machine;
+  }
+
+  async gather(): Promise<Snapshot> {
+    const timestampMs = this.#now();
+    const machine = await this.#machineInfo();
+    const read = (file: string): string | undefined => this.#reader.read(file);
+    const deviceNames = this.#readPartitions();
+    const hostNetns = netnsId(this.#procRoot, 1);
+    let meminfo: string | undefined | null = null;
+    const claimedNetns = new Set<string>();
+    const seen = new Set<string>();
+    const containers: ContainerSnapshot[] = [];
+
+    let paths: string[];
+    try {
+      paths = listCgroups(this.layout, this.#opts.allowPrefixes);
+    } catch (err) {
+      this.#countError('discovery', 'cgroup tree', err);
+      throw err;
+    }
+    for (const id of paths) {
+      const pending: [CollectorName, string, unknown][] = [];
+      const ctx = {
+        layout: this.layout,
+        read,
+        onError: (collector: CollectorName, file: string, err: unknown) => pending.push([collector, file, err]),
+        readMeminfo: (): string | undefined => {
+          if (meminfo === null) {
+            try {
+              meminfo = read(hostPath(this.#procRoot, 'meminfo'));
+            } catch (err) {
+              meminfo = undefined;
+              pending.push(['memory', '/proc/meminfo', err]);
+            }
+          }
+          return meminfo;
+        },
+      };
+      const cgroup = readCgroupStats(ctx, id);
+      const pids = this.#pids(id, pending);
+      const processes = pids === undefined ? undefined : this.#processStats(pids, pending);
+      const network = this.#network(id, pids, hostNetns, claimedNetns, pending);
+      const startTimeSeconds = this.#startTime(id);
+      // A cgroup removed while we read it is simply not reported, and its half-read files are not errors.
+      if (id !== '/' && !cgroupExists(this.layout, id)) continue;
+      for (const [collector, file, err] of pending) this.#countError(collector, file, err);
+      seen.add(id);
+      const c: ContainerSnapshot = { id, labels: EMPTY_LABELS, cgroup };
+      if (processes !== undefined) c.processes = processes;
+      if (network !== undefined) c.network = network;
+      if (startTimeSeconds !== undefined) c.startTimeSeconds = startTimeSeconds;
+      containers.push(c);
+    }
+    for (const id of this.#startTimes.keys()) if (!seen.has(id)) this.#startTimes.delete(id);
+    return { timestampMs, containers, machine, deviceNames, collectorErrors: { ...this.#errors } };
+  }
+
+  #readPartitions(): Map<string, string> {
+    const file = hostPath(this.#procRoot, 'partitions');
+    try {
+      const text = this.#reader.read(file);
+      return text === undefined ? new Map() : parsePartitions(text, file);
+    } catch (err) {
+      this.#countError('blkio', file, err);
+      return new Map();
+    }
+  }
+
+  #pids(id: string, pending: [CollectorName, string, unknown][]): number[] | undefined {
+    const file = procsFile(this.layout, id);
+    if (file === undefined) return undefined;
+    try {
+      const text = this.#reader.read(file);
+      return text === undefined ? undefined : parseCgroupProcs(text, file);
+    } catch (err) {
+      pending.push(['process', file, err]);
+      return undefined;
+    }
+  }
+
+  #processStats(pids: readonly number[], pending: [CollectorName, string, unknown][]): ProcessStats {
+    let fds = 0;
+    let sockets = 0;
+    let ok = true;
+    for (const pid of pids) {
+      try {
+        const n = countFileDescriptors(this.#procRoot, pid);
+        if (n === undefined) continue; // the process exited meanwhile
+        fds += n.fds;
+        sockets += n.sockets;
+      } catch (err) {
+        ok = false;
+        pending.push(['process', hostPath(this.#procRoot, String(pid), 'fd'), err]);
+        break;
+      }
+    }
+    return ok ? { processes: pids.length, fileDescriptors: fds, sockets } : { processes: pids.length };
+  }
+
+  /**
+   * Network belongs to the owner of a network namespace: the root cgroup gets the host's (from /proc/1), and any
+   * other cgroup only if its first live process sits in a namespace that is not the host's and that no cgroup earlier
+   * in this gather already reported. That keeps host traffic from repeating on every system service, and a shared
+   * namespace from being counted twice.
+   */
+  #network(
+    id: string,
+    pids: readonly number[] | undefined,
+    hostNetns: string | undefined,
+    claimed: Set<string>,
+    pending: [CollectorName, string, unknown][],
+  ): NetworkInterfaceStats[] | undefined {
+    let pid: number | undefined;
+    if (id === '/') pid = 1;
+    else {
+      for (const p of pids ?? []) {
+        const ns = netnsId(this.#procRoot, p);
+        if (ns === undefined) continue; // exited
+        if (ns === hostNetns || claimed.has(ns)) return undefined;
+        claimed.add(ns);
+        pid = p;
+        break;
+      }
+    }
+    if (pid === undefined) return undefined;
+    const file = hostPath(this.#procRoot, String(pid), 'net/dev');
+    try {
+      const text = this.#reader.read(file);
+      return text === undefined ? undefined : parseNetDev(text, file);
+    } catch (err) {
+      pending.push(['network', file, err]);
+      return undefined;
+    }
+  }
+
+  /** cAdvisor's raw semantics: the earliest mtime of the cgroup's directories, taken when first seen. */
+  #startTime(id: string): number | undefined {
+    const known = this.#startTimes.get(id);
+    if (known !== undefined) return known;
+    let min = Infinity;
+    for (const dir of cgroupDirs(this.layout, id)) {
+      try {
+        const st = fs.statSync(dir, { throwIfNoEntry: false });
+        if (st !== undefined) min = Math.min(min, st.mtimeMs);
+      } catch {
+        // unreadable: leave it out, the start time falls back to the other hierarchies
+      }
+    }
+    if (!Number.isFinite(min)) return undefined;
+    const s = Math.floor(min / 1000);
+    this.#startTimes.set(id, s);
+    return s;
+  }
+}

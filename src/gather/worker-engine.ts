@@ -1,0 +1,87 @@
+/**
+ * Runs gathers on a worker thread. A gather that outlives --gather-timeout is abandoned: its caller gets a clear
+ * error, the worker is terminated, and the next gather starts a fresh one. A crashed worker is replaced the same way.
+ */
+import { Worker } from 'node:worker_threads';
+import type { LogLevel } from '../config.js';
+import type { Logger } from '../log.js';
+import type { EngineOptions, GatherEngine, GatherResult } from './engine.js';
+import { isWorkerReply, type WorkerInit } from './worker-protocol.js';
+
+interface Pending {
+  resolve(r: GatherResult): void;
+  reject(err: Error): void;
+  timer: NodeJS.Timeout;
+}
+
+/** The worker's entry next to this module: `.ts` when running from source (tests), `.js` from dist/. */
+const WORKER_URL = new URL(import.meta.url.endsWith('.ts') ? './worker.ts' : './worker.js', import.meta.url);
+
+export class WorkerEngine implements GatherEngine {
+  readonly #init: WorkerInit;
+  readonly #log: Logger;
+  readonly #timeoutMs: number;
+  #worker: Worker | undefined;
+  readonly #pending = new Map<number, Pending>();
+  #nextId = 1;
+  #closed = false;
+
+  constructor(opts: EngineOptions, log: Logger, logLevel: LogLevel, gatherTimeoutMs: number) {
+    this.#init = { engine: opts, logLevel };
+    this.#log = log;
+    this.#timeoutMs = gatherTimeoutMs;
+  }
+
+  #spawn(): Worker {
+    const w = new Worker(WORKER_URL, { workerData: this.#init });
+    w.on('message', (msg: unknown) => {
+      if (!isWorkerReply(msg)) {
+        this.#log.error('gather worker sent a malformed message; ignoring it');
+        return;
+      }
+      const p = this.#pending.get(msg.id);
+      if (p === undefined) return;
+      this.#pending.delete(msg.id);
+      clearTimeout(p.timer);
+      if (msg.type === 'result') p.resolve(msg.result);
+      else p.reject(new Error(`gather failed: ${msg.message}`));
+    });
+    w.on('error', (err) => this.#fail(w, `gather worker crashed: ${err.message}`));
+    w.on('exit', (code) => this.#fail(w, `gather worker exited with code ${code}`));
+    return w;
+  }
+
+  /** Drops a dead or stuck worker and fails everything it owed. */
+  #fail(w: Worker, reason: string): void {
+    if (this.#worker !== w) return;
+    this.#worker = undefined;
+    if (!this.#closed) this.#log.error(reason);
+    for (const [id, p] of this.#pending) {
+      clearTimeout(p.timer);
+      p.reject(new Error(reason));
+      this.#pending.delete(id);
+    }
+    void w.terminate();
+  }
+
+  gather(): Promise<GatherResult> {
+    if (this.#closed) return Promise.reject(new Error('gather engine is closed'));
+    this.#worker ??= this.#spawn();
+    const w = this.#worker;
+    const id = this.#nextId++;
+    return new Promise<GatherResult>((resolve, reject) => {
+      const timer = setTimeout(
+        () => this.#fail(w, `gather did not finish within ${this.#timeoutMs / 1000}s; restarting the gather worker`),
+        this.#timeoutMs,
+      );
+      this.#pending.set(id, { resolve, reject, timer });
+      w.postMessage({ type: 'gather', id });
+    });
+  }
+
+  async close(): Promise<void> {
+    this.#closed = true;
+    const w = this.#worker;
+    if (w !== undefined) this.#fail(w, 'gather engine closed');
+  }
+}

@@ -1,0 +1,24 @@
+/**
+ * The gather worker thread: owns a Gatherer and answers `{ type: 'gather', id }` with the rendered families.
+ * File reads are synchronous here on purpose (fastest, measured); they never block the HTTP thread.
+ */
+import { parentPort, workerData } from 'node:worker_threads';
+import { createLogger } from '../log.js';
+import { errorMessage } from '../errors.js';
+import { LocalEngine } from './engine.js';
+import { isWorkerInit, type WorkerReply } from './worker-protocol.js';
+
+if (parentPort === null) throw new Error('worker.ts must run as a worker thread');
+const port = parentPort;
+if (!isWorkerInit(workerData)) throw new Error('gather worker started without valid options');
+const init = workerData;
+const engine = new LocalEngine(init.engine, createLogger(init.logLevel));
+
+port.on('message', (msg: unknown) => {
+  if (typeof msg !== 'object' || msg === null || !('type' in msg) || msg.type !== 'gather' || !('id' in msg) || typeof msg.id !== 'number') return;
+  const id = msg.id;
+  engine.gather().then(
+    (result) => port.postMessage({ type: 'result', id, result } satisfies WorkerReply),
+    (err: unknown) => port.postMessage({ type: 'error', id, message: errorMessage(err) } satisfies WorkerReply),
+  );
+});

@@ -1,0 +1,106 @@
+/**
+ * podvisor's entry point: parse flags, check the host, start the gather engine and the HTTP server.
+ * Every startup failure is one readable line on stderr and a non-zero exit.
+ */
+import { helpText, parseArgs, type Config } from './config.js';
+import { ConfigError, errorMessage } from './errors.js';
+import { errorCode } from './host/file-reader.js';
+import { checkLayoutReadable, loadLayout } from './gather/gatherer.js';
+import { LocalEngine, type EngineOptions, type GatherEngine } from './gather/engine.js';
+import { WorkerEngine } from './gather/worker-engine.js';
+import { buildApp } from './http/app.js';
+import { createLogger, type Logger } from './log.js';
+import { SelfMetrics } from './metrics/self.js';
+import { ScrapeService } from './scrape-service.js';
+import { VERSION } from './version.js';
+
+function listenError(err: unknown, cfg: Config): string {
+  const where = `${cfg.listenHost}:${cfg.listenPort}`;
+  switch (errorCode(err)) {
+    case 'EADDRINUSE':
+      return `cannot listen on ${where}: the address is already in use (another exporter on this port? choose one with --listen-address)`;
+    case 'EACCES':
+      return `cannot listen on ${where}: permission denied (ports below 1024 need root or CAP_NET_BIND_SERVICE)`;
+    case 'EADDRNOTAVAIL':
+      return `cannot listen on ${where}: no such address on this machine`;
+    default:
+      return `cannot listen on ${where}: ${errorMessage(err)}`;
+  }
+}
+
+async function run(cfg: Config, log: Logger): Promise<void> {
+  const layout = loadLayout(cfg.rootfs);
+  checkLayoutReadable(layout);
+  log.info('cgroup hierarchy found', {
+    mode: layout.mode,
+    v1: [...new Set(layout.v1.values())].length,
+    v2: layout.v2 ?? 'none',
+  });
+
+  const engineOpts: EngineOptions = {
+    layout,
+    rootfs: cfg.rootfs,
+    allowPrefixes: cfg.rawCgroupPrefixAllowlist,
+    machineInfoIntervalMs: cfg.machineInfoIntervalMs,
+  };
+  const engine: GatherEngine = cfg.gatherInWorker ? new WorkerEngine(engineOpts, log, cfg.logLevel, cfg.gatherTimeoutMs) : new LocalEngine(engineOpts, log);
+  const service = new ScrapeService(engine, new SelfMetrics(), log, cfg.minGatherIntervalMs);
+  const app = buildApp({ service, log, defaultScrapeTimeoutMs: cfg.defaultScrapeTimeoutMs, scrapeTimeoutOffsetMs: cfg.scrapeTimeoutOffsetMs });
+
+  try {
+    await app.listen({ host: cfg.listenHost, port: cfg.listenPort });
+  } catch (err) {
+    await service.close();
+    throw new Error(listenError(err, cfg));
+  }
+  log.info('podvisor listening', { version: VERSION, address: `${cfg.listenHost}:${cfg.listenPort}` });
+  void service.warmUp().then(() => {
+    const s = service.state;
+    if (s.ready) log.info('first gather done', { cgroups: s.lastContainers, seconds: s.lastDurationSeconds });
+  });
+
+  let stopping = false;
+  const stop = (signal: string): void => {
+    if (stopping) return;
+    stopping = true;
+    log.info('shutting down', { signal });
+    const force = setTimeout(() => process.exit(1), 10_000);
+    force.unref();
+    app
+      .close()
+      .then(() => service.close())
+      .then(() => process.exit(0))
+      .catch((err: unknown) => {
+        log.error('shutdown failed', { error: errorMessage(err) });
+        process.exit(1);
+      });
+  };
+  process.on('SIGTERM', () => stop('SIGTERM'));
+  process.on('SIGINT', () => stop('SIGINT'));
+}
+
+function main(): void {
+  let parsed;
+  try {
+    parsed = parseArgs(process.argv.slice(2), process.env);
+  } catch (err) {
+    process.stderr.write(`podvisor: ${errorMessage(err)}\n`);
+    process.exit(err instanceof ConfigError ? 2 : 1);
+  }
+  if (parsed.kind === 'help') {
+    process.stdout.write(helpText());
+    return;
+  }
+  if (parsed.kind === 'version') {
+    process.stdout.write(`podvisor ${VERSION}\n`);
+    return;
+  }
+  const cfg = parsed.config;
+  const log = createLogger(cfg.logLevel);
+  run(cfg, log).catch((err: unknown) => {
+    process.stderr.write(`podvisor: ${errorMessage(err)}\n`);
+    process.exit(1);
+  });
+}
+
+main();
