@@ -1,0 +1,140 @@
+import t from 'tap';
+import { gunzipSync } from 'node:zlib';
+import { buildApp } from '../../src/http/app.js';
+import { ScrapeService } from '../../src/scrape-service.js';
+import { SelfMetrics } from '../../src/metrics/self.js';
+import { FamilyWriter } from '../../src/metrics/exposition.js';
+import type { GatherEngine, GatherResult } from '../../src/gather/engine.js';
+import { silentLogger } from '../../src/log.js';
+
+/** A gather engine whose gathers take `delayMs` (asynchronously) and are counted. */
+class FakeEngine implements GatherEngine {
+  gathers = 0;
+  delayMs: number;
+  fail: string | undefined;
+  constructor(delayMs: number) {
+    this.delayMs = delayMs;
+  }
+  async gather(): Promise<GatherResult> {
+    const n = ++this.gathers;
+    await new Promise((r) => setTimeout(r, this.delayMs));
+    if (this.fail !== undefined) throw new Error(this.fail);
+    const w = new FamilyWriter('container_cpu_usage_seconds_total', 'Cumulative cpu time consumed in seconds.', 'counter');
+    w.sample('id="/",name="",image="",container="",pod="",namespace="",cpu="total"', n);
+    return { timestampMs: Date.now(), durationMs: this.delayMs, containers: 1, families: [w.finish()] };
+  }
+  async close(): Promise<void> {}
+}
+
+function setup(delayMs: number, minGatherIntervalMs = 0) {
+  const engine = new FakeEngine(delayMs);
+  const service = new ScrapeService(engine, new SelfMetrics(), silentLogger, minGatherIntervalMs);
+  const app = buildApp({ service, log: silentLogger, defaultScrapeTimeoutMs: 10_000, scrapeTimeoutOffsetMs: 500 });
+  return { engine, service, app };
+}
+
+function metricValue(body: string, name: string): number | undefined {
+  const line = body.split('\n').find((l) => l.startsWith(name + ' ') || l.startsWith(name + '{'));
+  return line === undefined ? undefined : Number(line.split(' ').pop());
+}
+
+t.test('20 concurrent scrapes share one gather and one body', async (t) => {
+  const { engine, app } = setup(200);
+  t.teardown(() => app.close());
+  const replies = await Promise.all(Array.from({ length: 20 }, (_, i) => app.inject({ url: i % 2 === 0 ? '/metrics' : '/metrics/cadvisor' })));
+  t.equal(engine.gathers, 1);
+  for (const r of replies) {
+    t.equal(r.statusCode, 200);
+    t.equal(r.headers['content-type'], 'text/plain; version=0.0.4; charset=utf-8');
+  }
+  t.equal(new Set(replies.map((r) => r.body)).size, 1, 'every scrape got the same bytes');
+  const next = await app.inject({ url: '/metrics' });
+  t.equal(engine.gathers, 2, 'the next scrape after completion gathers anew');
+  t.equal(metricValue(next.body, 'podvisor_scrapes_coalesced_total'), 19);
+  t.equal(metricValue(next.body, 'podvisor_gathers_total{result="success"}'), 2, 'self-metrics as of assembly time, this gather included');
+  t.match(next.body, /container_cpu_usage_seconds_total\{id="\/",name="",image="",container="",pod="",namespace="",cpu="total"\} 2\n/);
+  t.match(next.body, /\nprocess_resident_memory_bytes \d+/, 'Node.js process metrics are served too');
+  t.match(next.body, /\npodvisor_build_info\{version="[^"]+",nodejs_version="v\d+/);
+});
+
+t.test('--min-gather-interval reuses a young result', async (t) => {
+  const { engine, app } = setup(10, 60_000);
+  t.teardown(() => app.close());
+  await app.inject({ url: '/metrics' });
+  await app.inject({ url: '/metrics' });
+  t.equal(engine.gathers, 1);
+});
+
+t.test('/healthz never waits for a gather; /readyz turns ready after the first one', async (t) => {
+  const { engine, app } = setup(1500);
+  t.teardown(() => app.close());
+  const ready0 = await app.inject({ url: '/readyz' });
+  t.equal(ready0.statusCode, 503);
+  t.equal(ready0.json().ready, false);
+  let scrapeDone = false;
+  const scrape = app.inject({ url: '/metrics' }).then((r) => {
+    scrapeDone = true;
+    return r;
+  });
+  await new Promise((r) => setTimeout(r, 50));
+  t.equal(engine.gathers, 1, 'a gather is in flight');
+  const h = await app.inject({ url: '/healthz' });
+  t.equal(h.statusCode, 200);
+  t.equal(h.body, 'ok\n');
+  t.equal(scrapeDone, false, '/healthz answered while the gather was still running');
+  t.equal((await scrape).statusCode, 200);
+  const ready1 = await app.inject({ url: '/readyz' });
+  t.equal(ready1.statusCode, 200);
+  t.equal(ready1.json().ready, true);
+  t.equal(ready1.json().lastContainers, 1);
+});
+
+t.test('X-Prometheus-Scrape-Timeout-Seconds is honoured with a clear 503', async (t) => {
+  const { engine, app } = setup(2500);
+  t.teardown(() => app.close());
+  const start = performance.now();
+  const r = await app.inject({ url: '/metrics', headers: { 'x-prometheus-scrape-timeout-seconds': '1' } });
+  const elapsed = performance.now() - start;
+  t.equal(r.statusCode, 503);
+  t.match(r.body, /did not finish within the scrape deadline \(0\.5s of X-Prometheus-Scrape-Timeout-Seconds=1\)/);
+  t.ok(elapsed < 1000, `answered before the scraper's 1 s deadline (took ${Math.round(elapsed)} ms)`);
+  // The gather went on; a scrape with a longer deadline joins it and sees the deadline counted.
+  const ok = await app.inject({ url: '/metrics', headers: { 'x-prometheus-scrape-timeout-seconds': '10' } });
+  t.equal(ok.statusCode, 200);
+  t.equal(engine.gathers, 1, 'the late gather was not thrown away');
+  t.equal(metricValue(ok.body, 'podvisor_scrape_deadline_exceeded_total'), 1);
+});
+
+t.test('gzip and OpenMetrics', async (t) => {
+  const { app } = setup(1);
+  t.teardown(() => app.close());
+  const gz = await app.inject({ url: '/metrics', headers: { 'accept-encoding': 'gzip' } });
+  t.equal(gz.headers['content-encoding'], 'gzip');
+  const text = gunzipSync(gz.rawPayload).toString('utf8');
+  t.match(text, /^# HELP container_cpu_usage_seconds_total /);
+  const om = await app.inject({
+    url: '/metrics',
+    headers: { accept: 'application/openmetrics-text;version=1.0.0;q=0.5,text/plain;version=0.0.4;q=0.2' },
+  });
+  t.equal(om.headers['content-type'], 'application/openmetrics-text; version=1.0.0; charset=utf-8');
+  t.match(om.body, /# TYPE container_cpu_usage_seconds counter\ncontainer_cpu_usage_seconds_total\{/);
+  t.ok(om.body.endsWith('# EOF\n'));
+  t.equal(om.body.match(/# EOF/g)?.length, 1, 'one EOF, at the end');
+  t.notMatch(text, /# EOF/);
+});
+
+t.test('a failed gather is a clear 500 and visible in /readyz', async (t) => {
+  const { engine, app } = setup(1);
+  t.teardown(() => app.close());
+  engine.fail = 'cgroup hierarchy vanished';
+  const r = await app.inject({ url: '/metrics' });
+  t.equal(r.statusCode, 500);
+  t.equal(r.body, 'podvisor: cgroup hierarchy vanished\n');
+  const ready = await app.inject({ url: '/readyz' });
+  t.equal(ready.statusCode, 503);
+  t.equal(ready.json().lastError, 'cgroup hierarchy vanished');
+  engine.fail = undefined;
+  const ok = await app.inject({ url: '/metrics' });
+  t.equal(ok.statusCode, 200, 'the next scrape retries');
+  t.equal(metricValue(ok.body, 'podvisor_gathers_total{result="error"}'), 1);
+});

@@ -1,0 +1,63 @@
+import t from 'tap';
+import { assemble, escapeLabelValue, FamilyWriter, formatLabels, formatValue } from '../../src/metrics/exposition.js';
+
+t.test('label values are escaped whatever they contain', async (t) => {
+  t.equal(escapeLabelValue('plain/path-1'), 'plain/path-1');
+  t.equal(escapeLabelValue('a"b'), 'a\\"b');
+  t.equal(escapeLabelValue('a\\b'), 'a\\\\b');
+  t.equal(escapeLabelValue('a\nb'), 'a\\nb');
+  t.equal(escapeLabelValue('ünï 🐳'), 'ünï 🐳', 'UTF-8 passes through');
+  t.equal(formatLabels(['a', 'b'], ['x', 'y"']), 'a="x",b="y\\""');
+});
+
+t.test('values', async (t) => {
+  t.equal(formatValue(1), '1');
+  t.equal(formatValue(0.25), '0.25');
+  t.equal(formatValue(1.5e21), '1.5e+21');
+  t.equal(formatValue(NaN), 'NaN');
+  t.equal(formatValue(Infinity), '+Inf');
+  t.equal(formatValue(-Infinity), '-Inf');
+});
+
+t.test('text 0.0.4 and OpenMetrics from the same families', async (t) => {
+  const c = new FamilyWriter('x_seconds_total', 'Help with \\ and\nnewline "q".', 'counter');
+  c.sample('id="/"', 1.5);
+  const fc = new FamilyWriter('container_memory_failcnt', 'Number of memory usage hits limits', 'counter');
+  fc.sample('id="/"', 3);
+  const g = new FamilyWriter('g_bytes', 'A gauge.', 'gauge');
+  g.sample('', 7);
+  const empty = new FamilyWriter('never_emitted', 'No samples.', 'gauge');
+  const families = [c.finish(), fc.finish(), g.finish(), empty.finish()];
+
+  t.equal(
+    assemble([families], 'text'),
+    [
+      '# HELP x_seconds_total Help with \\\\ and\\nnewline "q".',
+      '# TYPE x_seconds_total counter',
+      'x_seconds_total{id="/"} 1.5',
+      '# HELP container_memory_failcnt Number of memory usage hits limits',
+      '# TYPE container_memory_failcnt counter',
+      'container_memory_failcnt{id="/"} 3',
+      '# HELP g_bytes A gauge.',
+      '# TYPE g_bytes gauge',
+      'g_bytes 7',
+      '',
+    ].join('\n'),
+  );
+  t.equal(
+    assemble([families], 'openmetrics'),
+    [
+      '# HELP x_seconds Help with \\\\ and\\nnewline \\"q\\".',
+      '# TYPE x_seconds counter',
+      'x_seconds_total{id="/"} 1.5',
+      '# HELP container_memory_failcnt Number of memory usage hits limits',
+      '# TYPE container_memory_failcnt counter',
+      'container_memory_failcnt_total{id="/"} 3',
+      '# HELP g_bytes A gauge.',
+      '# TYPE g_bytes gauge',
+      'g_bytes 7',
+      '# EOF',
+      '',
+    ].join('\n'),
+  );
+});
