@@ -22,7 +22,7 @@ t.test('values', async (t) => {
 t.test('text 0.0.4 and OpenMetrics from the same families', async (t) => {
   const c = new FamilyWriter('x_seconds_total', 'Help with \\ and\nnewline "q".', 'counter');
   c.sample('id="/"', 1.5);
-  const fc = new FamilyWriter('container_memory_failcnt', 'Number of memory usage hits limits', 'counter');
+  const fc = new FamilyWriter('legacy_events', 'A counter named without _total', 'counter');
   fc.sample('id="/"', 3);
   const g = new FamilyWriter('g_bytes', 'A gauge.', 'gauge');
   g.sample('', 7);
@@ -35,9 +35,9 @@ t.test('text 0.0.4 and OpenMetrics from the same families', async (t) => {
       '# HELP x_seconds_total Help with \\\\ and\\nnewline "q".',
       '# TYPE x_seconds_total counter',
       'x_seconds_total{id="/"} 1.5',
-      '# HELP container_memory_failcnt Number of memory usage hits limits',
-      '# TYPE container_memory_failcnt counter',
-      'container_memory_failcnt{id="/"} 3',
+      '# HELP legacy_events A counter named without _total',
+      '# TYPE legacy_events counter',
+      'legacy_events{id="/"} 3',
       '# HELP g_bytes A gauge.',
       '# TYPE g_bytes gauge',
       'g_bytes 7',
@@ -50,9 +50,9 @@ t.test('text 0.0.4 and OpenMetrics from the same families', async (t) => {
       '# HELP x_seconds Help with \\\\ and\\nnewline \\"q\\".',
       '# TYPE x_seconds counter',
       'x_seconds_total{id="/"} 1.5',
-      '# HELP container_memory_failcnt Number of memory usage hits limits',
-      '# TYPE container_memory_failcnt counter',
-      'container_memory_failcnt_total{id="/"} 3',
+      '# HELP legacy_events A counter named without _total',
+      '# TYPE legacy_events counter',
+      'legacy_events_total{id="/"} 3',
       '# HELP g_bytes A gauge.',
       '# TYPE g_bytes gauge',
       'g_bytes 7',

@@ -33,8 +33,11 @@ export const MEMORY_METRICS: readonly ContainerMetricSpec[] = [
   scalar('container_memory_cache', 'gauge', 'Number of bytes of page cache memory.', (c) => c.cgroup.memory?.cacheBytes),
   scalar('container_memory_mapped_file', 'gauge', 'Size of memory mapped files in bytes.', (c) => c.cgroup.memory?.mappedFileBytes),
   scalar('container_memory_swap', 'gauge', 'Container swap usage in bytes.', (c) => c.cgroup.memory?.swapBytes),
-  // A counter without `_total`: cAdvisor's historical name, kept so existing dashboards and alerts keep working.
-  scalar('container_memory_failcnt', 'counter', 'Number of memory usage hits limits', (c) => c.cgroup.memory?.failcnt),
+  // cAdvisor's historical name, kept so existing dashboards and alerts keep working. cAdvisor types it a counter, but
+  // a counter without `_total` fails `promtool check metrics`, and under OpenMetrics its samples would have to be
+  // renamed `container_memory_failcnt_total`, breaking every query on the old name. As a gauge the name stays stable
+  // in both formats and rate() works the same.
+  scalar('container_memory_failcnt', 'gauge', 'Number of memory usage hits limits', (c) => c.cgroup.memory?.failcnt),
   failures,
   scalar('container_memory_total_active_file_bytes', 'gauge', 'Current total active file in bytes.', (c) => c.cgroup.memory?.activeFileBytes),
   scalar(
