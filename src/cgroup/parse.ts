@@ -1,0 +1,194 @@
+import { ParseError } from '../errors.js';
+import type { BlkioDeviceStats, PressureStats } from './types.js';
+
+/**
+ * Small pure parsers for cgroup v1 and v2 pseudo-files, `(text, file) → value`.
+ * Shapes follow Documentation/admin-guide/cgroup-v2.rst ("Interface Files": flat keyed, nested keyed)
+ * and cgroup-v1/{cpuacct,memory,blkio-controller}.rst. Malformed input throws `ParseError(file, reason)`;
+ * negative counters (kernel bugs, e.g. memory.stat on some kernels) are clamped to 0 as opencontainers/cgroups
+ * `fscommon.ParseUint` does. Numbers above 2^53 lose precision, as in any Prometheus float sample.
+ */
+
+const INTEGER = /^-?\d+$/;
+const DECIMAL = /^-?\d+(?:\.\d+)?$/;
+const DEVICE = /^(\d+):(\d+)$/;
+
+/** `max`, the cgroup v2 (and v1 pids.max) spelling of "no limit". */
+export const MAX = 'max';
+export type Max = typeof MAX;
+
+/** A signed integer token, or undefined. */
+function integer(token: string | undefined): number | undefined {
+  if (token === undefined || !INTEGER.test(token)) return undefined;
+  return Number(token);
+}
+
+/** A counter token: an integer, negatives clamped to 0; undefined if not an integer. */
+function counter(token: string | undefined): number | undefined {
+  const n = integer(token);
+  return n === undefined ? undefined : Math.max(0, n);
+}
+
+function lines(text: string): string[] {
+  return text.split('\n').filter((line) => line.trim() !== '');
+}
+
+function single(text: string, file: string): string {
+  const value = text.trim();
+  if (value === '' || /\s/.test(value)) throw new ParseError(file, `expected one value, got "${text.trim()}"`);
+  return value;
+}
+
+/** A single unsigned value (`memory.usage_in_bytes`, `pids.current`, `cpu.weight`); negatives clamp to 0. */
+export function parseUint(text: string, file: string): number {
+  const token = single(text, file);
+  const n = counter(token);
+  if (n === undefined) throw new ParseError(file, `expected an unsigned integer, got "${token}"`);
+  return n;
+}
+
+/** A single signed value (`cpu.cfs_quota_us`, where -1 means unlimited). */
+export function parseInt64(text: string, file: string): number {
+  const token = single(text, file);
+  const n = integer(token);
+  if (n === undefined) throw new ParseError(file, `expected an integer, got "${token}"`);
+  return n;
+}
+
+/** A single unsigned value or `max` (`memory.max`, `memory.swap.max`, `pids.max`). */
+export function parseUintOrMax(text: string, file: string): number | Max {
+  const token = single(text, file);
+  if (token === MAX) return MAX;
+  return parseUint(token, file);
+}
+
+/** A flat keyed file, `key value` per line (`memory.stat`, `cpu.stat`, `cpuacct.stat`). Values clamp at 0. */
+export function parseFlatKeyed(text: string, file: string): ReadonlyMap<string, number> {
+  const result = new Map<string, number>();
+  for (const line of lines(text)) {
+    const fields = line.trim().split(/\s+/);
+    const value = counter(fields[1]);
+    if (fields.length !== 2 || value === undefined) throw new ParseError(file, `expected "<key> <integer>", got "${line}"`);
+    result.set(fields[0] ?? '', value);
+  }
+  return result;
+}
+
+export interface NestedKeyedEntry {
+  key: string;
+  /** Numeric fields only; non-numeric values (`depth=max` from io.latency) are left out. Integers clamp at 0. */
+  fields: ReadonlyMap<string, number>;
+}
+
+/** A nested keyed file, `<key> <sub>=<value> ...` per line (`io.stat`). */
+export function parseNestedKeyed(text: string, file: string): NestedKeyedEntry[] {
+  const result: NestedKeyedEntry[] = [];
+  for (const line of lines(text)) {
+    const [key = '', ...pairs] = line.trim().split(/\s+/);
+    const fields = new Map<string, number>();
+    for (const pair of pairs) {
+      const eq = pair.indexOf('=');
+      if (eq <= 0) throw new ParseError(file, `expected "<name>=<value>", got "${pair}" in "${line}"`);
+      const value = pair.slice(eq + 1);
+      if (DECIMAL.test(value)) fields.set(pair.slice(0, eq), Math.max(0, Number(value)));
+    }
+    result.push({ key, fields });
+  }
+  return result;
+}
+
+function device(key: string, file: string, line: string): { major: number; minor: number } {
+  const m = DEVICE.exec(key);
+  if (m === null) throw new ParseError(file, `expected "<major>:<minor>", got "${key}" in "${line}"`);
+  return { major: Number(m[1]), minor: Number(m[2]) };
+}
+
+/** v2 `io.stat` bytes per device, as cAdvisor maps them: `rbytes` → Read, `wbytes` → Write. */
+export function parseIoStat(text: string, file: string): BlkioDeviceStats[] {
+  return parseNestedKeyed(text, file).map(({ key, fields }) => {
+    const bytes: Record<string, number> = {};
+    const read = fields.get('rbytes');
+    const write = fields.get('wbytes');
+    if (read !== undefined) bytes['Read'] = read;
+    if (write !== undefined) bytes['Write'] = write;
+    return { ...device(key, file, key), bytes };
+  });
+}
+
+/**
+ * v1 `blkio.*io_service_bytes_recursive`: `<major>:<minor> <Op> <value>` rows (Op = Read, Write, Sync, Async,
+ * Discard, Total), and a final grand `Total <value>` that is not a device and is dropped. Devices keep file order.
+ */
+export function parseBlkioRecursive(text: string, file: string): BlkioDeviceStats[] {
+  const devices = new Map<string, { major: number; minor: number; bytes: Record<string, number> }>();
+  for (const line of lines(text)) {
+    const fields = line.trim().split(/\s+/);
+    if (fields.length === 2 && fields[0] === 'Total' && counter(fields[1]) !== undefined) continue;
+    const [key = '', op = '', raw] = fields;
+    const value = counter(raw);
+    if (fields.length !== 3 || value === undefined || op === '') {
+      throw new ParseError(file, `expected "<major>:<minor> <op> <integer>", got "${line}"`);
+    }
+    let entry = devices.get(key);
+    if (entry === undefined) {
+      entry = { ...device(key, file, line), bytes: {} };
+      devices.set(key, entry);
+    }
+    entry.bytes[op] = value;
+  }
+  return [...devices.values()];
+}
+
+/**
+ * A PSI file (`cpu.pressure`, `memory.pressure`, `io.pressure`):
+ * `some avg10=0.00 avg60=0.00 avg300=0.00 total=123` and optionally a `full ...` line; `total` is in µs.
+ */
+export function parsePressure(text: string, file: string): PressureStats {
+  const result: PressureStats = {};
+  for (const line of lines(text)) {
+    const [kind = '', ...pairs] = line.trim().split(/\s+/);
+    if (kind !== 'some' && kind !== 'full') throw new ParseError(file, `expected a "some" or "full" line, got "${line}"`);
+    const total = pairs.find((p) => p.startsWith('total='));
+    const micros = counter(total?.slice('total='.length));
+    if (micros === undefined) throw new ParseError(file, `missing an integer total= in "${line}"`);
+    if (kind === 'some') result.someSeconds = micros / 1e6;
+    else result.fullSeconds = micros / 1e6;
+  }
+  return result;
+}
+
+/** v2 `cpu.max`: `$MAX $PERIOD`, e.g. `max 100000` or `50000 100000` (µs). */
+export function parseCpuMax(text: string, file: string): { quota: number | Max; period: number } {
+  const fields = text.trim().split(/\s+/);
+  const [rawQuota, rawPeriod] = fields;
+  const quota = rawQuota === MAX ? MAX : counter(rawQuota);
+  const period = counter(rawPeriod);
+  if (fields.length !== 2 || quota === undefined || period === undefined) {
+    throw new ParseError(file, `expected "<quota|max> <period>", got "${text.trim()}"`);
+  }
+  return { quota, period };
+}
+
+/** v1 `cpuacct.usage_percpu`: space-separated ns per CPU (the kernel leaves a trailing space). */
+export function parsePerCpu(text: string, file: string): number[] {
+  const trimmed = text.trim();
+  if (trimmed === '') throw new ParseError(file, 'empty');
+  return trimmed.split(/\s+/).map((token) => {
+    const n = counter(token);
+    if (n === undefined) throw new ParseError(file, `expected integers, got "${token}"`);
+    return n;
+  });
+}
+
+/** /proc/meminfo as bytes: `MemTotal:       16318508 kB` (kB → bytes); unit-less counters (`HugePages_Total`) as is. */
+export function parseMeminfo(text: string, file: string): ReadonlyMap<string, number> {
+  const result = new Map<string, number>();
+  for (const line of lines(text)) {
+    const m = /^([^:\s]+):\s+(\d+)(?:\s+(\S+))?\s*$/.exec(line);
+    if (m === null) throw new ParseError(file, `expected "<key>: <value> [kB]", got "${line}"`);
+    const [, key = '', value = '', unit] = m;
+    if (unit !== undefined && unit !== 'kB') throw new ParseError(file, `unknown unit "${unit}" in "${line}"`);
+    result.set(key, Number(value) * (unit === 'kB' ? 1024 : 1));
+  }
+  return result;
+}
