@@ -7,7 +7,7 @@ import { CONTAINER_METRICS, MACHINE_METRICS } from '../metrics/index.js';
 import { FamilyWriter, type RenderedFamily } from '../metrics/exposition.js';
 import { renderContainerFamilies, renderMachineFamilies } from '../metrics/render.js';
 import type { Logger } from '../log.js';
-import { Gatherer } from './gatherer.js';
+import { Gatherer, type GathererOptions } from './gatherer.js';
 import type { Snapshot } from './snapshot.js';
 
 export interface GatherResult {
@@ -51,12 +51,14 @@ export function renderSnapshot(snapshot: Snapshot): RenderedFamily[] {
 export class LocalEngine implements GatherEngine {
   readonly #gatherer: Gatherer;
 
-  constructor(opts: EngineOptions, log: Logger) {
+  /** `pinned` fixes the clock and machine facts, for golden tests. */
+  constructor(opts: EngineOptions, log: Logger, pinned?: Pick<GathererOptions, 'now' | 'machineInfo'>) {
     this.#gatherer = new Gatherer(opts.layout, {
       rootfs: opts.rootfs,
       allowPrefixes: opts.allowPrefixes,
       machineInfoIntervalMs: opts.machineInfoIntervalMs,
       log,
+      ...pinned,
     });
   }
 

@@ -24,7 +24,10 @@ export interface GathererOptions {
   allowPrefixes: readonly string[];
   machineInfoIntervalMs: number;
   log: Logger;
+  /** Clock (ms since the epoch); tests pin it. */
   now?: () => number;
+  /** Where machine facts come from; tests pin it. Default: readMachineInfo(rootfs). */
+  machineInfo?: () => Promise<MachineSnapshot>;
 }
 
 const EMPTY_MACHINE: MachineSnapshot = { machineId: '', systemUuid: '', bootId: '' };
@@ -90,7 +93,8 @@ export class Gatherer {
   async #machineInfo(): Promise<MachineSnapshot> {
     const stale = this.#now() - this.#machineAt >= this.#opts.machineInfoIntervalMs;
     if (stale && this.#machineRefresh === undefined) {
-      this.#machineRefresh = readMachineInfo(this.#opts.rootfs)
+      const read = this.#opts.machineInfo ?? (() => readMachineInfo(this.#opts.rootfs));
+      this.#machineRefresh = read()
         .then((m) => {
           this.#machine = m;
         })
@@ -109,9 +113,10 @@ export class Gatherer {
     const machine = await this.#machineInfo();
     const read = (file: string): string | undefined => this.#reader.read(file);
     const deviceNames = this.#readPartitions();
-    const hostNetns = netnsId(this.#procRoot, 1);
+    const hostNetns = this.#hostNetns();
     let meminfo: string | undefined | null = null;
-    const claimedNetns = new Set<string>();
+    // The host's namespace is reported on `/` only, so it is claimed before any other cgroup is looked at.
+    const claimedNetns = new Set<string>(hostNetns === undefined ? [] : [hostNetns]);
     const seen = new Set<string>();
     const containers: ContainerSnapshot[] = [];
 
@@ -143,7 +148,7 @@ export class Gatherer {
       const cgroup = readCgroupStats(ctx, id);
       const pids = this.#pids(id, pending);
       const processes = pids === undefined ? undefined : this.#processStats(pids, pending);
-      const network = this.#network(id, pids, hostNetns, claimedNetns, pending);
+      const network = this.#network(id, pids, claimedNetns, pending);
       const startTimeSeconds = this.#startTime(id);
       // A cgroup removed while we read it is simply not reported, and its half-read files are not errors.
       if (id !== '/' && !cgroupExists(this.layout, id)) continue;
@@ -157,6 +162,21 @@ export class Gatherer {
     }
     for (const id of this.#startTimes.keys()) if (!seen.has(id)) this.#startTimes.delete(id);
     return { timestampMs, containers, machine, deviceNames, collectorErrors: { ...this.#errors } };
+  }
+
+  /**
+   * The host's network namespace: init's, or (when init's cannot be read, e.g. without CAP_SYS_PTRACE) our own,
+   * since podvisor runs in the host's network namespace as a DaemonSet with hostNetwork.
+   */
+  #hostNetns(): string | undefined {
+    for (const link of ['1/ns/net', 'self/ns/net']) {
+      try {
+        return fs.readlinkSync(hostPath(this.#procRoot, link));
+      } catch {
+        // try the next one
+      }
+    }
+    return undefined;
   }
 
   #readPartitions(): Map<string, string> {
@@ -210,7 +230,6 @@ export class Gatherer {
   #network(
     id: string,
     pids: readonly number[] | undefined,
-    hostNetns: string | undefined,
     claimed: Set<string>,
     pending: [CollectorName, string, unknown][],
   ): NetworkInterfaceStats[] | undefined {
@@ -218,9 +237,15 @@ export class Gatherer {
     if (id === '/') pid = 1;
     else {
       for (const p of pids ?? []) {
-        const ns = netnsId(this.#procRoot, p);
+        let ns: string | undefined;
+        try {
+          ns = netnsId(this.#procRoot, p);
+        } catch (err) {
+          pending.push(['network', hostPath(this.#procRoot, String(p), 'ns/net'), err]);
+          return undefined;
+        }
         if (ns === undefined) continue; // exited
-        if (ns === hostNetns || claimed.has(ns)) return undefined;
+        if (claimed.has(ns)) return undefined;
         claimed.add(ns);
         pid = p;
         break;

@@ -14,8 +14,8 @@ interface Pending {
   timer: NodeJS.Timeout;
 }
 
-/** The worker's entry next to this module: `.ts` when running from source (tests), `.js` from dist/. */
-const WORKER_URL = new URL(import.meta.url.endsWith('.ts') ? './worker.ts' : './worker.js', import.meta.url);
+/** The worker's entry next to this module in dist/. Tests running from source pass a shim that loads worker.ts. */
+const WORKER_URL = new URL('./worker.js', import.meta.url);
 
 export class WorkerEngine implements GatherEngine {
   readonly #init: WorkerInit;
@@ -26,14 +26,17 @@ export class WorkerEngine implements GatherEngine {
   #nextId = 1;
   #closed = false;
 
-  constructor(opts: EngineOptions, log: Logger, logLevel: LogLevel, gatherTimeoutMs: number) {
+  readonly #entry: URL;
+
+  constructor(opts: EngineOptions, log: Logger, logLevel: LogLevel, gatherTimeoutMs: number, entry: URL = WORKER_URL) {
     this.#init = { engine: opts, logLevel };
+    this.#entry = entry;
     this.#log = log;
     this.#timeoutMs = gatherTimeoutMs;
   }
 
   #spawn(): Worker {
-    const w = new Worker(WORKER_URL, { workerData: this.#init });
+    const w = new Worker(this.#entry, { workerData: this.#init });
     w.on('message', (msg: unknown) => {
       if (!isWorkerReply(msg)) {
         this.#log.error('gather worker sent a malformed message; ignoring it');

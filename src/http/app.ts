@@ -27,7 +27,7 @@ function header(req: FastifyRequest, name: string): string | undefined {
 }
 
 export function buildApp(opts: AppOptions): FastifyInstance {
-  const app = Fastify({ logger: false, disableRequestLogging: true, keepAliveTimeout: 65_000 });
+  const app = Fastify({ logger: false, keepAliveTimeout: 65_000 });
 
   const metrics = async (req: FastifyRequest, reply: FastifyReply): Promise<FastifyReply> => {
     const budget = scrapeBudget(header(req, 'x-prometheus-scrape-timeout-seconds'), opts.defaultScrapeTimeoutMs, opts.scrapeTimeoutOffsetMs);

@@ -1,0 +1,62 @@
+import t from 'tap';
+import fs from 'node:fs';
+import { WorkerEngine } from '../../src/gather/worker-engine.js';
+import { LocalEngine, type EngineOptions } from '../../src/gather/engine.js';
+import { loadLayout } from '../../src/gather/gatherer.js';
+import { silentLogger, createLogger } from '../../src/log.js';
+import { copyFixtureHost } from '../support/fixture-host.js';
+
+const ENTRY = new URL('../support/ts-worker.mjs', import.meta.url);
+
+function options(rootfs: string): EngineOptions {
+  return { layout: loadLayout(rootfs), rootfs, allowPrefixes: [], machineInfoIntervalMs: 300_000 };
+}
+
+t.test('a gather on the worker thread renders the same series as one in-process', async (t) => {
+  const root = copyFixtureHost('v2-systemd');
+  const worker = new WorkerEngine(options(root), silentLogger, 'error', 30_000, ENTRY);
+  t.teardown(async () => {
+    await worker.close();
+    fs.rmSync(root, { recursive: true, force: true });
+  });
+  const local = await new LocalEngine(options(root), silentLogger).gather();
+  const remote = await worker.gather();
+  t.equal(remote.containers, local.containers);
+  t.ok(remote.containers > 5);
+  // Values that depend on the clock or the live machine aside, the container families are identical.
+  const stable = (r: typeof local) =>
+    r.families.filter((f) => f.name.startsWith('container_') && f.name !== 'container_last_seen').map((f) => [f.name, f.samples]);
+  t.same(stable(remote), stable(local));
+  const again = await worker.gather();
+  t.ok(again.timestampMs >= remote.timestampMs, 'the worker serves repeated gathers');
+});
+
+t.test('a worker that dies fails its gathers with a clear error, and the next gather gets a new worker', async (t) => {
+  const root = copyFixtureHost('v2-systemd');
+  const lines: string[] = [];
+  const opts = options(root);
+  const worker = new WorkerEngine(opts, createLogger('error', (l) => lines.push(l)), 'error', 30_000, ENTRY);
+  t.teardown(async () => {
+    await worker.close();
+    fs.rmSync(root, { recursive: true, force: true });
+  });
+  // Break the options the worker validates at startup: it throws before it can answer.
+  const layout = opts.layout as unknown as { v1: unknown };
+  const v1 = layout.v1;
+  layout.v1 = 'not a map';
+  await t.rejects(worker.gather(), /gather worker (crashed|exited)/);
+  t.match(lines.join(''), /gather worker/);
+  layout.v1 = v1;
+  const ok = await worker.gather();
+  t.ok(ok.containers > 5, 'a fresh worker answers');
+});
+
+t.test('a gather that outlives --gather-timeout is abandoned with a clear error', async (t) => {
+  const root = copyFixtureHost('v2-systemd');
+  const worker = new WorkerEngine(options(root), silentLogger, 'error', 1, ENTRY);
+  t.teardown(async () => {
+    await worker.close();
+    fs.rmSync(root, { recursive: true, force: true });
+  });
+  await t.rejects(worker.gather(), /gather did not finish within 0\.001s; restarting the gather worker/);
+});
