@@ -53,7 +53,11 @@ export interface MemoryStats {
   inactiveFileBytes?: number;
   /** v1 memory.failcnt. No v2 equivalent: absent on v2. */
   failcnt?: number;
-  /** Page faults: container scope (v1 pgfault, v2 pgfault) and hierarchy scope (v1 total_pgfault, v2 pgfault). */
+  /**
+   * Page faults, memory.stat `pgfault` / `pgmajfault` (v1 and v2). cAdvisor puts the same value in both scopes
+   * (setMemoryStats), so `hierarchy` is NOT v1 `total_pgfault`: cAdvisor 0.38.7 on a v1 host shows the root's
+   * `pgfault` in both scopes.
+   */
   pgfault?: { container: number; hierarchy: number };
   pgmajfault?: { container: number; hierarchy: number };
 }
