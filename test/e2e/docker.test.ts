@@ -1,0 +1,116 @@
+/**
+ * Against the real Docker Engine: Kubernetes-shaped containers (`--cgroup-parent /kubepods/burstable/pod<uid>`)
+ * show every core family, with the six kubelet labels, in the exporter's /metrics; a removed one disappears.
+ */
+import t from 'tap';
+import crypto from 'node:crypto';
+import fs from 'node:fs';
+import { requireDaemon, run } from '../support/daemons.js';
+import { startExporter } from '../support/exporter.js';
+
+const IMAGE = 'podvisor-test:1';
+const BASE = '{id="ID",name="",image="",container="",pod="",namespace=""';
+
+/** Every sample line of `name` for cgroup `id`. */
+function samples(body: string, name: string, id: string): string[] {
+  const start = `${name}${BASE.replace('ID', id)}`;
+  return body.split('\n').filter((l) => l.startsWith(start) && (l[start.length] === '}' || l[start.length] === ','));
+}
+
+function value(line: string | undefined): number {
+  return Number(line?.split(' ').pop());
+}
+
+t.test('Docker containers in /kubepods get every core family with the six labels', async (t) => {
+  if (!(await requireDaemon(t, 'docker'))) return;
+  const uid = crypto.randomUUID();
+  const parent = `/kubepods/burstable/pod${uid}`;
+  const names: string[] = [];
+  t.teardown(async () => {
+    if (names.length > 0) await run('docker', ['rm', '-f', ...names], { timeoutMs: 60_000 }).catch(() => undefined);
+  });
+  const start = async (name: string, extra: string[], cmd: string): Promise<string> => {
+    names.push(name);
+    const { stdout } = await run(
+      'docker',
+      ['run', '-d', '--name', name, '--cgroup-parent', parent,
+        '--label', `io.kubernetes.pod.name=${name}`, '--label', 'io.kubernetes.pod.namespace=podvisor-e2e',
+        '--label', `io.kubernetes.pod.uid=${uid}`, '--label', 'io.kubernetes.container.name=app',
+        ...extra, IMAGE, 'sh', '-c', cmd],
+      { timeoutMs: 60_000 },
+    );
+    return stdout.trim();
+  };
+  const suffix = uid.slice(0, 8);
+  // One limited container doing real I/O and holding a socket; one unlimited and idle.
+  // On cgroup v1 this kernel accounts block I/O in blk-throttle only for cgroups that have a throttle rule (and in
+  // bfq only under the bfq scheduler), so the busy container gets a generous rule; I/O is then visible per cgroup.
+  const disk = (await run('sh', ['-c', "df --output=source /var/lib/docker | tail -1"])).stdout.trim();
+  const busy = await start(`podvisor-e2e-busy-${suffix}`,
+    ['--memory', '64m', '--cpus', '0.5', '--device-write-bps', `${disk}:1gb`, '--device-read-bps', `${disk}:1gb`],
+    'dd if=/dev/zero of=/tmp/f bs=1M count=8 conv=fsync 2>/dev/null; dd if=/tmp/f of=/dev/null bs=1M iflag=direct 2>/dev/null; nc -l -p 8080 & exec sleep 3600');
+  const idle = await start(`podvisor-e2e-idle-${suffix}`, [], 'exec sleep 3600');
+
+  const ex = await startExporter([`--raw-cgroup-prefix-allowlist=/kubepods/burstable/pod${uid}`]);
+  t.teardown(() => ex.stop());
+  // Let dd finish and the blkio rows appear.
+  await new Promise((r) => setTimeout(r, 1500));
+  const body = await (await fetch(`${ex.url}/metrics`)).text();
+
+  const busyId = `${parent}/${busy}`;
+  const idleId = `${parent}/${idle}`;
+  const ids = [...new Set([...body.matchAll(/\{id="([^"]*)"/g)].map((m) => m[1]))].sort();
+  t.same(ids, [`/`, parent, busyId, idleId].sort(), 'the allowlist narrows to / and this pod (machine series aside)');
+
+  const always = [
+    'container_cpu_usage_seconds_total', 'container_cpu_user_seconds_total', 'container_cpu_system_seconds_total',
+    'container_memory_usage_bytes', 'container_memory_max_usage_bytes', 'container_memory_working_set_bytes',
+    'container_memory_rss', 'container_memory_cache', 'container_memory_mapped_file', 'container_memory_swap',
+    'container_memory_failcnt', 'container_memory_failures_total',
+    'container_processes', 'container_threads', 'container_threads_max', 'container_file_descriptors', 'container_sockets',
+    'container_spec_cpu_period', 'container_spec_cpu_shares', 'container_spec_memory_limit_bytes',
+    'container_spec_memory_reservation_limit_bytes', 'container_spec_memory_swap_limit_bytes',
+    'container_start_time_seconds', 'container_last_seen',
+    'container_network_receive_bytes_total', 'container_network_transmit_bytes_total',
+    'container_network_receive_packets_total', 'container_network_transmit_packets_total',
+    'container_network_receive_errors_total', 'container_network_transmit_errors_total',
+    'container_network_receive_packets_dropped_total', 'container_network_transmit_packets_dropped_total',
+  ];
+  for (const id of [busyId, idleId]) {
+    for (const name of always) t.ok(samples(body, name, id).length > 0, `${name} for ${id.slice(-12)}`);
+    const unified = `/sys/fs/cgroup/unified${id}`;
+    if (fs.existsSync(`${unified}/cpu.pressure`)) {
+      for (const r of ['cpu', 'memory', 'io']) {
+        for (const k of ['stalled', 'waiting']) t.equal(samples(body, `container_pressure_${r}_${k}_seconds_total`, id).length, 1);
+      }
+    }
+    t.same(samples(body, 'container_network_receive_bytes_total', id).map((l) => /interface="([^"]+)"/.exec(l)?.[1]), ['eth0'], 'eth0 only: lo is skipped');
+  }
+  // The limits we asked Docker for.
+  t.equal(value(samples(body, 'container_spec_memory_limit_bytes', busyId)[0]), 64 * 1024 * 1024);
+  t.equal(value(samples(body, 'container_spec_cpu_quota', busyId)[0]), 50_000);
+  t.equal(value(samples(body, 'container_spec_cpu_period', busyId)[0]), 100_000);
+  t.equal(value(samples(body, 'container_spec_memory_limit_bytes', idleId)[0]), 0, 'unlimited memory is 0, as cAdvisor');
+  t.equal(samples(body, 'container_spec_cpu_quota', idleId).length, 0, 'no quota, no sample');
+  t.ok(samples(body, 'container_cpu_cfs_periods_total', busyId).length === 1, 'cfs counters with a quota');
+  t.equal(samples(body, 'container_cpu_cfs_periods_total', idleId).length, 0, 'no cfs counters without one');
+  // Processes and sockets: sh (pid 1 of the container), nc and sleep; nc listens.
+  t.ok(value(samples(body, 'container_processes', busyId)[0]) >= 2);
+  t.ok(value(samples(body, 'container_sockets', busyId)[0]) >= 1, 'the listening nc socket is counted');
+  // dd wrote 8 MiB with fsync: the write bytes show up on a device.
+  const writes = samples(body, 'container_fs_writes_bytes_total', busyId);
+  t.ok(writes.length >= 1, 'blkio rows for the container that wrote');
+  t.ok(writes.some((l) => value(l) >= 8 * 1024 * 1024), `at least 8 MiB written: ${writes.join(' | ')}`);
+  t.ok(samples(body, 'container_fs_reads_bytes_total', busyId).some((l) => value(l) >= 8 * 1024 * 1024), 'and 8 MiB read back');
+  t.match(writes[0] ?? '', new RegExp(`device="${disk}"`), 'the device label names the disk, from /proc/partitions');
+  t.ok(samples(body, 'container_blkio_device_usage_total', busyId).some((l) => l.includes('operation="Write"')));
+  // The pod cgroup itself is reported too, without network (it has no process of its own).
+  t.ok(samples(body, 'container_memory_usage_bytes', parent).length === 1);
+  t.equal(samples(body, 'container_network_receive_bytes_total', parent).length, 0);
+
+  // A removed container is simply gone at the next scrape.
+  await run('docker', ['rm', '-f', names[1] ?? ''], { timeoutMs: 60_000 });
+  const after = await (await fetch(`${ex.url}/metrics`)).text();
+  t.equal(samples(after, 'container_memory_usage_bytes', idleId).length, 0, 'removed container disappears');
+  t.equal(samples(after, 'container_memory_usage_bytes', busyId).length, 1);
+});
