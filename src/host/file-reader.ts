@@ -37,8 +37,10 @@ export class FileReader {
           this.#buf = bigger;
         }
         const n = fs.readSync(fd, this.#buf, len, this.#buf.length - len, null);
-        if (n === 0) break;
         len += n;
+        // Read until read() returns 0: a seq_file (most of /proc and cgroupfs) hands out about a page per read,
+        // so a short read is not the end.
+        if (n === 0) break;
       }
       return this.#buf.toString('utf8', 0, len);
     } finally {
