@@ -54,7 +54,16 @@ containerd_ok() {
 }
 docker_ok() { [[ -S $DOCKER_SOCK ]] && timeout 10 docker -H "unix://$DOCKER_SOCK" info >/dev/null 2>&1; }
 
-last_log_line() { tail -n 5 "$1" 2>/dev/null | grep -v '^\s*$' | tail -n 1 | cut -c1-200; }
+# The most telling line of a log: the last fatal/panic/apt error, else the last
+# error, else the last non-blank line (cut to 200 characters).
+last_log_line() {
+	local pat l=""
+	for pat in 'level=fatal|^panic:|^E: ' 'level=error|error:|failed' '[^[:space:]]'; do
+		l=$(grep -aE "$pat" "$1" 2>/dev/null | tail -n 1 || true)
+		[[ -z $l ]] || break
+	done
+	printf '%s' "${l:0:200}"
+}
 
 # ---------------------------------------------------------------- --stop
 stop_daemons() {
