@@ -8,7 +8,7 @@ import { promisify } from 'node:util';
 import { DeadlineError, errorMessage } from './errors.js';
 import type { GatherEngine, GatherResult } from './gather/engine.js';
 import { SingleFlight } from './gather/single-flight.js';
-import { assemble, CONTENT_TYPES, type ExpositionFormat } from './metrics/exposition.js';
+import { assemble, CONTENT_TYPES, encodeFamilies, type ExpositionFormat } from './metrics/exposition.js';
 import { promClientFamilies } from './metrics/prom-client-families.js';
 import type { SelfMetrics } from './metrics/self.js';
 import type { Logger } from './log.js';
@@ -111,7 +111,7 @@ export class ScrapeService {
   async #assemble(result: GatherResult, format: ExpositionFormat): Promise<Buffer> {
     const self = await promClientFamilies(this.#self.registry);
     const proc = await promClientFamilies(this.#self.processRegistry);
-    return Buffer.from(assemble([result.families, self, proc], format), 'utf8');
+    return assemble([result.body, encodeFamilies(self), encodeFamilies(proc)], format);
   }
 
   async #beforeDeadline<T>(p: Promise<T>, deadline: number, budgetText: string): Promise<T> {

@@ -4,7 +4,7 @@
  */
 import type { CgroupLayout, CollectorName } from '../cgroup/types.js';
 import { CONTAINER_METRICS, MACHINE_METRICS } from '../metrics/index.js';
-import { FamilyWriter, type RenderedFamily } from '../metrics/exposition.js';
+import { encodeFamilies, FamilyWriter, type EncodedFamilies, type RenderedFamily } from '../metrics/exposition.js';
 import { renderContainerFamilies, renderMachineFamilies } from '../metrics/render.js';
 import type { Logger } from '../log.js';
 import { Gatherer, type GathererOptions } from './gatherer.js';
@@ -16,7 +16,8 @@ export interface GatherResult {
   durationMs: number;
   /** Cgroups reported. */
   containers: number;
-  families: RenderedFamily[];
+  /** Every family of the gather, sample lines encoded once. */
+  body: EncodedFamilies;
 }
 
 export interface GatherEngine {
@@ -65,8 +66,8 @@ export class LocalEngine implements GatherEngine {
   async gather(): Promise<GatherResult> {
     const start = performance.now();
     const snapshot = await this.#gatherer.gather();
-    const families = renderSnapshot(snapshot);
-    return { timestampMs: snapshot.timestampMs, durationMs: performance.now() - start, containers: snapshot.containers.length, families };
+    const body = encodeFamilies(renderSnapshot(snapshot));
+    return { timestampMs: snapshot.timestampMs, durationMs: performance.now() - start, containers: snapshot.containers.length, body };
   }
 
   async close(): Promise<void> {}

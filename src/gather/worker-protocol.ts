@@ -1,6 +1,6 @@
 /** Messages between the HTTP thread and the gather worker, with guards: nothing crosses unchecked. */
 import type { LogLevel } from '../config.js';
-import type { RenderedFamily } from '../metrics/exposition.js';
+import type { EncodedFamily } from '../metrics/exposition.js';
 import type { EngineOptions, GatherResult } from './engine.js';
 
 export interface WorkerInit {
@@ -28,15 +28,19 @@ export function isWorkerInit(v: unknown): v is WorkerInit {
   );
 }
 
-function isFamily(v: unknown): v is RenderedFamily {
+function isFamily(v: unknown, size: number): v is EncodedFamily {
   return (
     isObject(v) &&
     typeof v.name === 'string' &&
     typeof v.help === 'string' &&
     typeof v.type === 'string' &&
     ['counter', 'gauge', 'histogram', 'summary'].includes(v.type) &&
-    typeof v.samples === 'string' &&
-    (v.openMetricsSamples === undefined || typeof v.openMetricsSamples === 'string')
+    typeof v.start === 'number' &&
+    typeof v.end === 'number' &&
+    v.start >= 0 &&
+    v.start <= v.end &&
+    v.end <= size &&
+    (v.omEnd === undefined || (typeof v.omEnd === 'number' && v.omEnd >= v.end && v.omEnd <= size))
   );
 }
 
@@ -45,11 +49,13 @@ export function isWorkerReply(v: unknown): v is WorkerReply {
   if (v.type === 'error') return typeof v.message === 'string';
   if (v.type !== 'result' || !isObject(v.result)) return false;
   const r = v.result;
+  const body = r.body;
+  if (!isObject(body) || !(body.bytes instanceof Uint8Array) || !Array.isArray(body.families)) return false;
+  const size = body.bytes.byteLength;
   return (
     typeof r.timestampMs === 'number' &&
     typeof r.durationMs === 'number' &&
     typeof r.containers === 'number' &&
-    Array.isArray(r.families) &&
-    r.families.every(isFamily)
+    body.families.every((f) => isFamily(f, size))
   );
 }

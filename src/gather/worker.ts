@@ -1,5 +1,5 @@
 /**
- * The gather worker thread: owns a Gatherer and answers `{ type: 'gather', id }` with the rendered families.
+ * The gather worker thread: owns a Gatherer and answers `{ type: 'gather', id }` with the encoded families.
  * File reads are synchronous here on purpose (fastest, measured); they never block the HTTP thread.
  */
 import { parentPort, workerData } from 'node:worker_threads';
@@ -18,7 +18,11 @@ port.on('message', (msg: unknown) => {
   if (typeof msg !== 'object' || msg === null || !('type' in msg) || msg.type !== 'gather' || !('id' in msg) || typeof msg.id !== 'number') return;
   const id = msg.id;
   engine.gather().then(
-    (result) => port.postMessage({ type: 'result', id, result } satisfies WorkerReply),
+    (result) => {
+      // The sample bytes are transferred, not copied (encodeFamilies gives them a buffer of their own).
+      const buf = result.body.bytes.buffer;
+      port.postMessage({ type: 'result', id, result } satisfies WorkerReply, buf instanceof ArrayBuffer ? [buf] : []);
+    },
     (err: unknown) => port.postMessage({ type: 'error', id, message: errorMessage(err) } satisfies WorkerReply),
   );
 });

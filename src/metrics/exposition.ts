@@ -91,26 +91,71 @@ export class FamilyWriter {
   }
 }
 
+/** One family inside an EncodedFamilies buffer: text samples at [start, end), the OpenMetrics twin at [end, omEnd). */
+export interface EncodedFamily {
+  name: string;
+  help: string;
+  type: FamilyType;
+  start: number;
+  end: number;
+  omEnd?: number;
+}
+
 /**
- * Assembles a whole exposition. Families without samples are left out entirely (no orphan HELP/TYPE).
+ * Families with their sample lines encoded as UTF-8, back to back in one buffer that owns its memory: it crosses
+ * from the gather worker to the HTTP thread without a copy, and never lands on the V8 heap.
+ */
+export interface EncodedFamilies {
+  bytes: Uint8Array;
+  families: EncodedFamily[];
+}
+
+/** Families without samples are dropped here: no orphan HELP/TYPE lines. */
+export function encodeFamilies(families: readonly RenderedFamily[]): EncodedFamilies {
+  const kept = families.filter((f) => f.samples !== '');
+  let total = 0;
+  for (const f of kept) total += Buffer.byteLength(f.samples) + (f.openMetricsSamples === undefined ? 0 : Buffer.byteLength(f.openMetricsSamples));
+  const bytes = Buffer.allocUnsafeSlow(total);
+  const out: EncodedFamily[] = [];
+  let at = 0;
+  for (const f of kept) {
+    const start = at;
+    at += bytes.write(f.samples, at, 'utf8');
+    const e: EncodedFamily = { name: f.name, help: f.help, type: f.type, start, end: at };
+    if (f.openMetricsSamples !== undefined) {
+      at += bytes.write(f.openMetricsSamples, at, 'utf8');
+      e.omEnd = at;
+    }
+    out.push(e);
+  }
+  return { bytes, families: out };
+}
+
+/**
+ * Assembles a whole exposition from encoded families: header lines plus slices of the sample buffers.
  * OpenMetrics: counter families are named without `_total`, and the body ends with `# EOF`.
  */
-export function assemble(groups: readonly (readonly RenderedFamily[])[], format: ExpositionFormat): string {
-  const parts: string[] = [];
-  for (const families of groups) {
-    for (const f of families) {
-      if (f.samples === '') continue;
+export function assemble(groups: readonly EncodedFamilies[], format: ExpositionFormat): Buffer {
+  const parts: Uint8Array[] = [];
+  for (const g of groups) {
+    const buf = Buffer.from(g.bytes.buffer, g.bytes.byteOffset, g.bytes.byteLength);
+    for (const f of g.families) {
       let family = f.name;
-      let samples = f.samples;
-      if (format === 'openmetrics') {
-        if (f.type === 'counter') {
-          if (family.endsWith('_total')) family = family.slice(0, -'_total'.length);
-          else samples = f.openMetricsSamples ?? samples;
-        }
+      let start = f.start;
+      let end = f.end;
+      if (format === 'openmetrics' && f.type === 'counter') {
+        if (family.endsWith('_total')) family = family.slice(0, -'_total'.length);
+        else if (f.omEnd !== undefined) [start, end] = [f.end, f.omEnd];
       }
-      parts.push(`# HELP ${family} ${escapeHelp(f.help, format)}\n# TYPE ${family} ${f.type}\n`, samples);
+      parts.push(Buffer.from(`# HELP ${family} ${escapeHelp(f.help, format)}\n# TYPE ${family} ${f.type}\n`, 'utf8'), buf.subarray(start, end));
     }
   }
-  if (format === 'openmetrics') parts.push('# EOF\n');
-  return parts.join('');
+  if (format === 'openmetrics') parts.push(Buffer.from('# EOF\n'));
+  return Buffer.concat(parts);
+}
+
+/** The text-format sample lines of one family, decoded (tests and tools). */
+export function familySamples(g: EncodedFamilies, name: string): string | undefined {
+  const f = g.families.find((x) => x.name === name);
+  return f === undefined ? undefined : Buffer.from(g.bytes.buffer, g.bytes.byteOffset, g.bytes.byteLength).toString('utf8', f.start, f.end);
 }

@@ -4,6 +4,7 @@ import { WorkerEngine } from '../../src/gather/worker-engine.js';
 import { LocalEngine, type EngineOptions } from '../../src/gather/engine.js';
 import { loadLayout } from '../../src/gather/gatherer.js';
 import { silentLogger, createLogger } from '../../src/log.js';
+import { familySamples } from '../../src/metrics/exposition.js';
 import { copyFixtureHost } from '../support/fixture-host.js';
 
 const ENTRY = new URL('../support/ts-worker.mjs', import.meta.url);
@@ -25,7 +26,7 @@ t.test('a gather on the worker thread renders the same series as one in-process'
   t.ok(remote.containers > 5);
   // Values that depend on the clock or the live machine aside, the container families are identical.
   const stable = (r: typeof local) =>
-    r.families.filter((f) => f.name.startsWith('container_') && f.name !== 'container_last_seen').map((f) => [f.name, f.samples]);
+    r.body.families.filter((f) => f.name.startsWith('container_') && f.name !== 'container_last_seen').map((f) => [f.name, familySamples(r.body, f.name)]);
   t.same(stable(remote), stable(local));
   const again = await worker.gather();
   t.ok(again.timestampMs >= remote.timestampMs, 'the worker serves repeated gathers');

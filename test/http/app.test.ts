@@ -3,7 +3,7 @@ import { gunzipSync } from 'node:zlib';
 import { buildApp } from '../../src/http/app.js';
 import { ScrapeService } from '../../src/scrape-service.js';
 import { SelfMetrics } from '../../src/metrics/self.js';
-import { FamilyWriter } from '../../src/metrics/exposition.js';
+import { encodeFamilies, FamilyWriter } from '../../src/metrics/exposition.js';
 import type { GatherEngine, GatherResult } from '../../src/gather/engine.js';
 import { silentLogger } from '../../src/log.js';
 
@@ -21,7 +21,7 @@ class FakeEngine implements GatherEngine {
     if (this.fail !== undefined) throw new Error(this.fail);
     const w = new FamilyWriter('container_cpu_usage_seconds_total', 'Cumulative cpu time consumed in seconds.', 'counter');
     w.sample('id="/",name="",image="",container="",pod="",namespace="",cpu="total"', n);
-    return { timestampMs: Date.now(), durationMs: this.delayMs, containers: 1, families: [w.finish()] };
+    return { timestampMs: Date.now(), durationMs: this.delayMs, containers: 1, body: encodeFamilies([w.finish()]) };
   }
   async close(): Promise<void> {}
 }

@@ -1,5 +1,5 @@
 import t from 'tap';
-import { assemble, escapeLabelValue, FamilyWriter, formatLabels, formatValue } from '../../src/metrics/exposition.js';
+import { assemble, encodeFamilies, escapeLabelValue, familySamples, FamilyWriter, formatLabels, formatValue } from '../../src/metrics/exposition.js';
 
 t.test('label values are escaped whatever they contain', async (t) => {
   t.equal(escapeLabelValue('plain/path-1'), 'plain/path-1');
@@ -27,10 +27,10 @@ t.test('text 0.0.4 and OpenMetrics from the same families', async (t) => {
   const g = new FamilyWriter('g_bytes', 'A gauge.', 'gauge');
   g.sample('', 7);
   const empty = new FamilyWriter('never_emitted', 'No samples.', 'gauge');
-  const families = [c.finish(), fc.finish(), g.finish(), empty.finish()];
+  const families = encodeFamilies([c.finish(), fc.finish(), g.finish(), empty.finish()]);
 
   t.equal(
-    assemble([families], 'text'),
+    assemble([families], 'text').toString('utf8'),
     [
       '# HELP x_seconds_total Help with \\\\ and\\nnewline "q".',
       '# TYPE x_seconds_total counter',
@@ -45,7 +45,7 @@ t.test('text 0.0.4 and OpenMetrics from the same families', async (t) => {
     ].join('\n'),
   );
   t.equal(
-    assemble([families], 'openmetrics'),
+    assemble([families], 'openmetrics').toString('utf8'),
     [
       '# HELP x_seconds Help with \\\\ and\\nnewline \\"q\\".',
       '# TYPE x_seconds counter',
@@ -60,4 +60,18 @@ t.test('text 0.0.4 and OpenMetrics from the same families', async (t) => {
       '',
     ].join('\n'),
   );
+});
+
+t.test('encoded families: one owned buffer, UTF-8 offsets, empty families dropped', async (t) => {
+  const a = new FamilyWriter('a_bytes', 'A.', 'gauge');
+  a.sample('id="/pod/ünï"', 1);
+  const b = new FamilyWriter('b_bytes', 'B.', 'gauge');
+  b.sample('id="x"', 2);
+  const e = encodeFamilies([a.finish(), new FamilyWriter('none', 'N.', 'gauge').finish(), b.finish()]);
+  t.same(e.families.map((f) => f.name), ['a_bytes', 'b_bytes']);
+  t.equal(e.bytes.byteOffset, 0);
+  t.equal(e.bytes.buffer.byteLength, e.bytes.byteLength, 'owns its ArrayBuffer, so it can be transferred');
+  t.equal(familySamples(e, 'a_bytes'), 'a_bytes{id="/pod/ünï"} 1\n');
+  t.equal(familySamples(e, 'b_bytes'), 'b_bytes{id="x"} 2\n');
+  t.equal(familySamples(e, 'none'), undefined);
 });
