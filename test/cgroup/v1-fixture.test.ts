@@ -2,7 +2,7 @@ import path from 'node:path';
 import t from 'tap';
 import { cgroupExists, listCgroups, procsFile } from '../../src/cgroup/discover.js';
 import { readCgroupStats } from '../../src/cgroup/read.js';
-import { fixtureHost, fixtureLayout, recordingContext } from './context.js';
+import { fixtureHost, fixtureLayout, recordingContext } from './fixtures/context.js';
 
 // test/fixtures/hosts/v1-cgroupfs: a pure cgroup v1 node, cgroupfs driver, Docker (see test/fixtures/hosts/README.md).
 

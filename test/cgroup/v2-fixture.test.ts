@@ -3,7 +3,7 @@ import t from 'tap';
 import { cgroupDirs, cgroupExists, listCgroups, procsFile } from '../../src/cgroup/discover.js';
 import { readCgroupStats } from '../../src/cgroup/read.js';
 import { weightToShares } from '../../src/cgroup/v2.js';
-import { fixtureHost, fixtureLayout, recordingContext } from './context.js';
+import { fixtureHost, fixtureLayout, recordingContext } from './fixtures/context.js';
 
 // test/fixtures/hosts/v2-systemd: a pure cgroup2 kubelet node with the systemd cgroup driver and containerd
 // (see test/fixtures/hosts/README.md). Every expected value below is read off the fixture files by hand.
