@@ -97,9 +97,9 @@ export function parseNestedKeyed(text: string, file: string): NestedKeyedEntry[]
   return result;
 }
 
-function device(key: string, file: string, line: string): { major: number; minor: number } {
+function device(key: string, file: string): { major: number; minor: number } {
   const m = DEVICE.exec(key);
-  if (m === null) throw new ParseError(file, `expected "<major>:<minor>", got "${key}" in "${line}"`);
+  if (m === null) throw new ParseError(file, `expected a "<major>:<minor>" device, got "${key}"`);
   return { major: Number(m[1]), minor: Number(m[2]) };
 }
 
@@ -111,7 +111,7 @@ export function parseIoStat(text: string, file: string): BlkioDeviceStats[] {
     const write = fields.get('wbytes');
     if (read !== undefined) bytes['Read'] = read;
     if (write !== undefined) bytes['Write'] = write;
-    return { ...device(key, file, key), bytes };
+    return { ...device(key, file), bytes };
   });
 }
 
@@ -131,7 +131,7 @@ export function parseBlkioRecursive(text: string, file: string): BlkioDeviceStat
     }
     let entry = devices.get(key);
     if (entry === undefined) {
-      entry = { ...device(key, file, line), bytes: {} };
+      entry = { ...device(key, file), bytes: {} };
       devices.set(key, entry);
     }
     entry.bytes[op] = value;

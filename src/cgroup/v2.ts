@@ -14,6 +14,7 @@ import type {
   CgroupReadContext,
   CgroupSpec,
   CgroupStats,
+  CollectorName,
   CpuStats,
   MemoryStats,
   PidsStats,
@@ -35,10 +36,7 @@ export function weightToShares(weight: number): number {
 }
 
 /** PSI totals of one cgroup directory; used on v2 and for hybrid's unified hierarchy. */
-export function readPressure(
-  ctx: CgroupReadContext,
-  dir: string,
-): { cpu?: PressureStats; memory?: PressureStats; io?: PressureStats } | undefined {
+export function readPressure(ctx: CgroupReadContext, dir: string): CgroupStats['pressure'] {
   const read = (name: string): PressureStats | undefined =>
     readParsed(ctx, 'pressure', hostPath(dir, name), parsePressure);
   return defined({ cpu: read('cpu.pressure'), memory: read('memory.pressure'), io: read('io.pressure') });
@@ -65,7 +63,7 @@ function meminfoUsage(ctx: CgroupReadContext): { usage?: number; swap?: number }
 export function readV2(ctx: CgroupReadContext, root: string, path: string): CgroupStats {
   const dir = hostPath(root, path);
   const read = <T>(
-    collector: 'cpu' | 'memory' | 'blkio' | 'pids' | 'spec',
+    collector: CollectorName,
     name: string,
     parse: (text: string, file: string) => T,
   ): T | undefined => readParsed(ctx, collector, hostPath(dir, name), parse);
