@@ -2,6 +2,7 @@
 # `npm test`: the whole podvisor suite on a fresh machine.
 #   1. provision the real daemons (root on Debian only): test/support/provision.sh
 #   2. type-check src/, test/, bench/: tsc -p tsconfig.test.json --noEmit
+#      and build dist/ (npm run build): the e2e tests run the real dist/main.js
 #   3. run every test/**/*.test.ts with tap (TAP on stdout, a copy kept in a temp file)
 #   4. stop the daemons this run started (unless PODVISOR_KEEP_DAEMONS=1)
 #   5. print the closing line "N passed, N failed[, N skipped]"
@@ -63,7 +64,7 @@ else
 	say "provisioning failed (see the line above); tests needing daemons will $([[ ${CI:-} == true ]] && echo fail || echo skip)"
 fi
 
-# ---------------------------------------------------------------- 2. type check
+# ---------------------------------------------------------------- 2. type check, build
 t0=$(now_ms)
 tc_failed=0
 if npx --no-install tsc -p tsconfig.test.json --noEmit; then
@@ -73,10 +74,21 @@ else
 	say "type check FAILED ($(since "$t0")); counted as 1 failed"
 fi
 
+t0=$(now_ms)
+build_failed=0
+if npm run build --silent; then
+	say "build of dist/ passed ($(since "$t0"))"
+else
+	build_failed=1
+	say "build of dist/ FAILED ($(since "$t0")); counted as 1 failed"
+fi
+
 # ---------------------------------------------------------------- 3. tap
 t0=$(now_ms)
 set +e
-npx --no-install tap --reporter=tap "$@" </dev/null | tee "$tap_out"
+# --allow-empty-coverage: a run of files that import nothing from src/ (e.g.
+# `npm test -- test/support/daemons.test.ts`) is not a failure; coverage is not gated.
+npx --no-install tap --reporter=tap --allow-empty-coverage "$@" </dev/null | tee "$tap_out"
 tap_rc=${PIPESTATUS[0]}
 set -e
 say "tap exited $tap_rc ($(since "$t0"))"
@@ -90,12 +102,12 @@ summary=$(grep -E '^# \{ total: [0-9]+' "$tap_out" | tail -n 1 || true)
 count() { local v; v=$(grep -oE "\\b$1: [0-9]+" <<<"$summary" | grep -oE '[0-9]+$' || true); printf '%s' "${v:-0}"; }
 if [[ -n $summary ]]; then
 	passed=$(count pass)
-	failed=$(($(count fail) + tc_failed))
+	failed=$(($(count fail) + tc_failed + build_failed))
 	skipped=$(count skip)
 else
 	say "tap printed no summary line (crashed?); counted as 1 failed"
 	passed=0
-	failed=$((1 + tc_failed))
+	failed=$((1 + tc_failed + build_failed))
 	skipped=0
 fi
 status=0
