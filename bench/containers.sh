@@ -36,7 +36,7 @@ running_names() { docker ps --filter "name=^$PREFIX" --format '{{.Names}}'; }
 up() {
 	local n=$1 t0 i
 	[[ $n =~ ^[0-9]+$ ]] || die "up needs a count, got '$n'"
-	docker image inspect "$IMAGE" >/dev/null 2>&1 || die "$IMAGE missing: run test/support/provision.sh"
+	docker image inspect "$IMAGE" >/dev/null 2>&1 || die "$IMAGE missing or dockerd not answering: run test/support/provision.sh"
 	t0=$(date +%s%3N)
 	local have all
 	have=$(running_names)
