@@ -8,11 +8,15 @@ import type { CgroupLayout } from './types.js';
  * hierarchy root: `/` is the root, `/kubepods/burstable/pod<uid>/<id>` a container.
  */
 
-/** The v1 controllers podvisor reads (and cAdvisor's raw handler tracks); their trees make up the cgroup list. */
-const V1_READ_CONTROLLERS: readonly string[] = ['cpu', 'cpuacct', 'cpuset', 'memory', 'blkio', 'pids', 'devices', 'hugetlb'];
+/**
+ * The v1 controllers podvisor reads stats from; their trees make up the cgroup list. (cAdvisor also walks cpuset,
+ * devices and hugetlb, but a cgroup found only there has no stats podvisor reads, and each extra tree costs a
+ * readdir per cgroup on every gather.)
+ */
+const V1_READ_CONTROLLERS: readonly string[] = ['cpu', 'cpuacct', 'memory', 'blkio', 'pids'];
 
 /** Where cgroup.procs is taken from on v1: the first of these hierarchies in which the cgroup exists. */
-const V1_PROCS_CONTROLLERS: readonly string[] = ['pids', 'cpu', 'cpuacct', 'memory', 'devices', 'blkio'];
+const V1_PROCS_CONTROLLERS: readonly string[] = ['pids', 'cpu', 'cpuacct', 'memory', 'blkio'];
 
 /** The hierarchy roots to walk: the cgroup2 mount on pure v2, else each distinct v1 mount we read (hybrid reads v1). */
 function hierarchyRoots(layout: CgroupLayout, controllers: readonly string[] = V1_READ_CONTROLLERS): string[] {
@@ -45,19 +49,18 @@ function isReported(path: string, prefixes: readonly string[]): boolean {
 }
 
 /**
- * Every cgroup path, sorted (`/` first), found by walking the hierarchies podvisor reads: the cgroup2 tree on
- * pure v2; the union of the v1 controller trees (each mount dir once) on v1 and hybrid.
+ * Walks the hierarchies podvisor reads, one directory per step, yielding every cgroup path found (a path present in
+ * several v1 hierarchies is yielded once per hierarchy). Lazy, so a caller on the HTTP thread can pause between steps.
  * `allowPrefixes` (`--raw-cgroup-prefix-allowlist`): empty reports everything; otherwise `/` plus the paths that
  * start with a prefix, and subtrees that cannot match are not walked.
  * A directory that vanishes mid-walk is skipped. Other errors go to `onError` (and that subtree is skipped);
  * without `onError` they throw.
  */
-export function listCgroups(
+export function* walkCgroups(
   layout: CgroupLayout,
   allowPrefixes: readonly string[],
   onError?: (dir: string, err: unknown) => void,
-): string[] {
-  const found = new Set<string>();
+): Generator<string, void, undefined> {
   for (const root of hierarchyRoots(layout)) {
     const stack = ['/'];
     for (let path = stack.pop(); path !== undefined; path = stack.pop()) {
@@ -71,15 +74,31 @@ export function listCgroups(
         onError(dir, err);
         continue;
       }
-      if (isReported(path, allowPrefixes)) found.add(path);
       for (const entry of entries) {
         if (!entry.isDirectory()) continue;
         const child = childPath(path, entry.name);
         if (allowPrefixes.length === 0 || mayMatchBelow(child, allowPrefixes)) stack.push(child);
       }
+      if (isReported(path, allowPrefixes)) yield path;
     }
   }
-  return [...found].sort((a, b) => (a < b ? -1 : a > b ? 1 : 0));
+}
+
+/** Cgroup paths sorted, `/` first, each once. */
+export function sortCgroups(paths: Iterable<string>): string[] {
+  return [...new Set(paths)].sort((a, b) => (a < b ? -1 : a > b ? 1 : 0));
+}
+
+/**
+ * Every cgroup path, sorted (`/` first), found by walking the hierarchies podvisor reads: the cgroup2 tree on
+ * pure v2; the union of the v1 controller trees (each mount dir once) on v1 and hybrid. See walkCgroups.
+ */
+export function listCgroups(
+  layout: CgroupLayout,
+  allowPrefixes: readonly string[],
+  onError?: (dir: string, err: unknown) => void,
+): string[] {
+  return sortCgroups(walkCgroups(layout, allowPrefixes, onError));
 }
 
 /**
@@ -105,7 +124,7 @@ export function cgroupExists(layout: CgroupLayout, path: string): boolean {
 
 /**
  * The `cgroup.procs` file to list the cgroup's processes from: the cgroup2 dir on pure v2; on v1 and hybrid the
- * first of the pids, cpu, cpuacct, memory, devices, blkio hierarchies in which the cgroup exists.
+ * first of the pids, cpu, cpuacct, memory, blkio hierarchies in which the cgroup exists.
  * `undefined` when it exists in none.
  */
 export function procsFile(layout: CgroupLayout, path: string): string | undefined {

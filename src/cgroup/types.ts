@@ -130,4 +130,9 @@ export interface CgroupReadContext {
   onError(collector: CollectorName, file: string, err: unknown): void;
   /** Root-cgroup memory on v2 comes from /proc/meminfo; this returns its text (or undefined). */
   readMeminfo(): string | undefined;
+  /**
+   * v1 only: the blkio files worth trying, in order, as found by probeBlkioFiles at the hierarchy root once per
+   * gather. Absent: try every candidate in each cgroup.
+   */
+  blkioFiles?: readonly string[];
 }

@@ -106,17 +106,47 @@ export function readV1(ctx: CgroupReadContext, path: string): CgroupStats {
     memorySwapLimitBytes: swapLimit === undefined ? undefined : limitBytes(swapLimit),
   }) ?? {};
 
-  const blkio = readBlkio((name) => read('blkio', 'blkio', name, parseBlkioRecursive));
+  const blkio = readBlkio(ctx.blkioFiles ?? BLKIO_SERVICE_BYTES, (name) => read('blkio', 'blkio', name, parseBlkioRecursive));
   return defined<CgroupStats>({ cpu, memory, blkio, pids, spec }) ?? { spec };
 }
 
 /** The first candidate file with a device row; `[]` if the files exist but have none; `undefined` if none exists. */
-function readBlkio(read: (name: string) => BlkioDeviceStats[] | undefined): BlkioDeviceStats[] | undefined {
+function readBlkio(
+  candidates: readonly string[],
+  read: (name: string) => BlkioDeviceStats[] | undefined,
+): BlkioDeviceStats[] | undefined {
   let seen: BlkioDeviceStats[] | undefined;
-  for (const name of BLKIO_SERVICE_BYTES) {
+  for (const name of candidates) {
     const rows = read(name);
     if (rows !== undefined && rows.length > 0) return rows;
     seen ??= rows;
   }
   return seen;
+}
+
+/**
+ * Which blkio files are worth trying in the cgroups of this gather, decided once at the hierarchy root. The files are
+ * `_recursive`: the root's counts include every descendant's, so a file with no device row at the root (BFQ when
+ * another scheduler runs) has none anywhere below, and a file missing at the root (CFQ on kernels >= 5.0) is missing
+ * everywhere. Dropping those keeps the per-cgroup choice exactly as before and, on this kind of machine, turns three
+ * reads per cgroup (one a failing open) into one. Unreadable root: no hint.
+ */
+export function probeBlkioFiles(ctx: CgroupReadContext): readonly string[] | undefined {
+  const root = ctx.layout.v1.get('blkio');
+  if (root === undefined) return [];
+  let firstExisting: string | undefined;
+  for (const name of BLKIO_SERVICE_BYTES) {
+    const file = hostPath(root, name);
+    let rows: BlkioDeviceStats[] | undefined;
+    try {
+      const text = ctx.read(file);
+      rows = text === undefined ? undefined : parseBlkioRecursive(text, file);
+    } catch {
+      return undefined;
+    }
+    if (rows === undefined) continue;
+    if (rows.length > 0) return BLKIO_SERVICE_BYTES.slice(BLKIO_SERVICE_BYTES.indexOf(name));
+    firstExisting ??= name;
+  }
+  return firstExisting === undefined ? [] : [firstExisting];
 }

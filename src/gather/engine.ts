@@ -48,18 +48,18 @@ export function renderSnapshot(snapshot: Snapshot): RenderedFamily[] {
   return [...renderContainerFamilies(snapshot, CONTAINER_METRICS), ...renderMachineFamilies(snapshot, MACHINE_METRICS), collectorErrorsFamily(snapshot)];
 }
 
-/** Gathers on the calling thread. Used by tests, benchmarks, and `--no-gather-in-worker`. */
+/** Gathers on the calling thread: inside the gather worker, or on the HTTP thread with `--no-gather-in-worker`. */
 export class LocalEngine implements GatherEngine {
   readonly #gatherer: Gatherer;
 
-  /** `pinned` fixes the clock and machine facts, for golden tests. */
-  constructor(opts: EngineOptions, log: Logger, pinned?: Pick<GathererOptions, 'now' | 'machineInfo'>) {
+  /** `tuning` fixes the clock and machine facts (golden tests) or sets the slice length (on the HTTP thread). */
+  constructor(opts: EngineOptions, log: Logger, tuning?: Pick<GathererOptions, 'now' | 'machineInfo' | 'sliceMs'>) {
     this.#gatherer = new Gatherer(opts.layout, {
       rootfs: opts.rootfs,
       allowPrefixes: opts.allowPrefixes,
       machineInfoIntervalMs: opts.machineInfoIntervalMs,
       log,
-      ...pinned,
+      ...tuning,
     });
   }
 

@@ -8,9 +8,10 @@ import { FileReader } from '../host/file-reader.js';
 import { hostPath } from '../host/paths.js';
 import { StartupError, errorMessage } from '../errors.js';
 import { detectLayout } from '../cgroup/mountinfo.js';
-import { cgroupDirs, cgroupExists, listCgroups, procsFile } from '../cgroup/discover.js';
+import { cgroupDirs, cgroupExists, procsFile, sortCgroups, walkCgroups } from '../cgroup/discover.js';
 import { readCgroupStats } from '../cgroup/read.js';
-import type { CgroupLayout, CollectorName } from '../cgroup/types.js';
+import { probeBlkioFiles } from '../cgroup/v1.js';
+import type { CgroupLayout, CgroupReadContext, CollectorName } from '../cgroup/types.js';
 import { parseCgroupProcs } from '../proc/cgroup-procs.js';
 import { parseNetDev } from '../proc/net-dev.js';
 import { countFileDescriptors, netnsId } from '../proc/process-files.js';
@@ -28,7 +29,14 @@ export interface GathererOptions {
   now?: () => number;
   /** Where machine facts come from; tests pin it. Default: readMachineInfo(rootfs). */
   machineInfo?: () => Promise<MachineSnapshot>;
+  /**
+   * Give the event loop a turn after this many ms of synchronous reading (default: never). Set when gathering on
+   * the HTTP thread (`--no-gather-in-worker`), so a gather never holds /healthz up for longer than one slice.
+   */
+  sliceMs?: number;
 }
+
+const yieldToEventLoop = (): Promise<void> => new Promise((resolve) => setImmediate(resolve));
 
 const EMPTY_MACHINE: MachineSnapshot = { machineId: '', systemUuid: '', bootId: '' };
 
@@ -45,7 +53,7 @@ export function loadLayout(rootfs: string): CgroupLayout {
       lastErr = err;
       continue;
     }
-    if (text !== undefined) return detectLayout(text, rootfs);
+    if (text !== undefined) return detectLayout(text, rootfs, file);
   }
   const why = lastErr === undefined ? 'not found' : errorMessage(lastErr);
   throw new StartupError(`cannot read the mount table (${candidates.join(' or ')}): ${why}`);
@@ -120,16 +128,29 @@ export class Gatherer {
     const seen = new Set<string>();
     const containers: ContainerSnapshot[] = [];
 
-    let paths: string[];
-    try {
-      paths = listCgroups(this.layout, this.#opts.allowPrefixes);
-    } catch (err) {
-      this.#countError('discovery', 'cgroup tree', err);
-      throw err;
+    const sliceMs = this.#opts.sliceMs ?? Infinity;
+    let sliceStart = performance.now();
+    const maybeYield = async (): Promise<void> => {
+      if (performance.now() - sliceStart < sliceMs) return;
+      await yieldToEventLoop();
+      sliceStart = performance.now();
+    };
+
+    // Discovery: one readdir per step; an unreadable subtree is counted and skipped, not the whole gather.
+    const walked: string[] = [];
+    const onWalkError = (dir: string, err: unknown): void => this.#countError('discovery', dir, err);
+    for (const path of walkCgroups(this.layout, this.#opts.allowPrefixes, onWalkError)) {
+      walked.push(path);
+      await maybeYield();
     }
+    const paths = sortCgroups(walked);
+    if (paths[0] !== '/') throw new Error('no cgroup hierarchy could be listed (see podvisor_collector_errors_total{collector="discovery"})');
+
+    const blkioFiles = this.layout.mode === 'v2' ? undefined : probeBlkioFiles({ layout: this.layout, read, onError() {}, readMeminfo: () => undefined });
     for (const id of paths) {
+      await maybeYield();
       const pending: [CollectorName, string, unknown][] = [];
-      const ctx = {
+      const ctx: CgroupReadContext = {
         layout: this.layout,
         read,
         onError: (collector: CollectorName, file: string, err: unknown) => pending.push([collector, file, err]),
@@ -145,6 +166,7 @@ export class Gatherer {
           return meminfo;
         },
       };
+      if (blkioFiles !== undefined) ctx.blkioFiles = blkioFiles;
       const cgroup = readCgroupStats(ctx, id);
       const pids = this.#pids(id, pending);
       const processes = pids === undefined ? undefined : this.#processStats(pids, pending);

@@ -134,7 +134,8 @@ if (missing.length > 0) {
 
     const mem = second.memory;
     t.ok((mem?.usageBytes ?? 0) > 0, `memory usage ${mem?.usageBytes}`);
-    t.ok((mem?.cacheBytes ?? 0) >= 4 * 1024 * 1024, `the file read back is page cache (${mem?.cacheBytes})`);
+    // Most of the 4 MiB read back stays charged as page cache (a few pages may already be reclaimed or uncharged).
+    t.ok((mem?.cacheBytes ?? 0) >= 3 * 1024 * 1024, `the file read back is page cache (${mem?.cacheBytes})`);
     t.ok(
       mem?.workingSetBytes !== undefined &&
         mem.usageBytes !== undefined &&
