@@ -43,7 +43,10 @@ async function run(cfg: Config, log: Logger): Promise<void> {
     allowPrefixes: cfg.rawCgroupPrefixAllowlist,
     machineInfoIntervalMs: cfg.machineInfoIntervalMs,
   };
-  const engine: GatherEngine = cfg.gatherInWorker ? new WorkerEngine(engineOpts, log, cfg.logLevel, cfg.gatherTimeoutMs) : new LocalEngine(engineOpts, log);
+  // On the HTTP thread the gather reads in slices of at most 10 ms, then lets queued requests (/healthz) through.
+  const engine: GatherEngine = cfg.gatherInWorker
+    ? new WorkerEngine(engineOpts, log, cfg.logLevel, cfg.gatherTimeoutMs)
+    : new LocalEngine(engineOpts, log, { sliceMs: 10 });
   const service = new ScrapeService(engine, new SelfMetrics(), log, cfg.minGatherIntervalMs);
   const app = buildApp({ service, log, defaultScrapeTimeoutMs: cfg.defaultScrapeTimeoutMs, scrapeTimeoutOffsetMs: cfg.scrapeTimeoutOffsetMs });
 
