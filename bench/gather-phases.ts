@@ -1,0 +1,45 @@
+/**
+ * Where a gather's time goes, in-process on this node, against the native C reader's floor
+ * (bench/native-reader.sh reads the same per-cgroup v1 files without parsing).
+ *
+ *   node --import=tsx bench/gather-phases.ts [passes=20]
+ */
+import { loadLayout, Gatherer } from '../src/gather/gatherer.js';
+import { renderSnapshot } from '../src/gather/engine.js';
+import { listCgroups } from '../src/cgroup/discover.js';
+import { readCgroupStats } from '../src/cgroup/read.js';
+import { probeBlkioFiles } from '../src/cgroup/v1.js';
+import { encodeFamilies } from '../src/metrics/exposition.js';
+import { FileReader } from '../src/host/file-reader.js';
+import { silentLogger } from '../src/log.js';
+
+const passes = Number(process.argv[2] ?? 20);
+const layout = loadLayout('/');
+const g = new Gatherer(layout, { rootfs: '/', allowPrefixes: [], machineInfoIntervalMs: 1e12, log: silentLogger });
+await g.gather();
+const reader = new FileReader();
+const ctx = { layout, read: (f: string) => reader.read(f), onError() {}, readMeminfo: () => undefined };
+const blkioFiles = probeBlkioFiles(ctx);
+
+const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)] ?? NaN;
+const rows: Record<string, number[]> = { walk: [], 'cgroup files (read + parse)': [], 'whole gather': [], 'render + encode': [] };
+let cgroups = 0;
+for (let i = 0; i < passes; i++) {
+  let t0 = performance.now();
+  const paths = listCgroups(layout, []);
+  let t1 = performance.now();
+  for (const p of paths) readCgroupStats(blkioFiles === undefined ? ctx : { ...ctx, blkioFiles }, p);
+  let t2 = performance.now();
+  const snap = await g.gather();
+  let t3 = performance.now();
+  encodeFamilies(renderSnapshot(snap));
+  let t4 = performance.now();
+  rows['walk']?.push(t1 - t0);
+  rows['cgroup files (read + parse)']?.push(t2 - t1);
+  rows['whole gather']?.push(t3 - t2);
+  rows['render + encode']?.push(t4 - t3);
+  cgroups = paths.length;
+}
+console.log(`| phase (${cgroups} cgroups, median of ${passes}) | ms |`);
+console.log('|---|---|');
+for (const [k, v] of Object.entries(rows)) console.log(`| ${k} | ${median(v).toFixed(1)} |`);
