@@ -180,15 +180,3 @@ export function parsePerCpu(text: string, file: string): number[] {
   });
 }
 
-/** /proc/meminfo as bytes: `MemTotal:       16318508 kB` (kB → bytes); unit-less counters (`HugePages_Total`) as is. */
-export function parseMeminfo(text: string, file: string): ReadonlyMap<string, number> {
-  const result = new Map<string, number>();
-  for (const line of lines(text)) {
-    const m = /^([^:\s]+):\s+(\d+)(?:\s+(\S+))?\s*$/.exec(line);
-    if (m === null) throw new ParseError(file, `expected "<key>: <value> [kB]", got "${line}"`);
-    const [, key = '', value = '', unit] = m;
-    if (unit !== undefined && unit !== 'kB') throw new ParseError(file, `unknown unit "${unit}" in "${line}"`);
-    result.set(key, Number(value) * (unit === 'kB' ? 1024 : 1));
-  }
-  return result;
-}

@@ -1,10 +1,10 @@
 import { hostPath } from '../host/paths.js';
+import { parseMeminfo } from '../proc/meminfo.js';
 import {
   MAX,
   parseCpuMax,
   parseFlatKeyed,
   parseIoStat,
-  parseMeminfo,
   parsePressure,
   parseUint,
   parseUintOrMax,

@@ -6,7 +6,6 @@ import {
   parseFlatKeyed,
   parseInt64,
   parseIoStat,
-  parseMeminfo,
   parseNestedKeyed,
   parsePerCpu,
   parsePressure,
@@ -160,18 +159,4 @@ t.test('cpuacct.usage_percpu', async (t) => {
   t.strictSame(parsePerCpu('0 0 1 \n', F), [0, 0, 1], 'offline CPUs keep their index');
   throwsParse(t, () => parsePerCpu('\n', F), /empty/);
   throwsParse(t, () => parsePerCpu('123 abc\n', F), /integers/);
-});
-
-t.test('/proc/meminfo', async (t) => {
-  const meminfo =
-    'MemTotal:       24684096 kB\nMemFree:        23203300 kB\nMemAvailable:   23711520 kB\n' +
-    'Active(anon):       1624 kB\nSwapTotal:             0 kB\nSwapFree:              0 kB\n' +
-    'HugePages_Total:       0\nHugepagesize:       2048 kB\n';
-  const m = parseMeminfo(meminfo, F);
-  t.equal(m.get('MemTotal'), 24684096 * 1024, 'kB → bytes');
-  t.equal(m.get('Active(anon)'), 1624 * 1024, 'keys with parentheses');
-  t.equal(m.get('HugePages_Total'), 0, 'unit-less counters as they are');
-  t.equal(m.get('SwapFree'), 0);
-  throwsParse(t, () => parseMeminfo('MemTotal: 12 MB\n', F), /unknown unit "MB"/);
-  throwsParse(t, () => parseMeminfo('MemTotal 12 kB\n', F), /<key>: <value>/);
 });
