@@ -5,6 +5,7 @@
 import t from 'tap';
 import crypto from 'node:crypto';
 import fs from 'node:fs';
+import { spawnSync } from 'node:child_process';
 import { requireDaemon, run } from '../support/daemons.js';
 import { startExporter } from '../support/exporter.js';
 
@@ -107,6 +108,21 @@ t.test('Docker containers in /kubepods get every core family with the six labels
   // The pod cgroup itself is reported too, without network (it has no process of its own).
   t.ok(samples(body, 'container_memory_usage_bytes', parent).length === 1);
   t.equal(samples(body, 'container_network_receive_bytes_total', parent).length, 0);
+
+  // The real node's whole body is promtool-clean.
+  if (await requireDaemon(t, 'promtool')) {
+    const lint = spawnSync('promtool', ['check', 'metrics'], { input: body, encoding: 'utf8' });
+    t.equal(`${lint.stdout}${lint.stderr}`.trim(), '', 'promtool check metrics: no findings');
+    t.equal(lint.status, 0);
+  }
+
+  // 20 concurrent scrapes of the real process cost at most 2 gathers.
+  const gathers = (b: string): number => Number(/\npodvisor_gathers_total\{result="success"\} (\d+)/.exec(b)?.[1]);
+  const gathers0 = gathers(await (await fetch(`${ex.url}/metrics`)).text());
+  const bodies = await Promise.all(Array.from({ length: 20 }, () => fetch(`${ex.url}/metrics`).then((r) => r.text())));
+  const gathers1 = gathers(await (await fetch(`${ex.url}/metrics`)).text());
+  t.ok(bodies.every((b) => b.includes(busyId)), 'every concurrent scrape got the containers');
+  t.ok(gathers1 - gathers0 - 1 <= 2, `20 concurrent scrapes ran ${gathers1 - gathers0 - 1} gather(s)`);
 
   // A removed container is simply gone at the next scrape.
   await run('docker', ['rm', '-f', names[1] ?? ''], { timeoutMs: 60_000 });
