@@ -1,0 +1,491 @@
+/**
+ * One generic runtime factory over any `RuntimeClient`: registers the runtime, keeps a container cache fresh from
+ * events and periodic resyncs, and answers lookups synchronously from that cache.
+ *
+ * cAdvisor registers each factory once at startup and never retries (reference §5, #953): a runtime that comes up a
+ * second later is lost for the life of the process and its containers stay `raw`. Here registration is a loop with
+ * capped exponential backoff, and losing the events stream (a daemon restart) re-registers instead of giving up.
+ */
+import { errorMessage } from '../errors.js';
+import type { Logger } from '../log.js';
+import type { RuntimeClient, RuntimeContainer, RuntimeEvent, RuntimeName, RuntimeStatus, RuntimeVersion } from './types.js';
+import { parseVersion } from './version.js';
+
+export interface FactoryOptions {
+  /** Bound on every client call (combined with the factory's close signal). */
+  callTimeoutMs: number;
+  /** Registration retry backoff: starts here (default 1000), doubles, capped at `retryMaxMs` (default 15000). */
+  retryMinMs?: number;
+  retryMaxMs?: number;
+  /** Full list resync while up (default 60000); the only refresh for a client without `events()`. */
+  resyncMs?: number;
+  log: Logger;
+  /** Wall clock in ms (default Date.now): negative-cache expiry, log rate limit, `lastErrorAt`, backoff reset. */
+  now?: () => number;
+}
+
+const DEFAULT_RETRY_MIN_MS = 1000;
+const DEFAULT_RETRY_MAX_MS = 15_000;
+const DEFAULT_RESYNC_MS = 60_000;
+/** How long "the runtime does not know this id" (or a failed inspect) is remembered. */
+const NEGATIVE_TTL_MS = 30_000;
+const MAX_INSPECTS_IN_FLIGHT = 4;
+/** Lookups beyond this many queued inspects are dropped; the next gather's lookup asks again. */
+const MAX_INSPECTS_QUEUED = 1024;
+/** Negative entries are swept of expired ones when the map grows past this. */
+const NEGATIVE_SWEEP_AT = 4096;
+/** While registration keeps failing, the failure is logged at warn at most this often (debug otherwise). */
+const FAILURE_WARN_EVERY_MS = 5 * 60_000;
+
+const POD_UID = 'io.kubernetes.pod.uid';
+const POD_NAME = 'io.kubernetes.pod.name';
+const POD_NAMESPACE = 'io.kubernetes.pod.namespace';
+
+/** Docker, containerd (CRI) and CRI-O container ids are 64 lowercase hex digits. */
+export function looksLikeContainerId(id: string): boolean {
+  return /^[0-9a-f]{64}$/.test(id);
+}
+
+/** `2s`, `1.5s`, `250ms`: for log lines. */
+export function formatDelay(ms: number): string {
+  if (ms < 1000) return `${ms}ms`;
+  return ms % 1000 === 0 ? `${ms / 1000}s` : `${(ms / 1000).toFixed(1)}s`;
+}
+
+/** Resolves after `ms`, or at once when `signal` aborts. Never rejects; the timer is unref'd and cleared on abort. */
+function delay(ms: number, signal: AbortSignal): Promise<void> {
+  return new Promise((resolve) => {
+    if (signal.aborted) return resolve();
+    const done = (): void => {
+      clearTimeout(timer);
+      signal.removeEventListener('abort', done);
+      resolve();
+    };
+    const timer = setTimeout(done, ms);
+    timer.unref();
+    signal.addEventListener('abort', done, { once: true });
+  });
+}
+
+/**
+ * Settles with `start()`'s promise, or rejects with `onAbort()` as soon as `signal` aborts, so a client that ignores
+ * its signal still cannot hold the factory past a timeout or close. A late settlement of the client's promise is
+ * absorbed (no unhandled rejection).
+ */
+function raceSignal<T>(start: () => Promise<T>, signal: AbortSignal, onAbort: () => Error): Promise<T> {
+  return new Promise<T>((resolve, reject) => {
+    if (signal.aborted) return reject(onAbort());
+    const abort = (): void => reject(onAbort());
+    signal.addEventListener('abort', abort, { once: true });
+    const settle = (): void => signal.removeEventListener('abort', abort);
+    let p: Promise<T>;
+    try {
+      p = start();
+    } catch (err) {
+      settle();
+      return reject(err instanceof Error ? err : new Error(String(err)));
+    }
+    p.then(
+      (v) => {
+        settle();
+        resolve(v);
+      },
+      (err: unknown) => {
+        settle();
+        reject(err instanceof Error ? err : new Error(String(err)));
+      },
+    );
+  });
+}
+
+interface PodEntry {
+  pod: string;
+  namespace: string;
+  ids: Set<string>;
+}
+
+export class RuntimeFactory {
+  readonly runtime: RuntimeName;
+  readonly #client: RuntimeClient;
+  readonly #log: Logger;
+  readonly #now: () => number;
+  readonly #callTimeoutMs: number;
+  readonly #retryMinMs: number;
+  readonly #retryMaxMs: number;
+  readonly #resyncMs: number;
+  /** Aborted by close(): every sleep, stream and in-flight call listens to it. */
+  readonly #closer = new AbortController();
+
+  #started = false;
+  #closed = false;
+  #closing: Promise<void> | undefined;
+  #loop: Promise<void> | undefined;
+
+  #up = false;
+  /** True from a registration failure until the next successful registration (for log rate limiting). */
+  #failing = false;
+  #lastWarnAt = 0;
+  #version: RuntimeVersion | undefined;
+  #parsedVersion = 'unknown';
+  #lastError: string | undefined;
+  #lastErrorAt: number | undefined;
+
+  readonly #cache = new Map<string, RuntimeContainer>();
+  readonly #pods = new Map<string, PodEntry>();
+
+  /** Background inspects: queued ids (insertion order), ids in flight, ids to re-inspect once their call returns. */
+  readonly #queue = new Set<string>();
+  readonly #inFlight = new Set<string>();
+  readonly #again = new Set<string>();
+  readonly #inspects = new Set<Promise<void>>();
+  /** id → expiry (ms, `now()` clock) of a negative inspect result. */
+  readonly #negative = new Map<string, number>();
+
+  constructor(client: RuntimeClient, opts: FactoryOptions) {
+    this.#client = client;
+    this.runtime = client.runtime;
+    this.#log = opts.log;
+    this.#now = opts.now ?? Date.now;
+    this.#callTimeoutMs = opts.callTimeoutMs;
+    this.#retryMinMs = opts.retryMinMs ?? DEFAULT_RETRY_MIN_MS;
+    this.#retryMaxMs = Math.max(opts.retryMaxMs ?? DEFAULT_RETRY_MAX_MS, this.#retryMinMs);
+    this.#resyncMs = opts.resyncMs ?? DEFAULT_RESYNC_MS;
+  }
+
+  /** Starts the registration loop in the background. Idempotent; never throws; a no-op after close(). */
+  start(): void {
+    if (this.#started || this.#closed) return;
+    this.#started = true;
+    this.#loop = this.#run().catch((err: unknown) => {
+      /* c8 ignore next 2 -- #run handles its own failures; this only guards against a bug becoming an unhandled rejection */
+      this.#log.error(`${this.runtime} runtime factory stopped: ${errorMessage(err)}`);
+    });
+  }
+
+  status(): RuntimeStatus {
+    const s: RuntimeStatus = {
+      runtime: this.runtime,
+      up: this.#up,
+      version: this.#version?.version ?? '',
+      apiVersion: this.#version?.apiVersion ?? '',
+      parsedVersion: this.#parsedVersion,
+      containers: this.#cache.size,
+    };
+    if (this.#lastError !== undefined) s.lastError = this.#lastError;
+    if (this.#lastErrorAt !== undefined) s.lastErrorAt = new Date(this.#lastErrorAt).toISOString();
+    return s;
+  }
+
+  /** Sync, from cache only. */
+  get(id: string): RuntimeContainer | undefined {
+    return this.#cache.get(id);
+  }
+
+  /**
+   * Sync: the cached container, or undefined. A miss for an id that looks like a container id schedules a background
+   * inspect (deduped, at most 4 in flight, each bounded by callTimeoutMs), so the next lookup hits; a negative result
+   * is remembered for 30 s. Only while the runtime is up.
+   */
+  lookup(id: string): RuntimeContainer | undefined {
+    const hit = this.#cache.get(id);
+    if (hit !== undefined) return hit;
+    if (!this.#up || this.#closed || !looksLikeContainerId(id)) return undefined;
+    const until = this.#negative.get(id);
+    if (until !== undefined) {
+      if (this.#now() < until) return undefined;
+      this.#negative.delete(id);
+    }
+    if (this.#inFlight.has(id) || this.#queue.has(id) || this.#queue.size >= MAX_INSPECTS_QUEUED) return undefined;
+    this.#queue.add(id);
+    this.#pump();
+    return undefined;
+  }
+
+  /** Pod UID (with dashes) → name and namespace, from cached containers' `io.kubernetes.pod.*` labels. */
+  pod(uid: string): { pod: string; namespace: string } | undefined {
+    const e = this.#pods.get(uid);
+    return e === undefined ? undefined : { pod: e.pod, namespace: e.namespace };
+  }
+
+  /** Stops timers, aborts the stream and in-flight calls, waits for them to unwind, closes the client. Idempotent. */
+  close(): Promise<void> {
+    if (this.#closing !== undefined) return this.#closing;
+    this.#closed = true;
+    this.#up = false;
+    this.#queue.clear();
+    this.#closer.abort();
+    this.#closing = (async () => {
+      await this.#loop;
+      await Promise.allSettled([...this.#inspects]);
+      try {
+        const timeout = AbortSignal.timeout(this.#callTimeoutMs);
+        await raceSignal(() => this.#client.close(), timeout, () => new Error(`close() timed out after ${this.#callTimeoutMs} ms`));
+      } catch (err) {
+        this.#log.debug(`${this.runtime} runtime client close failed: ${errorMessage(err)}`);
+      }
+    })();
+    return this.#closing;
+  }
+
+  // --- registration loop ---
+
+  async #run(): Promise<void> {
+    const closed = this.#closer.signal;
+    let attempt = 0;
+    while (!this.#closed) {
+      const began = this.#now();
+      try {
+        await this.#register();
+      } catch (err) {
+        if (this.#closed) return;
+        const wait = this.#backoff(attempt++);
+        this.#registrationFailed(errorMessage(err), wait);
+        await delay(wait, closed);
+        continue;
+      }
+      const cause = await this.#watch();
+      if (this.#closed) return;
+      // A session that lived at least as long as the longest backoff resets it; one that ends at once keeps
+      // backing off, so a stream that keeps ending immediately cannot turn into a list() loop.
+      if (this.#now() - began >= this.#retryMaxMs) attempt = 0;
+      const wait = this.#backoff(attempt++);
+      this.#setError(cause);
+      // The cache and `up` are kept: the containers are still there; re-registration decides whether we are up.
+      this.#log.info(`${this.runtime} ${cause}, re-registering in ${formatDelay(wait)}`);
+      await delay(wait, closed);
+    }
+  }
+
+  #backoff(attempt: number): number {
+    return Math.min(this.#retryMinMs * 2 ** Math.min(attempt, 30), this.#retryMaxMs);
+  }
+
+  async #register(): Promise<void> {
+    const version = await this.#call('version()', (s) => this.#client.version(s));
+    const list = await this.#call('list()', (s) => this.#client.list(s));
+    if (this.#closed) return;
+    this.#replaceAll(list);
+    this.#version = version;
+    this.#parsedVersion = safeParseVersion(version.version);
+    this.#up = true;
+    this.#failing = false;
+    this.#log.info(`${this.runtime} runtime registered`, {
+      version: version.version,
+      api_version: version.apiVersion || undefined,
+      parsed_version: this.#parsedVersion,
+      containers: this.#cache.size,
+    });
+  }
+
+  #registrationFailed(cause: string, wait: number): void {
+    const now = this.#now();
+    this.#setError(cause, now);
+    const wasUp = this.#up;
+    this.#up = false;
+    this.#queue.clear();
+    const retry = `retrying in ${formatDelay(wait)}: ${cause}`;
+    if (wasUp) {
+      this.#log.warn(`${this.runtime} runtime went away, ${retry}`);
+      this.#lastWarnAt = now;
+    } else if (!this.#failing || now - this.#lastWarnAt >= FAILURE_WARN_EVERY_MS) {
+      this.#log.warn(`${this.runtime} runtime not available, ${retry}`);
+      this.#lastWarnAt = now;
+    } else {
+      this.#log.debug(`${this.runtime} runtime not available, ${retry}`);
+    }
+    this.#failing = true;
+  }
+
+  #setError(cause: string, at = this.#now()): void {
+    this.#lastError = cause;
+    this.#lastErrorAt = at;
+  }
+
+  /**
+   * While registered: the events stream (if the client has one) and a periodic list resync run side by side. The
+   * first to end (stream ended or failed, resync failed) ends the session; the other is aborted. Resolves with the
+   * cause; never rejects.
+   */
+  async #watch(): Promise<string> {
+    const session = new AbortController();
+    const signal = AbortSignal.any([this.#closer.signal, session.signal]);
+    const tasks = [this.#resyncLoop(signal)];
+    if (this.#client.events !== undefined) tasks.push(this.#stream(this.#client.events.bind(this.#client), signal));
+    const cause = await Promise.race(tasks);
+    session.abort();
+    await Promise.allSettled(tasks);
+    return cause;
+  }
+
+  async #stream(events: NonNullable<RuntimeClient['events']>, signal: AbortSignal): Promise<string> {
+    try {
+      await raceSignal(
+        () => events((e) => this.#onEvent(e, signal), signal),
+        signal,
+        () => new Error('events stream aborted'),
+      );
+      return 'events stream ended';
+    } catch (err) {
+      return `events stream failed: ${errorMessage(err)}`;
+    }
+  }
+
+  async #resyncLoop(signal: AbortSignal): Promise<string> {
+    for (;;) {
+      await delay(this.#resyncMs, signal);
+      if (signal.aborted) return 'resync stopped';
+      let list: RuntimeContainer[];
+      try {
+        list = await this.#call('list()', (s) => this.#client.list(s), signal);
+      } catch (err) {
+        return `resync failed: ${errorMessage(err)}`;
+      }
+      if (signal.aborted) return 'resync stopped';
+      this.#replaceAll(list);
+    }
+  }
+
+  #onEvent(e: RuntimeEvent, signal: AbortSignal): void {
+    if (signal.aborted || this.#closed || typeof e.id !== 'string' || e.id === '') return;
+    switch (e.action) {
+      case 'destroy':
+        this.#queue.delete(e.id);
+        // An inspect already in flight may return the container as it was; check again once it returns.
+        if (this.#inFlight.has(e.id)) this.#again.add(e.id);
+        this.#delete(e.id);
+        return;
+      case 'create':
+      case 'start':
+      case 'die':
+      case 'rename':
+      case 'update':
+        this.#negative.delete(e.id);
+        if (this.#inFlight.has(e.id)) this.#again.add(e.id);
+        else this.#queue.add(e.id);
+        this.#pump();
+        return;
+      default:
+        return;
+    }
+  }
+
+  // --- client calls and background inspects ---
+
+  /** One client call, bounded by callTimeoutMs and aborted by close() (and by `extra`, when given). */
+  #call<T>(what: string, fn: (signal: AbortSignal) => Promise<T>, extra?: AbortSignal): Promise<T> {
+    const timeout = AbortSignal.timeout(this.#callTimeoutMs);
+    const sources = [this.#closer.signal, timeout];
+    if (extra !== undefined) sources.push(extra);
+    const signal = AbortSignal.any(sources);
+    return raceSignal(
+      () => fn(signal),
+      signal,
+      () =>
+        timeout.aborted && !this.#closer.signal.aborted && extra?.aborted !== true
+          ? new Error(`${what} timed out after ${this.#callTimeoutMs} ms`)
+          : new Error(`${what} aborted`),
+    );
+  }
+
+  #pump(): void {
+    while (this.#inFlight.size < MAX_INSPECTS_IN_FLIGHT && this.#up && !this.#closed) {
+      const next = this.#queue.values().next();
+      if (next.done === true) return;
+      const id = next.value;
+      this.#queue.delete(id);
+      this.#inFlight.add(id);
+      const p = this.#inspect(id);
+      this.#inspects.add(p);
+      void p.finally(() => this.#inspects.delete(p));
+    }
+  }
+
+  async #inspect(id: string): Promise<void> {
+    try {
+      const c = await this.#call('inspect()', (s) => this.#client.inspect(id, s));
+      // Closed, or an event arrived meanwhile: this answer may be stale; the re-inspect below decides.
+      if (this.#closed || this.#again.has(id)) return;
+      if (c !== undefined) {
+        this.#negative.delete(id);
+        this.#set(c);
+      } else {
+        this.#delete(id);
+        this.#remember(id);
+      }
+    } catch (err) {
+      if (this.#closed) return;
+      this.#log.debug(`${this.runtime} inspect of ${id} failed: ${errorMessage(err)}`);
+      // Keep what we had; remember an unknown id so a struggling runtime is not asked again every gather.
+      if (!this.#cache.has(id)) this.#remember(id);
+    } finally {
+      this.#inFlight.delete(id);
+      if (this.#again.delete(id) && !this.#closed) this.#queue.add(id);
+      this.#pump();
+    }
+  }
+
+  #remember(id: string): void {
+    const now = this.#now();
+    if (this.#negative.size >= NEGATIVE_SWEEP_AT) {
+      for (const [k, until] of this.#negative) if (until <= now) this.#negative.delete(k);
+    }
+    this.#negative.set(id, now + NEGATIVE_TTL_MS);
+  }
+
+  // --- cache and pod index (always changed together) ---
+
+  #set(c: RuntimeContainer): void {
+    const old = this.#cache.get(c.id);
+    if (old !== undefined) this.#unindex(old);
+    this.#cache.set(c.id, c);
+    this.#index(c);
+  }
+
+  #delete(id: string): void {
+    const old = this.#cache.get(id);
+    if (old === undefined) return;
+    this.#unindex(old);
+    this.#cache.delete(id);
+  }
+
+  #replaceAll(list: readonly RuntimeContainer[]): void {
+    this.#cache.clear();
+    this.#pods.clear();
+    for (const c of list) {
+      this.#set(c);
+      this.#negative.delete(c.id);
+    }
+  }
+
+  #index(c: RuntimeContainer): void {
+    const uid = c.labels[POD_UID];
+    const pod = c.labels[POD_NAME];
+    const namespace = c.labels[POD_NAMESPACE];
+    if (!uid || !pod || !namespace) return;
+    const e = this.#pods.get(uid);
+    if (e === undefined) this.#pods.set(uid, { pod, namespace, ids: new Set([c.id]) });
+    else {
+      e.pod = pod;
+      e.namespace = namespace;
+      e.ids.add(c.id);
+    }
+  }
+
+  #unindex(c: RuntimeContainer): void {
+    const uid = c.labels[POD_UID];
+    if (!uid) return;
+    const e = this.#pods.get(uid);
+    if (e === undefined) return;
+    e.ids.delete(c.id);
+    if (e.ids.size === 0) this.#pods.delete(uid);
+  }
+}
+
+/** parseVersion never decides registration: a throw (it should not) is just 'unknown'. */
+function safeParseVersion(raw: string): string {
+  try {
+    return parseVersion(raw);
+  } catch {
+    return 'unknown';
+  }
+}
