@@ -1,0 +1,105 @@
+/**
+ * From a cgroup path to the kubelet's labels, using the runtime factories' caches (never a daemon call on the
+ * gather path: a miss schedules a background lookup and the cgroup is reported raw, with empty labels, until then).
+ */
+import type { ContainerLabels } from '../gather/snapshot.js';
+import { parseCgroupPath } from './cgroup-ids.js';
+import type { RuntimeFactory } from './factory.js';
+import type { RuntimeContainer } from './types.js';
+
+/** What resolution needs of a factory: its cache, never a daemon call. */
+export type LabelSource = Pick<RuntimeFactory, 'runtime' | 'get' | 'lookup' | 'pod'>;
+
+export interface Resolved {
+  labels: ContainerLabels;
+  /** The runtime's container, when the cgroup is one. */
+  container?: RuntimeContainer;
+}
+
+const RAW: Resolved = { labels: { name: '', image: '', container: '', pod: '', namespace: '' } };
+
+export function kubeletLabels(c: RuntimeContainer): ContainerLabels {
+  return {
+    name: c.name,
+    image: c.image,
+    container: c.labels['io.kubernetes.container.name'] ?? '',
+    pod: c.labels['io.kubernetes.pod.name'] ?? '',
+    namespace: c.labels['io.kubernetes.pod.namespace'] ?? '',
+  };
+}
+
+/**
+ * Factories are asked in order (raw is what is left). A cgroup whose name says which runtime made it
+ * (`cri-containerd-<id>.scope`, `crio-<id>.scope`, `docker-<id>.scope`) is only looked up there; a bare `<id>`
+ * (cgroupfs) in each. Pod-level cgroups (`…/pod<uid>`) get `pod` and `namespace` from their containers.
+ */
+export function resolveCgroup(path: string, factories: readonly LabelSource[]): Resolved {
+  const parsed = parseCgroupPath(path);
+  if (parsed.conmon === true) return RAW;
+  if (parsed.id !== undefined) {
+    const candidates = parsed.hint === undefined ? factories : factories.filter((f) => f.runtime === parsed.hint);
+    for (const f of candidates) {
+      const c = f.get(parsed.id);
+      if (c !== undefined) return { labels: kubeletLabels(c), container: c };
+    }
+    for (const f of candidates) f.lookup(parsed.id);
+    return RAW;
+  }
+  if (parsed.podUid !== undefined) {
+    for (const f of factories) {
+      const p = f.pod(parsed.podUid);
+      if (p !== undefined) return { labels: { name: '', image: '', container: '', pod: p.pod, namespace: p.namespace } };
+    }
+  }
+  return RAW;
+}
+
+/** `[^a-zA-Z0-9_]` → `_`, as cAdvisor sanitizes label keys. */
+export function sanitizeLabelName(key: string): string {
+  return key.replace(/[^a-zA-Z0-9_]/g, '_');
+}
+
+export interface ExtraLabelOptions {
+  /** --store-container-labels: every runtime label as container_label_<key>. */
+  storeContainerLabels: boolean;
+  /** --whitelisted-container-labels: these keys only (when storeContainerLabels is off). */
+  whitelistedContainerLabels: readonly string[];
+  /** --env-metadata-whitelist: env keys with these prefixes as container_env_<key>. */
+  envMetadataWhitelist: readonly string[];
+}
+
+export function extraLabelsEnabled(o: ExtraLabelOptions): boolean {
+  return o.storeContainerLabels || o.whitelistedContainerLabels.length > 0 || o.envMetadataWhitelist.length > 0;
+}
+
+/**
+ * The opt-in `container_label_*` / `container_env_*` labels of one gather: one name list for every family (empty
+ * values where a container lacks a key), and each container's values lined up with it. Keys that collide after
+ * sanitizing keep the first in sorted order, so the choice is stable (cAdvisor's depends on map order).
+ */
+export function extraLabels(
+  containers: readonly (RuntimeContainer | undefined)[],
+  o: ExtraLabelOptions,
+): { names: string[]; values: string[][] } {
+  const wanted = new Map<string, { source: 'label' | 'env'; key: string }>();
+  const addKey = (source: 'label' | 'env', key: string): void => {
+    const name = `container_${source}_${sanitizeLabelName(key)}`;
+    const prev = wanted.get(name);
+    if (prev === undefined || (prev.source === source && key < prev.key)) wanted.set(name, { source, key });
+  };
+  for (const k of o.whitelistedContainerLabels) if (!o.storeContainerLabels) addKey('label', k);
+  for (const c of containers) {
+    if (c === undefined) continue;
+    if (o.storeContainerLabels) for (const k of Object.keys(c.labels)) addKey('label', k);
+    for (const k of Object.keys(c.env ?? {})) if (o.envMetadataWhitelist.some((p) => k.startsWith(p.toLowerCase()) || k.startsWith(p))) addKey('env', k);
+  }
+  const names = [...wanted.keys()].sort();
+  const values = containers.map((c) =>
+    names.map((n) => {
+      const w = wanted.get(n);
+      if (c === undefined || w === undefined) return '';
+      return (w.source === 'label' ? c.labels[w.key] : c.env?.[w.key]) ?? '';
+    }),
+  );
+  return { names, values };
+}
