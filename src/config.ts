@@ -3,6 +3,7 @@
  * A flag beats its variable, which beats the default. `--help` prints every flag with its default.
  */
 import { ConfigError } from './errors.js';
+import type { RuntimeConfig } from './runtime/index.js';
 
 export interface Config {
   listenHost: string;
@@ -16,6 +17,7 @@ export interface Config {
   machineInfoIntervalMs: number;
   gatherInWorker: boolean;
   logLevel: LogLevel;
+  runtimes: RuntimeConfig;
 }
 
 export type LogLevel = 'debug' | 'info' | 'warn' | 'error';
@@ -40,6 +42,14 @@ export const FLAGS: readonly FlagDef[] = [
   { flag: 'machine-info-interval', kind: 'duration', default: '5m', help: 'How often machine_* facts (cores, memory) are re-read.' },
   { flag: 'gather-in-worker', kind: 'bool', default: 'true', help: 'Read cgroup and /proc files on a worker thread, so /healthz and scrapes never wait behind file reads.' },
   { flag: 'log-level', kind: 'level', default: 'info', help: 'debug, info, warn or error.' },
+  { flag: 'docker-endpoint', kind: 'string', default: 'unix:///var/run/docker.sock', help: 'Docker Engine API endpoint (unix:///path or tcp://host:port); empty turns the Docker factory off.' },
+  { flag: 'containerd-address', kind: 'string', default: '/run/containerd/containerd.sock', help: 'containerd socket; empty turns the containerd factory off.' },
+  { flag: 'containerd-namespaces', kind: 'list', default: 'k8s.io,moby', help: 'containerd namespaces whose containers are looked up (k8s.io: Kubernetes CRI; moby: Docker with the containerd store).' },
+  { flag: 'crio-endpoint', kind: 'string', default: '/var/run/crio/crio.sock', help: 'CRI-O socket (its HTTP inspect API); empty turns the CRI-O factory off.' },
+  { flag: 'runtime-timeout', kind: 'duration', default: '2s', help: 'Timeout of every runtime call. Runtime calls never sit on the scrape path: labels come from a cache.' },
+  { flag: 'store-container-labels', kind: 'bool', default: 'false', help: 'Export every runtime label as container_label_<key> on every series (the union over all containers: can be large).' },
+  { flag: 'whitelisted-container-labels', kind: 'list', default: '', help: 'Runtime labels to export as container_label_<key> when --store-container-labels is off.' },
+  { flag: 'env-metadata-whitelist', kind: 'list', default: '', help: 'Environment variable name prefixes to export as container_env_<key>.' },
 ];
 
 export function envName(flag: string): string {
@@ -148,6 +158,17 @@ export function parseArgs(argv: readonly string[], env: Readonly<Record<string, 
   const gatherTimeoutMs = dur('gather-timeout');
   if (gatherTimeoutMs <= 0) throw new ConfigError('--gather-timeout must be more than 0');
   const inWorker = raw('gather-in-worker');
+  const list = (flag: string): string[] =>
+    str(flag)
+      .split(',')
+      .map((p) => p.trim())
+      .filter((p) => p !== '');
+  const bool = (flag: string): boolean => {
+    const r = raw(flag);
+    return parseBool(r.value, r.what);
+  };
+  const runtimeTimeoutMs = dur('runtime-timeout');
+  if (runtimeTimeoutMs <= 0) throw new ConfigError('--runtime-timeout must be more than 0');
   return {
     kind: 'run',
     config: {
@@ -162,6 +183,18 @@ export function parseArgs(argv: readonly string[], env: Readonly<Record<string, 
       machineInfoIntervalMs: dur('machine-info-interval'),
       gatherInWorker: parseBool(inWorker.value, inWorker.what),
       logLevel: level,
+      runtimes: {
+        dockerEndpoint: str('docker-endpoint'),
+        containerdAddress: str('containerd-address'),
+        containerdNamespaces: list('containerd-namespaces'),
+        crioEndpoint: str('crio-endpoint'),
+        timeoutMs: runtimeTimeoutMs,
+        extraLabels: {
+          storeContainerLabels: bool('store-container-labels'),
+          whitelistedContainerLabels: list('whitelisted-container-labels'),
+          envMetadataWhitelist: list('env-metadata-whitelist'),
+        },
+      },
     },
   };
 }

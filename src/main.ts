@@ -42,6 +42,7 @@ async function run(cfg: Config, log: Logger): Promise<void> {
     rootfs: cfg.rootfs,
     allowPrefixes: cfg.rawCgroupPrefixAllowlist,
     machineInfoIntervalMs: cfg.machineInfoIntervalMs,
+    runtimes: cfg.runtimes,
   };
   // On the HTTP thread the gather reads in slices of at most 10 ms, then lets queued requests (/healthz) through.
   const engine: GatherEngine = cfg.gatherInWorker

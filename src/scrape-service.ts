@@ -12,6 +12,7 @@ import { assemble, CONTENT_TYPES, encodeFamilies, type ExpositionFormat } from '
 import { promClientFamilies } from './metrics/prom-client-families.js';
 import type { SelfMetrics } from './metrics/self.js';
 import type { Logger } from './log.js';
+import type { RuntimeStatus } from './runtime/types.js';
 
 const gzipAsync = promisify(gzip);
 
@@ -28,6 +29,8 @@ export interface ReadyState {
   lastErrorAt?: string;
   lastContainers?: number;
   lastDurationSeconds?: number;
+  /** Runtime registration: up or not, version, last error. Not part of readiness: a missing runtime degrades labels. */
+  runtimes?: RuntimeStatus[];
 }
 
 export class ScrapeService {
@@ -62,6 +65,7 @@ export class ScrapeService {
         lastSuccessAt: new Date(r.timestampMs).toISOString(),
         lastContainers: r.containers,
         lastDurationSeconds: Math.round(r.durationMs) / 1000,
+        runtimes: r.runtimes,
       };
       return r;
     } catch (err) {

@@ -4,7 +4,10 @@
  */
 import type { CgroupLayout, CollectorName } from '../cgroup/types.js';
 import { CONTAINER_METRICS, MACHINE_METRICS } from '../metrics/index.js';
-import { encodeFamilies, FamilyWriter, type EncodedFamilies, type RenderedFamily } from '../metrics/exposition.js';
+import { encodeFamilies, FamilyWriter, formatLabels, type EncodedFamilies, type RenderedFamily } from '../metrics/exposition.js';
+import { createRuntimes, type RuntimeConfig } from '../runtime/index.js';
+import type { RuntimeFactory } from '../runtime/factory.js';
+import type { RuntimeStatus } from '../runtime/types.js';
 import { renderContainerFamilies, renderMachineFamilies } from '../metrics/render.js';
 import type { Logger } from '../log.js';
 import { Gatherer, type GathererOptions } from './gatherer.js';
@@ -18,6 +21,8 @@ export interface GatherResult {
   containers: number;
   /** Every family of the gather, sample lines encoded once. */
   body: EncodedFamilies;
+  /** Runtime registration state at the end of the gather. */
+  runtimes: RuntimeStatus[];
 }
 
 export interface GatherEngine {
@@ -30,6 +35,8 @@ export interface EngineOptions {
   rootfs: string;
   allowPrefixes: readonly string[];
   machineInfoIntervalMs: number;
+  /** Runtime factories to build on the gather's thread; absent: every cgroup is raw. */
+  runtimes?: RuntimeConfig;
 }
 
 const COLLECTORS: readonly CollectorName[] = ['blkio', 'cpu', 'discovery', 'machine', 'memory', 'network', 'pids', 'pressure', 'process', 'spec'];
@@ -44,17 +51,40 @@ function collectorErrorsFamily(snapshot: Snapshot): RenderedFamily {
   return w.finish();
 }
 
+function runtimeFamilies(snapshot: Snapshot): RenderedFamily[] {
+  const up = new FamilyWriter('podvisor_runtime_up', 'Whether the container runtime is registered and answering (1) or not (0); podvisor retries with backoff.', 'gauge');
+  const info = new FamilyWriter(
+    'podvisor_runtime_info',
+    'A metric with a constant 1 value labeled by the runtime and the version strings it reported (as reported, however odd).',
+    'gauge',
+  );
+  for (const r of snapshot.runtimes ?? []) {
+    up.sample(`runtime="${r.runtime}"`, r.up ? 1 : 0);
+    if (r.up) info.sample(formatLabels(['runtime', 'version', 'parsed_version', 'api_version'], [r.runtime, r.version, r.parsedVersion, r.apiVersion]), 1);
+  }
+  return [up.finish(), info.finish()];
+}
+
 export function renderSnapshot(snapshot: Snapshot): RenderedFamily[] {
-  return [...renderContainerFamilies(snapshot, CONTAINER_METRICS), ...renderMachineFamilies(snapshot, MACHINE_METRICS), collectorErrorsFamily(snapshot)];
+  return [
+    ...renderContainerFamilies(snapshot, CONTAINER_METRICS),
+    ...renderMachineFamilies(snapshot, MACHINE_METRICS),
+    collectorErrorsFamily(snapshot),
+    ...runtimeFamilies(snapshot),
+  ];
 }
 
 /** Gathers on the calling thread: inside the gather worker, or on the HTTP thread with `--no-gather-in-worker`. */
 export class LocalEngine implements GatherEngine {
   readonly #gatherer: Gatherer;
+  readonly #runtimes: RuntimeFactory[];
 
   /** `tuning` fixes the clock and machine facts (golden tests) or sets the slice length (on the HTTP thread). */
   constructor(opts: EngineOptions, log: Logger, tuning?: Pick<GathererOptions, 'now' | 'machineInfo' | 'sliceMs'>) {
+    this.#runtimes = opts.runtimes === undefined ? [] : createRuntimes(opts.runtimes, log);
     this.#gatherer = new Gatherer(opts.layout, {
+      runtimes: this.#runtimes,
+      ...(opts.runtimes === undefined ? {} : { extraLabels: opts.runtimes.extraLabels }),
       rootfs: opts.rootfs,
       allowPrefixes: opts.allowPrefixes,
       machineInfoIntervalMs: opts.machineInfoIntervalMs,
@@ -67,8 +97,16 @@ export class LocalEngine implements GatherEngine {
     const start = performance.now();
     const snapshot = await this.#gatherer.gather();
     const body = encodeFamilies(renderSnapshot(snapshot));
-    return { timestampMs: snapshot.timestampMs, durationMs: performance.now() - start, containers: snapshot.containers.length, body };
+    return {
+      timestampMs: snapshot.timestampMs,
+      durationMs: performance.now() - start,
+      containers: snapshot.containers.length,
+      body,
+      runtimes: [...(snapshot.runtimes ?? [])],
+    };
   }
 
-  async close(): Promise<void> {}
+  async close(): Promise<void> {
+    await Promise.all(this.#runtimes.map((f) => f.close()));
+  }
 }

@@ -18,6 +18,9 @@ import { countFileDescriptors, netnsId } from '../proc/process-files.js';
 import { parsePartitions } from '../proc/partitions.js';
 import { readMachineInfo } from '../machine/machine-info.js';
 import type { Logger } from '../log.js';
+import type { RuntimeFactory } from '../runtime/factory.js';
+import { extraLabels, extraLabelsEnabled, resolveCgroup, type ExtraLabelOptions, type Resolved } from '../runtime/resolve.js';
+import type { RuntimeContainer } from '../runtime/types.js';
 import { EMPTY_LABELS, type ContainerSnapshot, type MachineSnapshot, type NetworkInterfaceStats, type ProcessStats, type Snapshot } from './snapshot.js';
 
 export interface GathererOptions {
@@ -34,6 +37,10 @@ export interface GathererOptions {
    * the HTTP thread (`--no-gather-in-worker`), so a gather never holds /healthz up for longer than one slice.
    */
   sliceMs?: number;
+  /** Runtime factories, asked in order for each cgroup (raw is what is left). */
+  runtimes?: readonly RuntimeFactory[];
+  /** Opt-in container_label_* / container_env_* labels. */
+  extraLabels?: ExtraLabelOptions;
 }
 
 const yieldToEventLoop = (): Promise<void> => new Promise((resolve) => setImmediate(resolve));
@@ -127,6 +134,8 @@ export class Gatherer {
     const claimedNetns = new Set<string>(hostNetns === undefined ? [] : [hostNetns]);
     const seen = new Set<string>();
     const containers: ContainerSnapshot[] = [];
+    const owners: (RuntimeContainer | undefined)[] = [];
+    const runtimes = this.#opts.runtimes ?? [];
 
     const sliceMs = this.#opts.sliceMs ?? Infinity;
     let sliceStart = performance.now();
@@ -167,23 +176,35 @@ export class Gatherer {
         },
       };
       if (blkioFiles !== undefined) ctx.blkioFiles = blkioFiles;
+      const resolved: Resolved | undefined = runtimes.length === 0 ? undefined : resolveCgroup(id, runtimes);
+      const owner = resolved?.container;
       const cgroup = readCgroupStats(ctx, id);
       const pids = this.#pids(id, pending);
       const processes = pids === undefined ? undefined : this.#processStats(pids, pending);
-      const network = this.#network(id, pids, claimedNetns, pending);
-      const startTimeSeconds = this.#startTime(id);
+      // A runtime's container reports network only if it owns its namespace (the pod sandbox), as cAdvisor.
+      const network = owner !== undefined && !owner.networkOwner ? undefined : this.#network(id, pids, claimedNetns, pending);
+      const startTimeSeconds = owner?.createdAt ?? owner?.startedAt ?? this.#startTime(id);
       // A cgroup removed while we read it is simply not reported, and its half-read files are not errors.
       if (id !== '/' && !cgroupExists(this.layout, id)) continue;
       for (const [collector, file, err] of pending) this.#countError(collector, file, err);
       seen.add(id);
-      const c: ContainerSnapshot = { id, labels: EMPTY_LABELS, cgroup };
+      const c: ContainerSnapshot = { id, labels: resolved?.labels ?? EMPTY_LABELS, cgroup };
+      owners.push(owner);
       if (processes !== undefined) c.processes = processes;
       if (network !== undefined) c.network = network;
       if (startTimeSeconds !== undefined) c.startTimeSeconds = startTimeSeconds;
       containers.push(c);
     }
     for (const id of this.#startTimes.keys()) if (!seen.has(id)) this.#startTimes.delete(id);
-    return { timestampMs, containers, machine, deviceNames, collectorErrors: { ...this.#errors } };
+    const snapshot: Snapshot = { timestampMs, containers, machine, deviceNames, collectorErrors: { ...this.#errors } };
+    const extra = this.#opts.extraLabels;
+    if (extra !== undefined && extraLabelsEnabled(extra)) {
+      const { names, values } = extraLabels(owners, extra);
+      snapshot.extraLabelNames = names;
+      containers.forEach((c, i) => (c.extraLabelValues = values[i] ?? []));
+    }
+    if (runtimes.length > 0) snapshot.runtimes = runtimes.map((f) => f.status());
+    return snapshot;
   }
 
   /**

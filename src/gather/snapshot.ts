@@ -1,4 +1,5 @@
 import type { CgroupStats, CollectorName } from '../cgroup/types.js';
+import type { RuntimeStatus } from '../runtime/types.js';
 
 /**
  * The result of one gather: plain, immutable data (structured-cloneable, so it can cross a worker boundary).
@@ -44,8 +45,10 @@ export interface ContainerSnapshot {
   processes?: ProcessStats;
   /** Interfaces of the network namespace this cgroup owns; absent when it shares the host's (or one already reported). */
   network?: readonly NetworkInterfaceStats[];
-  /** Unix seconds: the earliest mtime of the cgroup's directories when first seen (cAdvisor's raw semantics). */
+  /** Unix seconds: the runtime's start time, else the earliest mtime of the cgroup's directories when first seen. */
   startTimeSeconds?: number;
+  /** Values of the snapshot's opt-in `container_label_*` / `container_env_*` labels, lined up with extraLabelNames. */
+  extraLabelValues?: readonly string[];
 }
 
 export interface MachineSnapshot {
@@ -70,4 +73,8 @@ export interface Snapshot {
   deviceNames: ReadonlyMap<string, string>;
   /** Cumulative since start: files that existed but could not be read or parsed, by collector. */
   collectorErrors: Readonly<Partial<Record<CollectorName, number>>>;
+  /** Opt-in extra label names (`container_label_*`, `container_env_*`), the same on every container series. */
+  extraLabelNames?: readonly string[];
+  /** Runtime registration state. */
+  runtimes?: readonly RuntimeStatus[];
 }

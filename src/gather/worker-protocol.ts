@@ -2,6 +2,7 @@
 import type { LogLevel } from '../config.js';
 import type { EncodedFamily } from '../metrics/exposition.js';
 import type { EngineOptions, GatherResult } from './engine.js';
+import type { RuntimeStatus } from '../runtime/types.js';
 
 export interface WorkerInit {
   engine: EngineOptions;
@@ -24,7 +25,8 @@ export function isWorkerInit(v: unknown): v is WorkerInit {
     e.allowPrefixes.every((p) => typeof p === 'string') &&
     typeof e.machineInfoIntervalMs === 'number' &&
     isObject(e.layout) &&
-    e.layout.v1 instanceof Map
+    e.layout.v1 instanceof Map &&
+    (e.runtimes === undefined || isRuntimeConfig(e.runtimes))
   );
 }
 
@@ -44,6 +46,39 @@ function isFamily(v: unknown, size: number): v is EncodedFamily {
   );
 }
 
+function isStringArray(v: unknown): v is string[] {
+  return Array.isArray(v) && v.every((x) => typeof x === 'string');
+}
+
+function isRuntimeConfig(v: unknown): boolean {
+  if (!isObject(v) || !isObject(v.extraLabels)) return false;
+  const x = v.extraLabels;
+  return (
+    typeof v.dockerEndpoint === 'string' &&
+    typeof v.containerdAddress === 'string' &&
+    isStringArray(v.containerdNamespaces) &&
+    typeof v.crioEndpoint === 'string' &&
+    typeof v.timeoutMs === 'number' &&
+    typeof x.storeContainerLabels === 'boolean' &&
+    isStringArray(x.whitelistedContainerLabels) &&
+    isStringArray(x.envMetadataWhitelist)
+  );
+}
+
+function isRuntimeStatus(v: unknown): v is RuntimeStatus {
+  return (
+    isObject(v) &&
+    (v.runtime === 'docker' || v.runtime === 'containerd' || v.runtime === 'crio') &&
+    typeof v.up === 'boolean' &&
+    typeof v.version === 'string' &&
+    typeof v.apiVersion === 'string' &&
+    typeof v.parsedVersion === 'string' &&
+    typeof v.containers === 'number' &&
+    (v.lastError === undefined || typeof v.lastError === 'string') &&
+    (v.lastErrorAt === undefined || typeof v.lastErrorAt === 'string')
+  );
+}
+
 export function isWorkerReply(v: unknown): v is WorkerReply {
   if (!isObject(v) || typeof v.id !== 'number') return false;
   if (v.type === 'error') return typeof v.message === 'string';
@@ -56,6 +91,8 @@ export function isWorkerReply(v: unknown): v is WorkerReply {
     typeof r.timestampMs === 'number' &&
     typeof r.durationMs === 'number' &&
     typeof r.containers === 'number' &&
+    Array.isArray(r.runtimes) &&
+    r.runtimes.every(isRuntimeStatus) &&
     body.families.every((f) => isFamily(f, size))
   );
 }

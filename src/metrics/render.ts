@@ -15,15 +15,18 @@ function containerLabelPrefix(id: string, l: { name: string; image: string; cont
 }
 
 export function renderContainerFamilies(snapshot: Snapshot, specs: readonly ContainerMetricSpec[]): RenderedFamily[] {
-  const prefixes = snapshot.containers.map((c) => containerLabelPrefix(c.id, c.labels));
+  const extra = snapshot.extraLabelNames ?? [];
+  const prefixes = snapshot.containers.map((c) =>
+    extra.length === 0 ? containerLabelPrefix(c.id, c.labels) : `${containerLabelPrefix(c.id, c.labels)},${formatLabels(extra, c.extraLabelValues ?? [])}`,
+  );
   const out: RenderedFamily[] = [];
   for (const spec of specs) {
     const w = new FamilyWriter(spec.name, spec.help, spec.type);
-    const extra = spec.labels;
+    const own = spec.labels;
     let prefix = '';
     const emit = (value: number, labelValues?: readonly string[]): void => {
-      if (extra.length === 0) w.sample(prefix, value);
-      else w.sample(`${prefix},${formatLabels(extra, labelValues ?? [])}`, value);
+      if (own.length === 0) w.sample(prefix, value);
+      else w.sample(`${prefix},${formatLabels(own, labelValues ?? [])}`, value);
     };
     for (let i = 0; i < snapshot.containers.length; i++) {
       const c = snapshot.containers[i];

@@ -14,6 +14,11 @@ import { parseVersion } from './version.js';
 export interface FactoryOptions {
   /** Bound on every client call (combined with the factory's close signal). */
   callTimeoutMs: number;
+  /**
+   * Bound on a whole list() (default: callTimeoutMs, at least 30 s): a listing may take one request per container
+   * (Docker inspects each), each of which the client bounds by its own per-request timeout.
+   */
+  listTimeoutMs?: number;
   /** Registration retry backoff: starts here (default 1000), doubles, capped at `retryMaxMs` (default 15000). */
   retryMinMs?: number;
   retryMaxMs?: number;
@@ -110,6 +115,7 @@ export class RuntimeFactory {
   readonly #log: Logger;
   readonly #now: () => number;
   readonly #callTimeoutMs: number;
+  readonly #listTimeoutMs: number;
   readonly #retryMinMs: number;
   readonly #retryMaxMs: number;
   readonly #resyncMs: number;
@@ -147,6 +153,7 @@ export class RuntimeFactory {
     this.#log = opts.log;
     this.#now = opts.now ?? Date.now;
     this.#callTimeoutMs = opts.callTimeoutMs;
+    this.#listTimeoutMs = opts.listTimeoutMs ?? Math.max(opts.callTimeoutMs, 30_000);
     this.#retryMinMs = opts.retryMinMs ?? DEFAULT_RETRY_MIN_MS;
     this.#retryMaxMs = Math.max(opts.retryMaxMs ?? DEFAULT_RETRY_MAX_MS, this.#retryMinMs);
     this.#resyncMs = opts.resyncMs ?? DEFAULT_RESYNC_MS;
@@ -262,7 +269,7 @@ export class RuntimeFactory {
 
   async #register(): Promise<void> {
     const version = await this.#call('version()', (s) => this.#client.version(s));
-    const list = await this.#call('list()', (s) => this.#client.list(s));
+    const list = await this.#call('list()', (s) => this.#client.list(s), undefined, this.#listTimeoutMs);
     if (this.#closed) return;
     this.#replaceAll(list);
     this.#version = version;
@@ -336,7 +343,7 @@ export class RuntimeFactory {
       if (signal.aborted) return 'resync stopped';
       let list: RuntimeContainer[];
       try {
-        list = await this.#call('list()', (s) => this.#client.list(s), signal);
+        list = await this.#call('list()', (s) => this.#client.list(s), signal, this.#listTimeoutMs);
       } catch (err) {
         return `resync failed: ${errorMessage(err)}`;
       }
@@ -371,9 +378,9 @@ export class RuntimeFactory {
 
   // --- client calls and background inspects ---
 
-  /** One client call, bounded by callTimeoutMs and aborted by close() (and by `extra`, when given). */
-  #call<T>(what: string, fn: (signal: AbortSignal) => Promise<T>, extra?: AbortSignal): Promise<T> {
-    const timeout = AbortSignal.timeout(this.#callTimeoutMs);
+  /** One client call, bounded by `timeoutMs` (callTimeoutMs) and aborted by close() (and by `extra`, when given). */
+  #call<T>(what: string, fn: (signal: AbortSignal) => Promise<T>, extra?: AbortSignal, timeoutMs = this.#callTimeoutMs): Promise<T> {
+    const timeout = AbortSignal.timeout(timeoutMs);
     const sources = [this.#closer.signal, timeout];
     if (extra !== undefined) sources.push(extra);
     const signal = AbortSignal.any(sources);
@@ -382,7 +389,7 @@ export class RuntimeFactory {
       signal,
       () =>
         timeout.aborted && !this.#closer.signal.aborted && extra?.aborted !== true
-          ? new Error(`${what} timed out after ${this.#callTimeoutMs} ms`)
+          ? new Error(`${what} timed out after ${timeoutMs} ms`)
           : new Error(`${what} aborted`),
     );
   }

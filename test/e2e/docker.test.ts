@@ -10,12 +10,13 @@ import { requireDaemon, run } from '../support/daemons.js';
 import { startExporter } from '../support/exporter.js';
 
 const IMAGE = 'podvisor-test:1';
-const BASE = '{id="ID",name="",image="",container="",pod="",namespace=""';
+/** The six kubelet labels, in podvisor's order, with any values (runtime factories fill them in). */
+const BASE = /^\{id="(?:[^"\\]|\\.)*",name="(?:[^"\\]|\\.)*",image="(?:[^"\\]|\\.)*",container="(?:[^"\\]|\\.)*",pod="(?:[^"\\]|\\.)*",namespace="(?:[^"\\]|\\.)*"[,}]/;
 
-/** Every sample line of `name` for cgroup `id`. */
+/** Every sample line of `name` for cgroup `id`; each must carry the six labels. */
 function samples(body: string, name: string, id: string): string[] {
-  const start = `${name}${BASE.replace('ID', id)}`;
-  return body.split('\n').filter((l) => l.startsWith(start) && (l[start.length] === '}' || l[start.length] === ','));
+  const start = `${name}{id="${id}"`;
+  return body.split('\n').filter((l) => l.startsWith(start) && (l[start.length] === '}' || l[start.length] === ',') && BASE.test(l.slice(name.length)));
 }
 
 function value(line: string | undefined): number {
