@@ -80,3 +80,25 @@ export function parseCgroupPath(path: string): CgroupIds {
   if (podUid !== undefined) out.podUid = podUid;
   return out;
 }
+
+/**
+ * The cgroup path (as podvisor names cgroups: `/`-rooted, below the hierarchy root) of an OCI `linux.cgroupsPath`:
+ * cgroupfs paths as they are; the systemd form `slice:prefix:name` as systemd lays it out (`a-b.slice` lives in
+ * `/a.slice/a-b.slice`; the unit is `<prefix>-<name>.scope`, or `<name>` itself when it already ends in `.slice`).
+ * Anything else: undefined.
+ */
+export function cgroupFromCgroupsPath(cgroupsPath: string): string | undefined {
+  if (cgroupsPath.startsWith('/')) return cgroupsPath.length > 1 ? cgroupsPath.replace(/\/+$/, '') : '/';
+  const parts = cgroupsPath.split(':');
+  if (parts.length !== 3) return undefined;
+  const [slice = '', prefix = '', name = ''] = parts;
+  if (name === '') return undefined;
+  let path = '';
+  if (slice !== '' && slice !== '-.slice') {
+    if (!slice.endsWith('.slice')) return undefined;
+    const words = slice.slice(0, -'.slice'.length).split('-');
+    for (let i = 1; i <= words.length; i++) path += `/${words.slice(0, i).join('-')}.slice`;
+  }
+  const unit = name.endsWith('.slice') ? name : `${prefix === '' ? '' : `${prefix}-`}${name}.scope`;
+  return `${path}/${unit}`;
+}

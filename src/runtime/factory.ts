@@ -10,6 +10,7 @@ import { errorMessage } from '../errors.js';
 import type { Logger } from '../log.js';
 import type { RuntimeClient, RuntimeContainer, RuntimeEvent, RuntimeName, RuntimeStatus, RuntimeVersion } from './types.js';
 import { parseVersion } from './version.js';
+import { cgroupFromCgroupsPath } from './cgroup-ids.js';
 
 export interface FactoryOptions {
   /** Bound on every client call (combined with the factory's close signal). */
@@ -138,6 +139,8 @@ export class RuntimeFactory {
 
   readonly #cache = new Map<string, RuntimeContainer>();
   readonly #pods = new Map<string, PodEntry>();
+  /** The cgroup path a runtime said it used (containerd's spec `linux.cgroupsPath`) → container id. */
+  readonly #byCgroup = new Map<string, string>();
 
   /** Background inspects: queued ids (insertion order), ids in flight, ids to re-inspect once their call returns. */
   readonly #queue = new Set<string>();
@@ -206,6 +209,12 @@ export class RuntimeFactory {
     this.#queue.add(id);
     this.#pump();
     return undefined;
+  }
+
+  /** Sync, from cache only: the container the runtime placed in exactly this cgroup path, if it said so. */
+  byCgroupPath(path: string): RuntimeContainer | undefined {
+    const id = this.#byCgroup.get(path);
+    return id === undefined ? undefined : this.#cache.get(id);
   }
 
   /** Pod UID (with dashes) → name and namespace, from cached containers' `io.kubernetes.pod.*` labels. */
@@ -458,6 +467,7 @@ export class RuntimeFactory {
   #replaceAll(list: readonly RuntimeContainer[]): void {
     this.#cache.clear();
     this.#pods.clear();
+    this.#byCgroup.clear();
     for (const c of list) {
       this.#set(c);
       this.#negative.delete(c.id);
@@ -465,6 +475,8 @@ export class RuntimeFactory {
   }
 
   #index(c: RuntimeContainer): void {
+    const cg = c.cgroupsPath === undefined ? undefined : cgroupFromCgroupsPath(c.cgroupsPath);
+    if (cg !== undefined) this.#byCgroup.set(cg, c.id);
     const uid = c.labels[POD_UID];
     const pod = c.labels[POD_NAME];
     const namespace = c.labels[POD_NAMESPACE];
@@ -479,6 +491,8 @@ export class RuntimeFactory {
   }
 
   #unindex(c: RuntimeContainer): void {
+    const cg = c.cgroupsPath === undefined ? undefined : cgroupFromCgroupsPath(c.cgroupsPath);
+    if (cg !== undefined && this.#byCgroup.get(cg) === c.id) this.#byCgroup.delete(cg);
     const uid = c.labels[POD_UID];
     if (!uid) return;
     const e = this.#pods.get(uid);

@@ -8,7 +8,7 @@ import type { RuntimeFactory } from './factory.js';
 import type { RuntimeContainer } from './types.js';
 
 /** What resolution needs of a factory: its cache, never a daemon call. */
-export type LabelSource = Pick<RuntimeFactory, 'runtime' | 'get' | 'lookup' | 'pod'>;
+export type LabelSource = Pick<RuntimeFactory, 'runtime' | 'get' | 'lookup' | 'pod' | 'byCgroupPath'>;
 
 export interface Resolved {
   labels: ContainerLabels;
@@ -29,13 +29,19 @@ export function kubeletLabels(c: RuntimeContainer): ContainerLabels {
 }
 
 /**
- * Factories are asked in order (raw is what is left). A cgroup whose name says which runtime made it
+ * Factories are asked in order (raw is what is left). A cgroup a runtime named as its container's cgroup (containerd's
+ * `linux.cgroupsPath`) is that container. Otherwise a cgroup whose name says which runtime made it
  * (`cri-containerd-<id>.scope`, `crio-<id>.scope`, `docker-<id>.scope`) is only looked up there; a bare `<id>`
  * (cgroupfs) in each. Pod-level cgroups (`…/pod<uid>`) get `pod` and `namespace` from their containers.
  */
 export function resolveCgroup(path: string, factories: readonly LabelSource[]): Resolved {
   const parsed = parseCgroupPath(path);
   if (parsed.conmon === true) return RAW;
+  // The runtime said where it put the container (containerd's spec): the strongest evidence, whatever the name.
+  for (const f of factories) {
+    const c = f.byCgroupPath(path);
+    if (c !== undefined) return { labels: kubeletLabels(c), container: c };
+  }
   if (parsed.id !== undefined) {
     const candidates = parsed.hint === undefined ? factories : factories.filter((f) => f.runtime === parsed.hint);
     for (const f of candidates) {

@@ -129,3 +129,20 @@ t.test('never throws', async (t) => {
   for (const v of [undefined, null, 42, {}]) t.same(parseCgroupPath(v as unknown as string), {}, String(v));
   t.same(parseCgroupPath('//////'), {});
 });
+
+t.test('cgroupFromCgroupsPath: OCI linux.cgroupsPath to podvisor cgroup paths', async (t) => {
+  const { cgroupFromCgroupsPath } = await import('../../src/runtime/cgroup-ids.js');
+  const id = 'a'.repeat(64);
+  t.equal(cgroupFromCgroupsPath(`/kubepods/besteffort/pod1/${id}`), `/kubepods/besteffort/pod1/${id}`);
+  t.equal(cgroupFromCgroupsPath('/default/redis/'), '/default/redis');
+  t.equal(
+    cgroupFromCgroupsPath(`kubepods-burstable-pod1234_5678.slice:cri-containerd:${id}`),
+    `/kubepods.slice/kubepods-burstable.slice/kubepods-burstable-pod1234_5678.slice/cri-containerd-${id}.scope`,
+  );
+  t.equal(cgroupFromCgroupsPath(`system.slice:docker:${id}`), `/system.slice/docker-${id}.scope`);
+  t.equal(cgroupFromCgroupsPath(`:crio:${id}`), `/crio-${id}.scope`);
+  t.equal(cgroupFromCgroupsPath('kubepods.slice::kubepods-pod1.slice'), '/kubepods.slice/kubepods-pod1.slice');
+  t.equal(cgroupFromCgroupsPath('nonsense'), undefined);
+  t.equal(cgroupFromCgroupsPath('a:b'), undefined);
+  t.equal(cgroupFromCgroupsPath('notaslice:p:n'), undefined);
+});

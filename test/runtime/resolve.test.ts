@@ -37,6 +37,7 @@ function source(runtime: RuntimeName, containers: RuntimeContainer[]): LabelSour
       lookups.push(id);
       return containers.find((c) => c.id === id);
     },
+    byCgroupPath: (path) => containers.find((c) => c.cgroupsPath === path),
     pod: (uid) => {
       const c = containers.find((x) => x.labels['io.kubernetes.pod.uid'] === uid);
       return c === undefined ? undefined : { pod: c.labels['io.kubernetes.pod.name'] ?? '', namespace: c.labels['io.kubernetes.pod.namespace'] ?? '' };
@@ -85,4 +86,11 @@ t.test('opt-in container_label_* / container_env_*: one name list per gather, st
   t.equal(all.values[1]?.[all.names.indexOf('container_label_app_kubernetes_io_name')], 'db', 'of two keys that sanitize alike, the first in sort order wins');
   t.equal(sanitizeLabelName('io.kubernetes/pod-name'), 'io_kubernetes_pod_name');
   t.same(extraLabels([a], { storeContainerLabels: false, whitelistedContainerLabels: [], envMetadataWhitelist: [] }), { names: [], values: [[]] });
+});
+
+t.test('a cgroup the runtime named (containerd spec cgroupsPath) resolves whatever its name', async (t) => {
+  const plain = container('not-an-id', { name: 'redis', cgroupsPath: '/default/redis' });
+  const r = resolveCgroup('/default/redis', [source('containerd', [plain])]);
+  t.equal(r.labels.name, 'redis');
+  t.equal(r.container?.id, 'not-an-id');
 });
