@@ -37,18 +37,16 @@ export function kubeletLabels(c: RuntimeContainer): ContainerLabels {
 export function resolveCgroup(path: string, factories: readonly LabelSource[]): Resolved {
   const parsed = parseCgroupPath(path);
   if (parsed.conmon === true) return RAW;
-  // The runtime said where it put the container (containerd's spec): the strongest evidence, whatever the name.
+  // In factory order: the container the runtime said it put in this cgroup (containerd's spec cgroupsPath), or the
+  // one whose id the cgroup is named after (only in the runtime the name points to, when it points to one).
+  const id = parsed.id;
+  const byId = (f: LabelSource): boolean => id !== undefined && (parsed.hint === undefined || f.runtime === parsed.hint);
   for (const f of factories) {
-    const c = f.byCgroupPath(path);
+    const c = f.byCgroupPath(path) ?? (byId(f) && id !== undefined ? f.get(id) : undefined);
     if (c !== undefined) return { labels: kubeletLabels(c), container: c };
   }
-  if (parsed.id !== undefined) {
-    const candidates = parsed.hint === undefined ? factories : factories.filter((f) => f.runtime === parsed.hint);
-    for (const f of candidates) {
-      const c = f.get(parsed.id);
-      if (c !== undefined) return { labels: kubeletLabels(c), container: c };
-    }
-    for (const f of candidates) f.lookup(parsed.id);
+  if (id !== undefined) {
+    for (const f of factories) if (byId(f)) f.lookup(id);
     return RAW;
   }
   if (parsed.podUid !== undefined) {

@@ -8,6 +8,7 @@ import fs from 'node:fs';
 import { spawnSync } from 'node:child_process';
 import { requireDaemon, run } from '../support/daemons.js';
 import { startExporter } from '../support/exporter.js';
+import { removeCgroupDirs } from '../support/cgroups.js';
 
 const IMAGE = 'podvisor-test:1';
 /** The six kubelet labels, in podvisor's order, with any values (runtime factories fill them in). */
@@ -30,6 +31,7 @@ t.test('Docker containers in /kubepods get every core family with the six labels
   const names: string[] = [];
   t.teardown(async () => {
     if (names.length > 0) await run('docker', ['rm', '-f', ...names], { timeoutMs: 60_000 }).catch(() => undefined);
+    removeCgroupDirs(parent);
   });
   const start = async (name: string, extra: string[], cmd: string): Promise<string> => {
     names.push(name);

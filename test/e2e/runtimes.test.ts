@@ -13,6 +13,7 @@ import path from 'node:path';
 import { spawn } from 'node:child_process';
 import { requireDaemon, run } from '../support/daemons.js';
 import { startExporter } from '../support/exporter.js';
+import { removeCgroupDirs } from '../support/cgroups.js';
 
 const DOCKER_SOCK = '/var/run/docker.sock';
 
@@ -52,6 +53,9 @@ t.test('Docker and containerd containers in /kubepods get pod, namespace, contai
     await run('ctr', ['-n', 'k8s.io', 'task', 'kill', '-s', 'SIGKILL', ctrId]).catch(() => undefined);
     await run('ctr', ['-n', 'k8s.io', 'task', 'rm', '-f', ctrId]).catch(() => undefined);
     await run('ctr', ['-n', 'k8s.io', 'container', 'rm', ctrId]).catch(() => undefined);
+    removeCgroupDirs(`/kubepods/besteffort/pod${ctrUid}/${ctrId}`);
+    removeCgroupDirs(`/kubepods/besteffort/pod${ctrUid}`);
+    removeCgroupDirs(`/kubepods/burstable/pod${uid}`);
   });
   // Both started after the exporter: they must show up with labels.
   const dockerId = (

@@ -1,3 +1,4 @@
+import { removeCgroupDirs } from '../support/cgroups.js';
 import t from 'tap';
 import { randomBytes, randomUUID } from 'node:crypto';
 import { ContainerdClient, ContainerdError } from '../../src/runtime/containerd/client.js';
@@ -347,6 +348,8 @@ t.test('real containerd', async (t) => {
     await run('ctr', ['-n', 'k8s.io', 'task', 'kill', '-s', 'SIGKILL', id]).catch(() => {});
     await run('ctr', ['-n', 'k8s.io', 'task', 'rm', '-f', id]).catch(() => {});
     await run('ctr', ['-n', 'k8s.io', 'container', 'rm', id]).catch(() => {});
+    removeCgroupDirs(cgroup);
+    removeCgroupDirs(`/kubepods/besteffort/pod${uid}`);
     await c.close();
   });
 

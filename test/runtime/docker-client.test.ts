@@ -2,6 +2,7 @@
  * DockerClient against a fake Engine API on a unix socket (wire format, faults, timeouts) and against the real
  * Docker Engine (mapping of a Kubernetes-shaped container, list, events).
  */
+import { removeCgroupDirs } from '../support/cgroups.js';
 import t from 'tap';
 import type { Test } from 'tap';
 import crypto from 'node:crypto';
@@ -394,6 +395,7 @@ t.test('real Docker Engine', async (t) => {
   t.teardown(async () => {
     await client.close();
     if (names.length > 0) await run('docker', ['rm', '-f', ...names], { timeoutMs: 60_000 }).catch(() => undefined);
+    removeCgroupDirs(`/kubepods/burstable/pod${uid}`);
   });
   const uid = crypto.randomUUID();
   const start = async (name: string): Promise<string> => {

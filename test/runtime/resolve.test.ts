@@ -94,3 +94,11 @@ t.test('a cgroup the runtime named (containerd spec cgroupsPath) resolves whatev
   t.equal(r.labels.name, 'redis');
   t.equal(r.container?.id, 'not-an-id');
 });
+
+t.test('factory order wins: Docker (by id) before containerd’s moby view of the same container (by cgroupsPath)', async (t) => {
+  const path = `/kubepods/burstable/pod${UID}/${ID}`;
+  const docker = source('docker', [container(ID, { runtime: 'docker', name: 'k8s_app', image: 'nginx:1.25' })]);
+  const moby = source('containerd', [container(ID, { name: ID, image: '', labels: {}, cgroupsPath: path })]);
+  t.equal(resolveCgroup(path, [docker, moby]).labels.name, 'k8s_app');
+  t.equal(resolveCgroup(path, [source('docker', []), moby]).labels.name, ID, 'until Docker knows it, containerd’s view serves');
+});
