@@ -357,8 +357,23 @@ export class RuntimeFactory {
         return `resync failed: ${errorMessage(err)}`;
       }
       if (signal.aborted) return 'resync stopped';
-      this.#replaceAll(list);
+      this.#merge(list);
     }
+  }
+
+  /**
+   * A resync: the listed containers replace their entries; a cached container the list lacks is inspected before it
+   * is dropped, since not every runtime can list everything (CRI-O's inspect API has no list at all).
+   */
+  #merge(list: readonly RuntimeContainer[]): void {
+    const listed = new Set<string>();
+    for (const c of list) {
+      listed.add(c.id);
+      this.#set(c);
+      this.#negative.delete(c.id);
+    }
+    for (const id of this.#cache.keys()) if (!listed.has(id) && !this.#inFlight.has(id)) this.#queue.add(id);
+    this.#pump();
   }
 
   #onEvent(e: RuntimeEvent, signal: AbortSignal): void {

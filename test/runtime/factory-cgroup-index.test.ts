@@ -2,6 +2,7 @@ import t from 'tap';
 import { RuntimeFactory } from '../../src/runtime/factory.js';
 import { silentLogger } from '../../src/log.js';
 import { container, FakeClient, hexId, until } from './fixtures/fake-client.js';
+import type { RuntimeContainer } from '../../src/runtime/types.js';
 
 t.test('containers are found by the cgroup path the runtime named, and dropped with them', async (t) => {
   const client = new FakeClient({ runtime: 'containerd' });
@@ -18,4 +19,28 @@ t.test('containers are found by the cgroup path the runtime named, and dropped w
   client.push({ id: 'plain', action: 'destroy' });
   await until(() => f.get('plain') === undefined, 2000, 'destroy');
   t.equal(f.byCgroupPath('/default/plain'), undefined, 'the index follows the cache');
+});
+
+t.test('a resync keeps what the list cannot show (CRI-O lists nothing) until an inspect says it is gone', async (t) => {
+  class NoList extends FakeClient {
+    override list(): Promise<RuntimeContainer[]> {
+      this.listCalls++;
+      return Promise.resolve([]);
+    }
+  }
+  const client = new NoList({ runtime: 'crio', noEvents: true });
+  const id = hexId(9);
+  client.add(container(id, { runtime: 'crio' }));
+  const f = new RuntimeFactory(client, { callTimeoutMs: 1000, resyncMs: 20, log: silentLogger });
+  t.teardown(() => f.close());
+  f.start();
+  await until(() => f.status().up, 2000, 'registration');
+  f.lookup(id);
+  await until(() => f.get(id) !== undefined, 2000, 'inspect after the miss');
+  const lists = client.listCalls;
+  await until(() => client.listCalls >= lists + 3, 2000, 'three resyncs');
+  t.ok(f.get(id) !== undefined, 'still cached after resyncs that listed nothing');
+  client.containers.delete(id);
+  await until(() => f.get(id) === undefined, 2000, 'dropped once an inspect says it is gone');
+  t.pass('gone');
 });
