@@ -1,0 +1,228 @@
+import t, { type Test } from 'tap';
+import { execFileSync, spawnSync } from 'node:child_process';
+import {
+  chmodSync,
+  closeSync,
+  linkSync,
+  mkdirSync,
+  mkdtempSync,
+  openSync,
+  rmSync,
+  symlinkSync,
+  writeFileSync,
+  writeSync,
+} from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath, pathToFileURL } from 'node:url';
+import { walk, type WalkResult } from '../../src/disk/walker.js';
+
+const isRoot = process.getuid?.() === 0;
+const repo = fileURLToPath(new URL('../..', import.meta.url));
+
+/** `du -s -B1 -x` and `find -xdev` (one '.' per entry, so names with newlines count once). */
+function reference(dir: string | Buffer, asNobody = false): { bytes: number; inodes: number } {
+  // The path goes through bash as $'\xNN...' so that invalid UTF-8 reaches du and find unchanged.
+  const q = `$'${[...Buffer.from(dir)].map((b) => `\\x${b.toString(16).padStart(2, '0')}`).join('')}'`;
+  const pre = asNobody ? 'setpriv --reuid=65534 --regid=65534 --clear-groups ' : '';
+  // du and find exit 1 on unreadable entries but still print their totals
+  const run = (cmd: string): string => spawnSync('bash', ['-c', pre + cmd], { encoding: 'latin1' }).stdout;
+  const du = run(`du -s -B1 -x ${q}`);
+  const find = run(`find ${q} -xdev -printf .`);
+  return { bytes: Number(du.split('\t')[0]), inodes: find.length };
+}
+
+/** A temp dir removed at teardown, after unmounting whatever `mount()` mounted inside it. */
+function scratch(t: Test): { root: string; mount: (args: string[], target: string) => void } {
+  const root = mkdtempSync(join(tmpdir(), 'podvisor-walker-'));
+  const mounted: string[] = [];
+  t.teardown(() => {
+    for (const target of mounted.reverse()) execFileSync('umount', [target]);
+    rmSync(root, { recursive: true, force: true });
+  });
+  return {
+    root,
+    mount: (args, target) => {
+      execFileSync('mount', [...args, target]);
+      mounted.push(target);
+    },
+  };
+}
+
+function bigTree(root: string, dirs: number, files: number): void {
+  for (let d = 0; d < dirs; d++) {
+    mkdirSync(join(root, `d${d}`));
+    for (let f = 0; f < files; f++) closeSync(openSync(join(root, `d${d}`, `f${f}`), 'w'));
+  }
+}
+
+t.test('plain files, hard links, a sparse file and a symlink loop match du and find', async (t) => {
+  const { root } = scratch(t);
+  mkdirSync(join(root, 'a/b/c'), { recursive: true });
+  for (const [i, size] of [0, 1, 4095, 4096, 4097, 100_000, 3 << 20].entries()) {
+    writeFileSync(join(root, 'a', `f${i}`), Buffer.alloc(size, 7));
+  }
+  writeFileSync(join(root, 'a/b/c/deep'), 'x');
+  linkSync(join(root, 'a/f6'), join(root, 'a/b/link-to-f6'));
+  linkSync(join(root, 'a/f6'), join(root, 'a/b/c/another-link-to-f6'));
+  execFileSync('truncate', ['-s', '100M', join(root, 'sparse')]);
+  const fd = openSync(join(root, 'sparse'), 'r+');
+  writeSync(fd, Buffer.alloc(8192, 1), 0, 8192, 50 << 20);
+  closeSync(fd);
+  symlinkSync('loop2', join(root, 'a/loop1'));
+  symlinkSync('loop1', join(root, 'a/loop2'));
+  symlinkSync('..', join(root, 'a/b/up'));
+  symlinkSync('/', join(root, 'slash'));
+
+  const got = await walk(root);
+  t.same({ bytes: got.bytes, inodes: got.inodes }, reference(root));
+  t.equal(got.errors, 0);
+  t.equal(got.files, 15, '7 + deep + 2 links + sparse + 4 symlinks');
+  t.ok(got.bytes < 10 << 20, 'the sparse file counts its blocks, not its 100M size');
+  t.same(await walk(`${root}///`), got, 'trailing slashes');
+  t.same(await walk(Buffer.from(root)), got, 'a Buffer root');
+  const file = await walk(join(root, 'a/f6'));
+  t.same(file, { bytes: reference(join(root, 'a/f6')).bytes, inodes: 1, files: 1, errors: 0 }, 'a file root');
+  const link = await walk(join(root, 'slash'));
+  t.same(link, { bytes: reference(join(root, 'slash')).bytes, inodes: 1, files: 1, errors: 0 }, 'a symlink root is not followed');
+});
+
+t.test('the root missing rejects with the path in the message', async (t) => {
+  const { root } = scratch(t);
+  await t.rejects(walk(join(root, 'nope')), { code: 'ENOENT', message: /cannot lstat the root .*nope/ });
+});
+
+t.test('names with newlines and invalid UTF-8 are walked, not mangled', async (t) => {
+  const { root } = scratch(t);
+  const r = Buffer.from(root);
+  const p = (...parts: (string | Buffer)[]): Buffer =>
+    Buffer.concat([r, ...parts.flatMap((x) => [Buffer.from('/'), Buffer.from(x)])]);
+  const bad = Buffer.from([0x62, 0xff, 0xfe, 0x0a, 0x61]); // "b\xff\xfe\na"
+  const bad2 = Buffer.from([0xc3, 0x28]); // an invalid 2-byte sequence
+  writeFileSync(p('new\nline'), Buffer.alloc(5000));
+  mkdirSync(p(bad));
+  writeFileSync(p(bad, 'inside'), Buffer.alloc(9000));
+  writeFileSync(p(bad, bad2), Buffer.alloc(20000));
+  writeFileSync(p(bad2), Buffer.alloc(13000));
+  writeFileSync(p('literal \uFFFD replacement'), Buffer.alloc(17000));
+  mkdirSync(p('dir\n'));
+  writeFileSync(p('dir\n', bad2), Buffer.alloc(30000));
+
+  const got = await walk(root);
+  t.same({ bytes: got.bytes, inodes: got.inodes }, reference(root));
+  t.equal(got.errors, 0, 'every name lstat-ed as it is');
+  t.equal(got.files, 6);
+  const under = await walk(p(bad));
+  t.same({ bytes: under.bytes, inodes: under.inodes }, reference(p(bad)), 'a Buffer root with invalid UTF-8');
+});
+
+t.test('another device mounted inside is listed (as find) but neither entered nor summed (as du -x)', { skip: isRoot ? false : 'mounting tmpfs needs root' }, async (t) => {
+  const { root, mount } = scratch(t);
+  mkdirSync(join(root, 'mnt'));
+  writeFileSync(join(root, 'outside'), Buffer.alloc(10000));
+  mount(['-t', 'tmpfs', '-o', 'size=16m', 'tmpfs'], join(root, 'mnt'));
+  writeFileSync(join(root, 'mnt/inside'), Buffer.alloc(1 << 20));
+  mkdirSync(join(root, 'mnt/sub'));
+
+  const got = await walk(root);
+  t.same({ bytes: got.bytes, inodes: got.inodes }, reference(root));
+  t.equal(got.inodes, 3, 'root, outside and the mount point');
+  t.ok(got.bytes < 1 << 20, "the tmpfs file's MiB is not counted");
+  const inside = await walk(join(root, 'mnt'));
+  t.same({ bytes: inside.bytes, inodes: inside.inodes }, reference(join(root, 'mnt')), 'walking the mount itself');
+});
+
+t.test('permission denied is counted in errors, as nobody, and matches du/find run as nobody', { skip: isRoot ? false : 'needs root to switch to uid 65534' }, async (t) => {
+  const { root } = scratch(t);
+  chmodSync(root, 0o755);
+  mkdirSync(join(root, 'open'));
+  mkdirSync(join(root, 'secret'), { mode: 0o700 });
+  mkdirSync(join(root, 'noexec'), { mode: 0o744 }); // readable, not searchable: names but no lstat
+  chmodSync(join(root, 'secret'), 0o700);
+  chmodSync(join(root, 'noexec'), 0o744);
+  for (const d of ['open', 'secret', 'noexec']) {
+    for (let i = 0; i < 3; i++) writeFileSync(join(root, d, `f${i}`), Buffer.alloc(6000));
+  }
+  const script = join(root, 'run.mts');
+  writeFileSync(
+    script,
+    `import { walk } from ${JSON.stringify(pathToFileURL(join(repo, 'src/disk/walker.ts')).href)};\n` +
+      `console.log(JSON.stringify(await walk(${JSON.stringify(root)})));\n`,
+  );
+  const child = spawnSync(
+    'setpriv',
+    ['--reuid=65534', '--regid=65534', '--clear-groups', process.execPath, '--import=tsx', script],
+    { encoding: 'utf8', cwd: repo },
+  );
+  if (child.status !== 0) return t.fail(`child as nobody failed: ${child.stderr}`);
+  const got = JSON.parse(child.stdout) as WalkResult;
+  t.same({ bytes: got.bytes, inodes: got.inodes }, reference(root, true));
+  t.equal(got.errors, 4, 'secret cannot be opened; noexec lists 3 names that cannot be lstat-ed');
+  t.equal(got.inodes, 11, 'the 3 names are entries all the same (as find lists them)');
+  const asRoot = await walk(root);
+  t.equal(asRoot.errors, 0);
+  t.ok(asRoot.bytes > got.bytes);
+});
+
+t.test('100k entries in one directory', async (t) => {
+  const { root } = scratch(t);
+  mkdirSync(join(root, 'huge'));
+  for (let i = 0; i < 100_000; i++) closeSync(openSync(join(root, 'huge', `entry-${i}`), 'w'));
+  const got = await walk(root);
+  t.same({ bytes: got.bytes, inodes: got.inodes }, reference(root));
+  t.equal(got.inodes, 100_002);
+  t.equal(got.errors, 0);
+});
+
+t.test('a subtree removed mid-walk: no throw, at most the full result', async (t) => {
+  const { root } = scratch(t);
+  bigTree(root, 40, 500);
+  const full = await walk(root);
+  let removed = false;
+  setImmediate(() => {
+    rmSync(join(root, 'd0'), { recursive: true });
+    rmSync(join(root, 'd39'), { recursive: true });
+    removed = true;
+  });
+  const got = await walk(root, { sliceMs: 0 });
+  t.ok(removed, 'the removal ran during the walk');
+  t.ok(got.bytes <= full.bytes);
+  t.ok(got.inodes < full.inodes, `${got.inodes} < ${full.inodes}`);
+  const after = await walk(root);
+  t.same({ bytes: after.bytes, inodes: after.inodes }, reference(root));
+});
+
+t.test('abort rejects and never resolves a partial number; the event loop keeps ticking', async (t) => {
+  const { root } = scratch(t);
+  bigTree(root, 100, 1000);
+
+  let ticks = 0;
+  const timer = setInterval(() => ticks++, 1);
+  const started = performance.now();
+  const full = await walk(root);
+  const took = performance.now() - started;
+  clearInterval(timer);
+  t.same({ bytes: full.bytes, inodes: full.inodes }, reference(root));
+  t.ok(ticks > took / 40, `${ticks} ticks of a 1 ms interval during a ${took.toFixed(0)} ms walk`);
+
+  t.rejects(walk(root, { signal: AbortSignal.abort() }), { name: 'AbortError' }, 'already aborted');
+  const ac = new AbortController();
+  setTimeout(() => ac.abort(new Error('scrape gone')), 20);
+  let settled: unknown;
+  await walk(root, { signal: ac.signal, sliceMs: 2 }).then(
+    (r) => (settled = r),
+    (e: unknown) => (settled = e),
+  );
+  t.match(settled, { name: 'AbortError', code: 'ABORT_ERR', cause: { message: 'scrape gone' } });
+  t.notOk(typeof settled === 'object' && settled !== null && 'bytes' in settled, 'no partial result');
+});
+
+t.test('a bind mount of an ancestor is not a loop', { skip: isRoot ? false : 'bind mounts need root' }, async (t) => {
+  const { root, mount } = scratch(t);
+  mkdirSync(join(root, 'a/b'), { recursive: true });
+  writeFileSync(join(root, 'a/f'), Buffer.alloc(5000));
+  mount(['--bind', root], join(root, 'a/b'));
+  const got = await walk(root);
+  t.equal(got.errors, 1, 'the cycle is reported');
+  t.equal(got.inodes, 4, 'root, a, a/f, a/b (not entered)');
+});
