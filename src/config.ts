@@ -18,6 +18,8 @@ export interface Config {
   gatherInWorker: boolean;
   logLevel: LogLevel;
   runtimes: RuntimeConfig;
+  /** Undefined when --no-disk-usage. */
+  disk?: { concurrency: number; intervalMs: number };
 }
 
 export type LogLevel = 'debug' | 'info' | 'warn' | 'error';
@@ -49,6 +51,9 @@ export const FLAGS: readonly FlagDef[] = [
   { flag: 'runtime-timeout', kind: 'duration', default: '2s', help: 'Timeout of every runtime call. Runtime calls never sit on the scrape path: labels come from a cache.' },
   { flag: 'store-container-labels', kind: 'bool', default: 'false', help: 'Export every runtime label as container_label_<key> on every series (the union over all containers: can be large).' },
   { flag: 'whitelisted-container-labels', kind: 'list', default: '', help: 'Runtime labels to export as container_label_<key> when --store-container-labels is off.' },
+  { flag: 'disk-usage', kind: 'bool', default: 'true', help: 'Measure containers\' writable layers (container_fs_usage_bytes) in the background; never on the scrape path.' },
+  { flag: 'disk-walk-concurrency', kind: 'string', default: '2', help: 'Disk usage measurements running at once, node-wide.' },
+  { flag: 'disk-usage-interval', kind: 'duration', default: '1m', help: 'How often each container\'s disk usage is re-measured (with jitter; slow or failing ones back off up to 20x).' },
   { flag: 'env-metadata-whitelist', kind: 'list', default: '', help: 'Environment variable name prefixes to export as container_env_<key>.' },
 ];
 
@@ -168,6 +173,10 @@ export function parseArgs(argv: readonly string[], env: Readonly<Record<string, 
     return parseBool(r.value, r.what);
   };
   const runtimeTimeoutMs = dur('runtime-timeout');
+  const walkConcurrency = Number(str('disk-walk-concurrency'));
+  if (!Number.isInteger(walkConcurrency) || walkConcurrency < 1) throw new ConfigError(`--disk-walk-concurrency: "${str('disk-walk-concurrency')}" is not a whole number of at least 1`);
+  const diskIntervalMs = dur('disk-usage-interval');
+  if (diskIntervalMs <= 0) throw new ConfigError('--disk-usage-interval must be more than 0');
   if (runtimeTimeoutMs <= 0) throw new ConfigError('--runtime-timeout must be more than 0');
   return {
     kind: 'run',
@@ -183,6 +192,7 @@ export function parseArgs(argv: readonly string[], env: Readonly<Record<string, 
       machineInfoIntervalMs: dur('machine-info-interval'),
       gatherInWorker: parseBool(inWorker.value, inWorker.what),
       logLevel: level,
+      ...(bool('disk-usage') ? { disk: { concurrency: walkConcurrency, intervalMs: diskIntervalMs } } : {}),
       runtimes: {
         dockerEndpoint: str('docker-endpoint'),
         containerdAddress: str('containerd-address'),

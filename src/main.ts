@@ -43,6 +43,7 @@ async function run(cfg: Config, log: Logger): Promise<void> {
     allowPrefixes: cfg.rawCgroupPrefixAllowlist,
     machineInfoIntervalMs: cfg.machineInfoIntervalMs,
     runtimes: cfg.runtimes,
+    ...(cfg.disk === undefined ? {} : { disk: cfg.disk }),
   };
   // On the HTTP thread the gather reads in slices of at most 10 ms, then lets queued requests (/healthz) through.
   const engine: GatherEngine = cfg.gatherInWorker

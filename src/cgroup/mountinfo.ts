@@ -11,6 +11,8 @@ import type { CgroupLayout, CgroupMode } from './types.js';
 export interface MountinfoEntry {
   mountId: number;
   parentId: number;
+  /** `major:minor` of the filesystem (st_dev of files on it). */
+  majorMinor: string;
   root: string;
   mountPoint: string;
   options: string;
@@ -53,11 +55,13 @@ export function parseMountinfo(text: string, file = '/proc/self/mountinfo'): Mou
     if (line.trim() === '') continue;
     const fields = line.split(' ');
     const sep = fields.indexOf('-', 6);
-    const [id, parent, , root, mountPoint, options] = fields;
+    const [id, parent, majorMinor, root, mountPoint, options] = fields;
     const [fsType, source, superOptions] = sep < 0 ? [] : fields.slice(sep + 1);
     if (
       id === undefined ||
       parent === undefined ||
+      majorMinor === undefined ||
+      !/^\d+:\d+$/.test(majorMinor) ||
       root === undefined ||
       mountPoint === undefined ||
       options === undefined ||
@@ -72,6 +76,7 @@ export function parseMountinfo(text: string, file = '/proc/self/mountinfo'): Mou
     result.push({
       mountId: Number(id),
       parentId: Number(parent),
+      majorMinor,
       root: unescapeOctal(root),
       mountPoint: unescapeOctal(mountPoint),
       options,

@@ -8,6 +8,9 @@ import { encodeFamilies, FamilyWriter, formatLabels, type EncodedFamilies, type 
 import { createRuntimes, type RuntimeConfig } from '../runtime/index.js';
 import type { RuntimeFactory } from '../runtime/factory.js';
 import type { RuntimeStatus } from '../runtime/types.js';
+import { DiskScheduler, type MeasureReport } from '../disk/scheduler.js';
+import { Filesystems } from '../disk/filesystems.js';
+import { errorMessage } from '../errors.js';
 import { renderContainerFamilies, renderMachineFamilies } from '../metrics/render.js';
 import type { Logger } from '../log.js';
 import { Gatherer, type GathererOptions } from './gatherer.js';
@@ -37,6 +40,52 @@ export interface EngineOptions {
   machineInfoIntervalMs: number;
   /** Runtime factories to build on the gather's thread; absent: every cgroup is raw. */
   runtimes?: RuntimeConfig;
+  /** Disk usage of runtime containers (needs runtimes); absent: no container_fs_usage_bytes for containers. */
+  disk?: DiskConfig;
+}
+
+export interface DiskConfig {
+  /** --disk-walk-concurrency */
+  concurrency: number;
+  /** --disk-usage-interval */
+  intervalMs: number;
+}
+
+const WALK_BUCKETS = [0.01, 0.1, 0.5, 1, 5, 10, 30, 60, 120, 300];
+
+/** The disk scheduler's own metrics, kept as plain counts on the gather's thread. */
+class DiskSelfMetrics {
+  readonly walks = { ok: 0, timeout: 0, error: 0 };
+  files = 0;
+  readonly buckets = WALK_BUCKETS.map(() => 0);
+  count = 0;
+  sum = 0;
+
+  record(r: MeasureReport): void {
+    this.walks[r.result]++;
+    this.files += r.files ?? 0;
+    const s = r.durationMs / 1000;
+    this.count++;
+    this.sum += s;
+    WALK_BUCKETS.forEach((le, i) => {
+      if (s <= le) this.buckets[i] = (this.buckets[i] ?? 0) + 1;
+    });
+  }
+
+  families(queueLength: number): RenderedFamily[] {
+    const d = new FamilyWriter('podvisor_disk_walk_duration_seconds', 'Time one disk usage measurement took (a walk, or a runtime snapshot usage call).', 'histogram');
+    WALK_BUCKETS.forEach((le, i) => d.sample(`le="${le}"`, this.buckets[i] ?? 0, '_bucket'));
+    d.sample('le="+Inf"', this.count, '_bucket');
+    d.sample('', this.sum, '_sum');
+    d.sample('', this.count, '_count');
+    const w = new FamilyWriter('podvisor_disk_walks_total', 'Disk usage measurements by result: ok, timeout (cancelled at the deadline, nothing published), error.', 'counter');
+    for (const k of ['ok', 'timeout', 'error'] as const) w.sample(`result="${k}"`, this.walks[k]);
+    const q = new FamilyWriter('podvisor_disk_walk_queue_length', 'Containers due for a disk usage measurement and waiting for a slot.', 'gauge');
+    q.sample('', queueLength);
+    const f = new FamilyWriter('podvisor_disk_walk_files_total', 'Files visited by disk usage walks.', 'counter');
+    f.sample('', this.files);
+    return [d.finish(), w.finish(), q.finish(), f.finish()];
+  }
 }
 
 const COLLECTORS: readonly CollectorName[] = ['blkio', 'cpu', 'discovery', 'machine', 'memory', 'network', 'pids', 'pressure', 'process', 'spec'];
@@ -78,11 +127,26 @@ export function renderSnapshot(snapshot: Snapshot): RenderedFamily[] {
 export class LocalEngine implements GatherEngine {
   readonly #gatherer: Gatherer;
   readonly #runtimes: RuntimeFactory[];
+  readonly #disk: { scheduler: DiskScheduler; filesystems: Filesystems; self: DiskSelfMetrics } | undefined;
 
   /** `tuning` fixes the clock and machine facts (golden tests) or sets the slice length (on the HTTP thread). */
   constructor(opts: EngineOptions, log: Logger, tuning?: Pick<GathererOptions, 'now' | 'machineInfo' | 'sliceMs'>) {
     this.#runtimes = opts.runtimes === undefined ? [] : createRuntimes(opts.runtimes, log);
+    if (opts.disk !== undefined) {
+      const self = new DiskSelfMetrics();
+      const scheduler = new DiskScheduler({
+        concurrency: opts.disk.concurrency,
+        intervalMs: opts.disk.intervalMs,
+        onResult: (r) => {
+          self.record(r);
+          if (r.result !== 'ok') log.debug('disk usage measurement did not finish', { container: r.key, result: r.result, error: r.error === undefined ? undefined : errorMessage(r.error) });
+        },
+      });
+      scheduler.start();
+      this.#disk = { scheduler, filesystems: new Filesystems({ rootfs: opts.rootfs }), self };
+    }
     this.#gatherer = new Gatherer(opts.layout, {
+      ...(this.#disk === undefined ? {} : { disk: this.#disk }),
       runtimes: this.#runtimes,
       ...(opts.runtimes === undefined ? {} : { extraLabels: opts.runtimes.extraLabels }),
       rootfs: opts.rootfs,
@@ -96,7 +160,9 @@ export class LocalEngine implements GatherEngine {
   async gather(): Promise<GatherResult> {
     const start = performance.now();
     const snapshot = await this.#gatherer.gather();
-    const body = encodeFamilies(renderSnapshot(snapshot));
+    const families = renderSnapshot(snapshot);
+    if (this.#disk !== undefined) families.push(...this.#disk.self.families(this.#disk.scheduler.queueLength()));
+    const body = encodeFamilies(families);
     return {
       timestampMs: snapshot.timestampMs,
       durationMs: performance.now() - start,
@@ -107,6 +173,7 @@ export class LocalEngine implements GatherEngine {
   }
 
   async close(): Promise<void> {
+    await this.#disk?.scheduler.close();
     await Promise.all(this.#runtimes.map((f) => f.close()));
   }
 }

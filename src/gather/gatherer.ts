@@ -21,6 +21,9 @@ import type { Logger } from '../log.js';
 import type { RuntimeFactory } from '../runtime/factory.js';
 import { extraLabels, extraLabelsEnabled, resolveCgroup, type ExtraLabelOptions, type Resolved } from '../runtime/resolve.js';
 import type { RuntimeContainer } from '../runtime/types.js';
+import type { DiskScheduler, Measure } from '../disk/scheduler.js';
+import type { Filesystems } from '../disk/filesystems.js';
+import { planUsage } from '../disk/usage.js';
 import { EMPTY_LABELS, type ContainerSnapshot, type MachineSnapshot, type NetworkInterfaceStats, type ProcessStats, type Snapshot } from './snapshot.js';
 
 export interface GathererOptions {
@@ -41,6 +44,8 @@ export interface GathererOptions {
   runtimes?: readonly RuntimeFactory[];
   /** Opt-in container_label_* / container_env_* labels. */
   extraLabels?: ExtraLabelOptions;
+  /** Disk usage: measured in the background by the scheduler; a gather only reads its last complete results. */
+  disk?: { scheduler: DiskScheduler; filesystems: Filesystems };
 }
 
 const yieldToEventLoop = (): Promise<void> => new Promise((resolve) => setImmediate(resolve));
@@ -204,7 +209,36 @@ export class Gatherer {
       containers.forEach((c, i) => (c.extraLabelValues = values[i] ?? []));
     }
     if (runtimes.length > 0) snapshot.runtimes = runtimes.map((f) => f.status());
+    if (this.#opts.disk !== undefined) this.#diskUsage(snapshot, containers, owners, this.#opts.disk);
     return snapshot;
+  }
+
+  /**
+   * Tells the disk scheduler which containers exist now (it measures them in the background, never here) and attaches
+   * the last complete result of each; the root cgroup gets the filesystem totals.
+   */
+  #diskUsage(
+    snapshot: Snapshot,
+    containers: ContainerSnapshot[],
+    owners: readonly (RuntimeContainer | undefined)[],
+    disk: { scheduler: DiskScheduler; filesystems: Filesystems },
+  ): void {
+    const measures = new Map<string, Measure>();
+    const runtimes = this.#opts.runtimes ?? [];
+    containers.forEach((c, i) => {
+      const owner = owners[i];
+      const factory = owner === undefined ? undefined : runtimes.find((f) => f.runtime === owner.runtime);
+      if (owner === undefined || factory === undefined || measures.has(owner.id)) return;
+      const plan = planUsage(owner, factory, this.#opts.rootfs);
+      if (plan === undefined) return;
+      measures.set(owner.id, plan.measure);
+      const usage = disk.scheduler.get(owner.id);
+      const filesystem = disk.filesystems.of(plan.dir);
+      if (usage === undefined || filesystem === undefined) return; // absent until the first walk finishes
+      c.fs = { device: filesystem.device, usageBytes: usage.bytes, inodes: usage.inodes, limitBytes: filesystem.capacityBytes, inodesFree: filesystem.inodesFree };
+    });
+    disk.scheduler.sync(measures);
+    snapshot.filesystems = disk.filesystems.all();
   }
 
   /**

@@ -1,5 +1,6 @@
 import type { CgroupStats, CollectorName } from '../cgroup/types.js';
 import type { RuntimeStatus } from '../runtime/types.js';
+import type { FilesystemStats } from '../disk/filesystems.js';
 
 /**
  * The result of one gather: plain, immutable data (structured-cloneable, so it can cross a worker boundary).
@@ -47,8 +48,20 @@ export interface ContainerSnapshot {
   network?: readonly NetworkInterfaceStats[];
   /** Unix seconds: the runtime's start time, else the earliest mtime of the cgroup's directories when first seen. */
   startTimeSeconds?: number;
+  /** Disk usage of the container's writable layer (and logs), from the last complete measurement; absent until then. */
+  fs?: ContainerFsUsage;
   /** Values of the snapshot's opt-in `container_label_*` / `container_env_*` labels, lined up with extraLabelNames. */
   extraLabelValues?: readonly string[];
+}
+
+export interface ContainerFsUsage {
+  device: string;
+  usageBytes: number;
+  /** Inodes used (cAdvisor's container_fs_inodes_total for containers). */
+  inodes: number;
+  /** Of the backing filesystem (statfs), when known. */
+  limitBytes?: number;
+  inodesFree?: number;
 }
 
 export interface MachineSnapshot {
@@ -77,4 +90,6 @@ export interface Snapshot {
   extraLabelNames?: readonly string[];
   /** Runtime registration state. */
   runtimes?: readonly RuntimeStatus[];
+  /** Block-device filesystems (statfs): the root cgroup's container_fs_* series. */
+  filesystems?: readonly FilesystemStats[];
 }

@@ -26,7 +26,8 @@ export function isWorkerInit(v: unknown): v is WorkerInit {
     typeof e.machineInfoIntervalMs === 'number' &&
     isObject(e.layout) &&
     e.layout.v1 instanceof Map &&
-    (e.runtimes === undefined || isRuntimeConfig(e.runtimes))
+    (e.runtimes === undefined || isRuntimeConfig(e.runtimes)) &&
+    (e.disk === undefined || (isObject(e.disk) && typeof e.disk.concurrency === 'number' && typeof e.disk.intervalMs === 'number'))
   );
 }
 
@@ -36,7 +37,7 @@ function isFamily(v: unknown, size: number): v is EncodedFamily {
     typeof v.name === 'string' &&
     typeof v.help === 'string' &&
     typeof v.type === 'string' &&
-    ['counter', 'gauge', 'histogram', 'summary'].includes(v.type) &&
+    ['counter', 'gauge', 'untyped', 'histogram', 'summary'].includes(v.type) &&
     typeof v.start === 'number' &&
     typeof v.end === 'number' &&
     v.start >= 0 &&

@@ -147,7 +147,8 @@ export function assemble(groups: readonly EncodedFamilies[], format: ExpositionF
         if (family.endsWith('_total')) family = family.slice(0, -'_total'.length);
         else if (f.omEnd !== undefined) [start, end] = [f.end, f.omEnd];
       }
-      parts.push(Buffer.from(`# HELP ${family} ${escapeHelp(f.help, format)}\n# TYPE ${family} ${f.type}\n`, 'utf8'), buf.subarray(start, end));
+      const type = format === 'openmetrics' && f.type === 'untyped' ? 'unknown' : f.type;
+      parts.push(Buffer.from(`# HELP ${family} ${escapeHelp(f.help, format)}\n# TYPE ${family} ${type}\n`, 'utf8'), buf.subarray(start, end));
     }
   }
   if (format === 'openmetrics') parts.push(Buffer.from('# EOF\n'));

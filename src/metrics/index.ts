@@ -1,5 +1,6 @@
 import { BLKIO_METRICS } from './container/blkio.js';
 import { CPU_METRICS } from './container/cpu.js';
+import { FS_METRICS } from './container/fs.js';
 import { LIFECYCLE_METRICS } from './container/lifecycle.js';
 import { MEMORY_METRICS } from './container/memory.js';
 import { NETWORK_METRICS } from './container/network.js';
@@ -15,6 +16,7 @@ export const CONTAINER_METRICS: readonly ContainerMetricSpec[] = Object.freeze(
   [
     ...BLKIO_METRICS,
     ...CPU_METRICS,
+    ...FS_METRICS,
     ...LIFECYCLE_METRICS,
     ...MEMORY_METRICS,
     ...NETWORK_METRICS,

@@ -4,7 +4,11 @@ import type { ContainerSnapshot, MachineSnapshot, Snapshot } from '../gather/sna
  * Metric specs are data: a name, a help text, a type, the extra label names, and how to pull values out of a
  * snapshot. The renderer owns the exposition format; specs know nothing of text, HTTP or prom-client.
  */
-export type MetricType = 'counter' | 'gauge';
+/**
+ * `untyped` exists for cAdvisor's gauges named `_total` (`container_fs_inodes_total`): typed gauge, promtool rejects the
+ * name; untyped keeps the name dashboards use and lints clean (OpenMetrics calls it `unknown`).
+ */
+export type MetricType = 'counter' | 'gauge' | 'untyped';
 
 /** Emits one sample; `labelValues` lines up with the spec's `labels`. */
 export type Emit = (value: number, labelValues?: readonly string[]) => void;

@@ -211,6 +211,21 @@ export class RuntimeFactory {
     return undefined;
   }
 
+  /** Whether this runtime can measure a container's writable layer itself (containerd snapshots). */
+  canMeasureSnapshot(c: RuntimeContainer): boolean {
+    return this.#client.snapshotUsage !== undefined && c.namespace !== undefined && c.snapshotter !== undefined && c.snapshotKey !== undefined;
+  }
+
+  /** The container's snapshot usage from the runtime (no walk); the caller bounds it with `signal`. */
+  async snapshotUsage(c: RuntimeContainer, signal: AbortSignal): Promise<{ bytes: number; inodes: number }> {
+    const usage = this.#client.snapshotUsage;
+    if (usage === undefined || c.namespace === undefined || c.snapshotter === undefined || c.snapshotKey === undefined) {
+      throw new Error(`${this.runtime} cannot measure the snapshot of ${c.id}`);
+    }
+    const u = await usage.call(this.#client, c.namespace, c.snapshotter, c.snapshotKey, signal);
+    return { bytes: u.size, inodes: u.inodes };
+  }
+
   /** Sync, from cache only: the container the runtime placed in exactly this cgroup path, if it said so. */
   byCgroupPath(path: string): RuntimeContainer | undefined {
     const id = this.#byCgroup.get(path);

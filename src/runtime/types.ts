@@ -69,6 +69,8 @@ export interface RuntimeClient {
    * Optional: a runtime without events is resynced by listing.
    */
   events?(onEvent: (e: RuntimeEvent) => void, signal: AbortSignal): Promise<void>;
+  /** Bytes and inodes of a snapshot (containerd's Snapshots/Usage), where the runtime can tell without a walk. */
+  snapshotUsage?(namespace: string, snapshotter: string, key: string, signal: AbortSignal): Promise<{ size: number; inodes: number }>;
   close(): Promise<void>;
 }
 

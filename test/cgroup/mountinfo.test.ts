@@ -37,6 +37,7 @@ t.test('parseMountinfo: fields, optional fields, octal escapes', async (t) => {
   t.strictSame(entries[0], {
     mountId: 36,
     parentId: 35,
+    majorMinor: '98:0',
     root: '/mnt1',
     mountPoint: '/mnt2',
     options: 'rw,noatime',

@@ -1,0 +1,47 @@
+/**
+ * What is measured for a container's disk usage, by runtime (cAdvisor's semantics where it has them):
+ * - containerd (and Docker with the containerd image store, namespace `moby`): the runtime's Snapshots/Usage of the
+ *   container's snapshot: no walk at all;
+ * - Docker (overlay2): a walk of the container's upper dir plus its `/var/lib/docker/containers/<id>` dir (logs);
+ * - CRI-O and anything else with a known upper dir: a walk of it.
+ */
+import path from 'node:path';
+import { hostPath } from '../host/paths.js';
+import type { RuntimeFactory } from '../runtime/factory.js';
+import type { RuntimeContainer } from '../runtime/types.js';
+import type { Measure } from './scheduler.js';
+import { walk } from './walker.js';
+
+export interface UsagePlan {
+  measure: Measure;
+  /** A host directory on the filesystem that holds the measured data: its device labels the series. */
+  dir: string;
+}
+
+export function planUsage(c: RuntimeContainer, factory: Pick<RuntimeFactory, 'canMeasureSnapshot' | 'snapshotUsage'>, rootfs: string): UsagePlan | undefined {
+  if (factory.canMeasureSnapshot(c)) {
+    return {
+      measure: (signal) => factory.snapshotUsage(c, signal),
+      dir: `/var/lib/containerd/io.containerd.snapshotter.v1.${c.snapshotter ?? 'overlayfs'}`,
+    };
+  }
+  if (c.upperDir === undefined) return undefined;
+  const dirs = [c.upperDir];
+  // Docker keeps logs and config in /var/lib/docker/containers/<id>; cAdvisor adds it to the container's usage.
+  if (c.runtime === 'docker' && c.logDir !== undefined && path.basename(c.logDir) === c.id) dirs.push(c.logDir);
+  return {
+    dir: c.upperDir,
+    measure: async (signal) => {
+      let bytes = 0;
+      let inodes = 0;
+      let files = 0;
+      for (const d of dirs) {
+        const r = await walk(hostPath(rootfs, d), { signal });
+        bytes += r.bytes;
+        inodes += r.inodes;
+        files += r.files;
+      }
+      return { bytes, inodes, files };
+    },
+  };
+}
