@@ -75,3 +75,11 @@ t.test('encoded families: one owned buffer, UTF-8 offsets, empty families droppe
   t.equal(familySamples(e, 'b_bytes'), 'b_bytes{id="x"} 2\n');
   t.equal(familySamples(e, 'none'), undefined);
 });
+
+t.test('untyped families: `untyped` in text 0.0.4, `unknown` in OpenMetrics', async (t) => {
+  const u = new FamilyWriter('container_fs_inodes_total', 'Number of Inodes', 'untyped');
+  u.sample('device="/dev/vda"', 42);
+  const e = encodeFamilies([u.finish()]);
+  t.match(assemble([e], 'text').toString(), /# TYPE container_fs_inodes_total untyped\ncontainer_fs_inodes_total\{device="\/dev\/vda"\} 42\n/);
+  t.match(assemble([e], 'openmetrics').toString(), /# TYPE container_fs_inodes_total unknown\ncontainer_fs_inodes_total\{device="\/dev\/vda"\} 42\n# EOF\n$/);
+});
