@@ -229,7 +229,13 @@ export class Gatherer {
       const owner = owners[i];
       const factory = owner === undefined ? undefined : runtimes.find((f) => f.runtime === owner.runtime);
       if (owner === undefined || factory === undefined || measures.has(owner.id)) return;
-      const plan = planUsage(owner, factory, this.#opts.rootfs);
+      let plan = planUsage(owner, factory, this.#opts.rootfs);
+      if (plan === undefined && owner.runtime === 'docker') {
+        // Docker with the containerd image store has no upper dir: its snapshot lives in containerd's `moby` namespace.
+        const containerd = runtimes.find((f) => f.runtime === 'containerd');
+        const moby = containerd?.get(owner.id);
+        if (containerd !== undefined && moby !== undefined) plan = planUsage(moby, containerd, this.#opts.rootfs);
+      }
       if (plan === undefined) return;
       measures.set(owner.id, plan.measure);
       const usage = disk.scheduler.get(owner.id);

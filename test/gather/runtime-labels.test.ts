@@ -105,3 +105,47 @@ t.test('CRI-O: a miss degrades to raw labels, the background inspect fills them 
   t.equal(second.containers.find((c) => c.id === `${POD}/crio-conmon-${id}.scope`)?.labels.pod, '', 'conmon stays raw');
   t.equal(crio.requests.filter((r) => r.url === `/containers/${id}`).length, 1, 'inspected once, then served from cache');
 });
+
+t.test('disk usage: absent until measured, then from containerd snapshots, also for Docker with the containerd store', async (t) => {
+  const { DiskScheduler } = await import('../../src/disk/scheduler.js');
+  const { Filesystems } = await import('../../src/disk/filesystems.js');
+  const root = fixture(t);
+  class Snapshotting extends FakeClient {
+    snapshotUsage(_ns: string, _snapshotter: string, key: string): Promise<{ size: number; inodes: number }> {
+      return Promise.resolve({ size: key === PAUSE_ID ? 4096 : 1_048_576, inodes: 7 });
+    }
+  }
+  const docker = new FakeClient({ runtime: 'docker' });
+  // Docker with the containerd image store: no upper dir in inspect.
+  docker.add(container(PAUSE_ID, { runtime: 'docker', name: 'pause', labels: POD_LABELS, kind: 'sandbox' }));
+  const containerd = new Snapshotting({ runtime: 'containerd' });
+  containerd.add(
+    container(APP_ID, { runtime: 'containerd', name: APP_ID, labels: POD_LABELS, networkOwner: false, namespace: 'k8s.io', snapshotter: 'overlayfs', snapshotKey: APP_ID }),
+    container(PAUSE_ID, { runtime: 'containerd', name: PAUSE_ID, labels: {}, namespace: 'moby', snapshotter: 'overlayfs', snapshotKey: PAUSE_ID }),
+  );
+  const factories = [docker, containerd].map((c) => new RuntimeFactory(c, { callTimeoutMs: 1000, log: silentLogger }));
+  const scheduler = new DiskScheduler({ concurrency: 2, intervalMs: 60_000 });
+  t.teardown(async () => {
+    await scheduler.close();
+    await Promise.all(factories.map((f) => f.close()));
+  });
+  for (const f of factories) f.start();
+  await until(() => factories.every((f) => f.status().up), 2000, 'registration');
+  scheduler.start();
+  const g = new Gatherer(loadLayout(root), {
+    rootfs: root,
+    allowPrefixes: [],
+    machineInfoIntervalMs: 300_000,
+    log: silentLogger,
+    machineInfo: async () => PINNED_MACHINE,
+    runtimes: factories,
+    disk: { scheduler, filesystems: new Filesystems({ rootfs: '/' }) },
+  });
+  const first = await g.gather();
+  t.equal(first.containers.find((c) => c.id === APP)?.fs, undefined, 'absent (not 0) until the first measurement');
+  await until(() => scheduler.get(APP_ID) !== undefined && scheduler.get(PAUSE_ID) !== undefined, 2000, 'measurements');
+  const second = await g.gather();
+  t.match(second.containers.find((c) => c.id === APP)?.fs, { usageBytes: 1_048_576, inodes: 7 });
+  t.match(second.containers.find((c) => c.id === PAUSE)?.fs, { usageBytes: 4096, inodes: 7 }, 'the Docker container measured through containerd’s moby snapshot');
+  t.equal(second.containers.find((c) => c.id === POD)?.fs, undefined, 'the pod cgroup has no writable layer of its own');
+});
