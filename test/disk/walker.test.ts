@@ -226,3 +226,105 @@ t.test('a bind mount of an ancestor is not a loop', { skip: isRoot ? false : 'bi
   t.equal(got.errors, 1, 'the cycle is reported');
   t.equal(got.inodes, 4, 'root, a, a/f, a/b (not entered)');
 });
+
+/** Two threads from the first entry on; the worker loads through the tsx shim. */
+const shared = {
+  threads: 2,
+  threadAfter: 0,
+  workerUrl: new URL('../support/ts-walker-worker.mjs', import.meta.url),
+};
+
+t.test('two threads: hard links across subtrees are counted once, as du; results equal one thread', async (t) => {
+  const { root } = scratch(t);
+  for (let d = 0; d < 20; d++) {
+    mkdirSync(join(root, `d${d}`));
+    for (let f = 0; f < 100; f++) writeFileSync(join(root, `d${d}`, `f${f}`), Buffer.alloc(f % 10 === 0 ? 9000 : 100, 1));
+  }
+  for (let d = 0; d < 20; d++) {
+    linkSync(join(root, `d${(d + 7) % 20}`, 'f0'), join(root, `d${d}`, 'link'));
+    linkSync(join(root, `d${d}`, 'f10'), join(root, `top-link-${d}`));
+  }
+  const one = await walk(root, { threads: 1 });
+  const two = await walk(root, shared);
+  t.same(two, one);
+  t.same({ bytes: two.bytes, inodes: two.inodes }, reference(root));
+  t.equal(two.errors, 0);
+});
+
+t.test('two threads: names with invalid UTF-8 cross to the worker as bytes', async (t) => {
+  const { root } = scratch(t);
+  const bad = Buffer.from([0x62, 0xff, 0xfe, 0x0a, 0x61]);
+  const bad2 = Buffer.from([0xc3, 0x28]);
+  const p = (...parts: (string | Buffer)[]): Buffer =>
+    Buffer.concat([Buffer.from(root), ...parts.flatMap((x) => [Buffer.from('/'), Buffer.from(x)])]);
+  mkdirSync(p(bad));
+  for (let i = 0; i < 100; i++) {
+    mkdirSync(p(bad, `sub${i}`));
+    writeFileSync(p(bad, `sub${i}`, bad2), Buffer.alloc(5000));
+    writeFileSync(p(bad, `sub${i}`, 'plain'), Buffer.alloc(100));
+  }
+  for (let i = 0; i < 100; i++) {
+    mkdirSync(p(`ok${i}`));
+    writeFileSync(p(`ok${i}`, bad2), Buffer.alloc(13000));
+    writeFileSync(p(`ok${i}`, 'literal \uFFFD'), Buffer.alloc(100));
+  }
+  const two = await walk(root, shared);
+  t.same({ bytes: two.bytes, inodes: two.inodes }, reference(root));
+  t.same(two, await walk(root, { threads: 1 }));
+  t.equal(two.errors, 0);
+  t.equal(two.files, 400);
+});
+
+t.test('two threads: a large tree matches du and find; a subtree removed mid-walk is tolerated', async (t) => {
+  const { root } = scratch(t);
+  bigTree(root, 40, 500);
+  const full = await walk(root, shared);
+  t.same({ bytes: full.bytes, inodes: full.inodes }, reference(root));
+  t.same(full, await walk(root, { threads: 1 }));
+  let removed = false;
+  setImmediate(() => {
+    rmSync(join(root, 'd0'), { recursive: true });
+    rmSync(join(root, 'd39'), { recursive: true });
+    removed = true;
+  });
+  const got = await walk(root, { ...shared, sliceMs: 0 });
+  t.ok(removed, 'the removal ran during the walk');
+  t.ok(got.bytes <= full.bytes);
+  t.ok(got.inodes < full.inodes, `${got.inodes} < ${full.inodes}`);
+  const after = await walk(root, shared);
+  t.same({ bytes: after.bytes, inodes: after.inodes }, reference(root));
+});
+
+t.test('two threads: abort mid-walk rejects, no partial number; the event loop keeps ticking', async (t) => {
+  const { root } = scratch(t);
+  bigTree(root, 100, 1000);
+
+  let ticks = 0;
+  const timer = setInterval(() => ticks++, 1);
+  const started = performance.now();
+  const full = await walk(root, shared);
+  const took = performance.now() - started;
+  clearInterval(timer);
+  t.same({ bytes: full.bytes, inodes: full.inodes }, reference(root));
+  t.ok(ticks > took / 40, `${ticks} ticks of a 1 ms interval during a ${took.toFixed(0)} ms walk`);
+
+  for (const ms of [0, 20, 150]) {
+    const ac = new AbortController();
+    setTimeout(() => ac.abort(new Error('scrape gone')), ms);
+    let settled: unknown;
+    await walk(root, { ...shared, signal: ac.signal, sliceMs: 2 }).then(
+      (r) => (settled = r),
+      (e: unknown) => (settled = e),
+    );
+    t.match(settled, { name: 'AbortError', code: 'ABORT_ERR', cause: { message: 'scrape gone' } }, `abort after ${ms} ms`);
+    t.notOk(typeof settled === 'object' && settled !== null && 'bytes' in settled, 'no partial result');
+  }
+  // the walker still works afterwards (no thread or directory handle left behind in a bad state)
+  t.same(await walk(root, shared), full);
+});
+
+t.test('a worker that cannot load rejects the walk instead of hanging', async (t) => {
+  const { root } = scratch(t);
+  bigTree(root, 4, 100);
+  await t.rejects(walk(root, { ...shared, workerUrl: new URL('./no-such-worker.mjs', import.meta.url) }));
+});
