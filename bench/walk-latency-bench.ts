@@ -171,11 +171,21 @@ interface Phase {
   fsUsage: string[];
 }
 
+const WINDOW_S = 30;
+
 async function phase(name: string, flags: string[], warmups: number): Promise<Phase> {
   const { proc, url } = await start(['--raw-cgroup-prefix-allowlist=/docker', ...flags]);
   const pid = proc.pid ?? 0;
   try {
     for (let i = 0; i < warmups; i++) await scrape(url);
+    if (!flags.includes('--no-disk-usage')) {
+      // Open the window only once walks are known to run: the first one has finished.
+      const gate = performance.now() + 300_000;
+      while (metric((await scrape(url)).body, 'podvisor_disk_walks_total{result="ok"}') < 1) {
+        if (performance.now() > gate) throw new Error('no disk walk finished within 300 s');
+        await new Promise((r) => setTimeout(r, 500));
+      }
+    }
     const before = await scrape(url);
     const loadBefore = loadavg();
     const [b0, t0] = machineJiffies();
@@ -184,7 +194,8 @@ async function phase(name: string, flags: string[], warmups: number): Promise<Ph
     const lat: number[] = [];
     const statuses: number[] = [];
     let last = before.body;
-    for (let i = 0; i < SCRAPES; i++) {
+    // At least SCRAPES scrapes and at least WINDOW_S seconds, so several walks (5 s interval) overlap the window.
+    for (let i = 0; i < SCRAPES || performance.now() - w0 < WINDOW_S * 1000; i++) {
       const s = await scrape(url);
       lat.push(s.ms);
       statuses.push(s.status);
@@ -251,7 +262,7 @@ async function main(): Promise<void> {
   say();
   say(`Measured ${new Date().toISOString()} by \`node --import=tsx bench/walk-latency-bench.ts\`.`);
   say(`Load: 2 containers \`${NAMES.join('`, `')}\` (\`${IMAGE}\`, \`sleep 3600\`), upper dirs filled with a copy (\`cp -a\`) of half of \`bench/.work/tree-1m\` each: ${entries.join(' + ')} entries (\`find -xdev | wc -l\`), ${fillMs.map((x) => f1(x / 1000)).join(' s, ')} s to fill.`);
-  say(`podvisor: \`${path.relative(REPO, MAIN)}\`, \`--raw-cgroup-prefix-allowlist=/docker\` plus the phase's flags; gather on the worker thread (default). ${SCRAPES} sequential scrapes per phase (fetch, keep-alive); p99 is nearest-rank (the 99th of 100).`);
+  say(`podvisor: \`${path.relative(REPO, MAIN)}\`, \`--raw-cgroup-prefix-allowlist=/docker\` plus the phase's flags; gather on the worker thread (default). Sequential scrapes (fetch, keep-alive) for at least ${SCRAPES} scrapes and ${WINDOW_S} s per phase; the walk phase opens its window only after a first walk finished; p99 is nearest-rank.`);
   say(`Load average at start: ${loadStart}.`);
   say();
   say('| phase | p50 | p99 | max | p99 / idle p99 | non-200 | window | podvisor CPU | machine CPU busy | load avg before → after |');
