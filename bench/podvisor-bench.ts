@@ -5,81 +5,37 @@
  *
  *   npm run build && node --import=tsx bench/podvisor-bench.ts [out.md]
  *
- * Prints a markdown report (and writes it to out.md when given).
+ * Prints a markdown report (and writes it to out.md when given). Scrapes as bench/lib/exporter.ts makes them
+ * (keep-alive, gzip, timed to the last byte); the fuller harness is bench/run.ts (`npm run bench`).
  */
-import { spawn, type ChildProcess } from 'node:child_process';
 import fs from 'node:fs';
-import net from 'node:net';
 import os from 'node:os';
-import path from 'node:path';
-import { fileURLToPath } from 'node:url';
+import { metric, PODVISOR_MAIN, scrape as timedScrape, startPodvisor, stopExporter, type Exporter } from './lib/exporter.js';
+import { runCleanup } from './lib/cleanup.js';
+import { cpuTimes, hwmMiB, rssMiB } from './lib/proc.js';
+import { summarize } from './lib/stats.js';
 
-const REPO = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
-const MAIN = path.join(REPO, 'dist/main.js');
-const CLK_TCK = 100;
-
-async function freePort(): Promise<number> {
-  return new Promise((resolve) => {
-    const s = net.createServer().listen(0, '127.0.0.1', () => {
-      const a = s.address();
-      s.close(() => resolve(typeof a === 'object' && a !== null ? a.port : 0));
-    });
-  });
-}
-
-function rssMiB(pid: number): number {
-  const m = /VmRSS:\s+(\d+) kB/.exec(fs.readFileSync(`/proc/${pid}/status`, 'utf8'));
-  return Number(m?.[1] ?? NaN) / 1024;
-}
-
-function hwmMiB(pid: number): number {
-  const m = /VmHWM:\s+(\d+) kB/.exec(fs.readFileSync(`/proc/${pid}/status`, 'utf8'));
-  return Number(m?.[1] ?? NaN) / 1024;
-}
+const MAIN = PODVISOR_MAIN;
 
 /** utime + stime of the whole process (all threads), in seconds. */
-function cpuSeconds(pid: number): number {
-  const stat = fs.readFileSync(`/proc/${pid}/stat`, 'utf8');
-  const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-  return (Number(fields[11]) + Number(fields[12])) / CLK_TCK;
-}
+const cpuSeconds = (pid: number): number => cpuTimes(pid).self;
 
 function stats(xs: number[]): { min: number; median: number; p99: number; max: number } {
-  const s = [...xs].sort((a, b) => a - b);
-  const at = (q: number) => s[Math.min(s.length - 1, Math.floor(q * s.length))] ?? NaN;
-  return { min: s[0] ?? NaN, median: at(0.5), p99: at(0.99), max: s[s.length - 1] ?? NaN };
+  const s = summarize(xs);
+  return { min: s.min, median: s.median, p99: s.p99, max: s.max };
 }
 
 const f1 = (n: number) => n.toFixed(1);
 
-async function start(args: string[]): Promise<{ proc: ChildProcess; url: string }> {
-  const port = await freePort();
-  const proc = spawn(process.execPath, [MAIN, `--listen-address=127.0.0.1:${port}`, ...args], { stdio: ['ignore', 'ignore', 'pipe'] });
-  let err = '';
-  proc.stderr?.on('data', (d: Buffer) => (err += d.toString()));
-  const url = `http://127.0.0.1:${port}`;
-  const deadline = Date.now() + 30_000;
-  for (;;) {
-    try {
-      if ((await fetch(`${url}/readyz`)).status === 200) return { proc, url };
-    } catch {
-      // not up yet
-    }
-    if (proc.exitCode !== null || Date.now() > deadline) throw new Error(`podvisor did not become ready: ${err}`);
-    await new Promise((r) => setTimeout(r, 100));
-  }
+async function start(args: string[]): Promise<{ proc: Exporter['proc']; url: string; exporter: Exporter }> {
+  const exporter = await startPodvisor(args, { readyTimeoutMs: 30_000 });
+  return { proc: exporter.proc, url: exporter.url, exporter };
 }
 
 async function scrape(url: string): Promise<{ ms: number; bytes: number; body: string }> {
-  const t0 = performance.now();
-  const r = await fetch(`${url}/metrics`);
-  const body = await r.text();
-  return { ms: performance.now() - t0, bytes: Buffer.byteLength(body), body };
-}
-
-function metric(body: string, name: string): number {
-  const line = body.split('\n').find((l) => l.startsWith(`${name} `));
-  return Number(line?.split(' ')[1] ?? NaN);
+  const s = await timedScrape(url);
+  const body = s.body;
+  return { ms: s.ms, bytes: Buffer.byteLength(body), body };
 }
 
 async function main(): Promise<void> {
@@ -89,8 +45,8 @@ async function main(): Promise<void> {
   const load0 = os.loadavg().map((x) => x.toFixed(2)).join(' ');
 
   // ---- the anchor measures, default flags (gather on a worker thread)
-  const { proc, url } = await start([]);
-  const pid = proc.pid ?? 0;
+  const { exporter, url } = await start([]);
+  const pid = exporter.pid;
   await scrape(url);
   await scrape(url);
   const rssBefore = rssMiB(pid);
@@ -136,7 +92,7 @@ async function main(): Promise<void> {
   // `after` itself started one more gather, and `before` is already counted in gathers0.
   const concGathers = metric(after.body, 'podvisor_gathers_total{result="success"}') - gathers0 - 1;
   const hwm = hwmMiB(pid);
-  proc.kill('SIGTERM');
+  await stopExporter(exporter);
 
   // ---- /healthz while gathers run back to back: worker thread vs in-process
   const health: Record<string, ReturnType<typeof stats>> = {};
@@ -157,7 +113,7 @@ async function main(): Promise<void> {
     stop = true;
     await loop;
     health[mode] = stats(lat);
-    p.proc.kill('SIGTERM');
+    await stopExporter(p.exporter);
   }
 
   const s = stats(seq.map((x) => x.ms));
@@ -194,7 +150,8 @@ async function main(): Promise<void> {
   if (file !== undefined) fs.writeFileSync(file, report);
 }
 
-main().catch((err: unknown) => {
+main().catch(async (err: unknown) => {
   process.stderr.write(`podvisor-bench: ${err instanceof Error ? err.message : String(err)}\n`);
+  await runCleanup(() => undefined); // stops the exporters still running
   process.exit(1);
 });

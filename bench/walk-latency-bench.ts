@@ -22,30 +22,28 @@
  * concurrent rebuild cannot change what is measured. The containers (and with them their upper dirs) are removed
  * and podvisor stopped on exit, also on failure or Ctrl-C.
  */
-import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
+import { execFileSync } from 'node:child_process';
 import fs from 'node:fs';
-import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
-import { fileURLToPath } from 'node:url';
+import { metric, PODVISOR_MAIN as MAIN, REPO, scrape, startPodvisor, stopExporter, type Exporter } from './lib/exporter.js';
+import { cpuTimes, machineJiffies } from './lib/proc.js';
+import { percentile as pct } from './lib/stats.js';
 
-const REPO = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
-const MAIN = process.env['PODVISOR_MAIN'] ?? path.join(REPO, 'dist/main.js');
 const TREE = path.join(REPO, 'bench/.work/tree-1m');
 const IMAGE = 'podvisor-test:1';
 const NAMES = ['podvisor-walkbench-0', 'podvisor-walkbench-1'];
 const SCRAPES = 100;
 const TARGET = 1.5;
-const CLK_TCK = 100;
 
-const procs = new Set<ChildProcess>();
+const procs = new Set<Exporter>();
 
 function docker(...args: string[]): string {
   return execFileSync('docker', args, { encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'] }).trim();
 }
 
 function cleanup(): void {
-  for (const p of procs) if (p.exitCode === null) p.kill('SIGKILL');
+  for (const e of procs) if (e.proc.exitCode === null) e.proc.kill('SIGKILL');
   procs.clear();
   try {
     execFileSync('docker', ['rm', '-f', ...NAMES], { stdio: 'ignore' });
@@ -62,78 +60,21 @@ for (const sig of ['SIGINT', 'SIGTERM'] as const) {
   });
 }
 
-async function freePort(): Promise<number> {
-  return new Promise((resolve) => {
-    const s = net.createServer().listen(0, '127.0.0.1', () => {
-      const a = s.address();
-      s.close(() => resolve(typeof a === 'object' && a !== null ? a.port : 0));
-    });
-  });
-}
-
 /** utime + stime of the whole process (all threads), in seconds. */
-function cpuSeconds(pid: number): number {
-  const stat = fs.readFileSync(`/proc/${pid}/stat`, 'utf8');
-  const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-  return (Number(fields[11]) + Number(fields[12])) / CLK_TCK;
-}
-
-/** Whole-machine [busy, total] jiffies from /proc/stat. */
-function machineJiffies(): [number, number] {
-  const cpu = fs.readFileSync('/proc/stat', 'utf8').split('\n')[0]?.split(/\s+/).slice(1).map(Number) ?? [];
-  const total = cpu.reduce((a, b) => a + b, 0);
-  const idle = (cpu[3] ?? 0) + (cpu[4] ?? 0);
-  return [total - idle, total];
-}
-
-function pct(xs: number[], q: number): number {
-  const s = [...xs].sort((a, b) => a - b);
-  // nearest rank: p99 of 100 samples is the 99th smallest
-  return s[Math.min(s.length - 1, Math.max(0, Math.ceil(q * s.length) - 1))] ?? NaN;
-}
+const cpuSeconds = (pid: number): number => cpuTimes(pid).self;
 
 const f1 = (n: number) => n.toFixed(1);
 const loadavg = () => os.loadavg().map((x) => x.toFixed(2)).join(' ');
 
-async function start(args: string[]): Promise<{ proc: ChildProcess; url: string }> {
-  const port = await freePort();
-  const proc = spawn(process.execPath, [MAIN, `--listen-address=127.0.0.1:${port}`, ...args], { stdio: ['ignore', 'ignore', 'pipe'] });
-  procs.add(proc);
-  let err = '';
-  proc.stderr?.on('data', (d: Buffer) => (err += d.toString()));
-  const url = `http://127.0.0.1:${port}`;
-  const deadline = Date.now() + 30_000;
-  for (;;) {
-    try {
-      if ((await fetch(`${url}/readyz`)).status === 200) return { proc, url };
-    } catch {
-      // not up yet
-    }
-    if (proc.exitCode !== null || Date.now() > deadline) throw new Error(`podvisor did not become ready: ${err}`);
-    await new Promise((r) => setTimeout(r, 100));
-  }
+async function start(args: string[]): Promise<Exporter> {
+  const e = await startPodvisor(args, { main: MAIN, readyTimeoutMs: 30_000 });
+  procs.add(e);
+  return e;
 }
 
-async function stop(proc: ChildProcess): Promise<void> {
-  if (proc.exitCode === null) {
-    const done = new Promise((r) => proc.once('exit', r));
-    proc.kill('SIGTERM');
-    await Promise.race([done, new Promise((r) => setTimeout(r, 5000))]);
-    if (proc.exitCode === null) proc.kill('SIGKILL');
-  }
-  procs.delete(proc);
-}
-
-async function scrape(url: string): Promise<{ ms: number; status: number; body: string }> {
-  const t0 = performance.now();
-  const r = await fetch(`${url}/metrics`);
-  const body = await r.text();
-  return { ms: performance.now() - t0, status: r.status, body };
-}
-
-function metric(body: string, name: string): number {
-  const line = body.split('\n').find((l) => l.startsWith(`${name} `));
-  return Number(line?.split(' ')[1] ?? NaN);
+async function stop(e: Exporter): Promise<void> {
+  await stopExporter(e);
+  procs.delete(e);
 }
 
 interface Disk {
@@ -174,8 +115,8 @@ interface Phase {
 const WINDOW_S = 30;
 
 async function phase(name: string, flags: string[], warmups: number): Promise<Phase> {
-  const { proc, url } = await start(['--raw-cgroup-prefix-allowlist=/docker', ...flags]);
-  const pid = proc.pid ?? 0;
+  const e = await start(['--raw-cgroup-prefix-allowlist=/docker', ...flags]);
+  const { url, pid } = e;
   try {
     for (let i = 0; i < warmups; i++) await scrape(url);
     if (!flags.includes('--no-disk-usage')) {
@@ -219,7 +160,7 @@ async function phase(name: string, flags: string[], warmups: number): Promise<Ph
       fsUsage,
     };
   } finally {
-    await stop(proc);
+    await stop(e);
   }
 }
 
@@ -262,7 +203,7 @@ async function main(): Promise<void> {
   say();
   say(`Measured ${new Date().toISOString()} by \`node --import=tsx bench/walk-latency-bench.ts\`.`);
   say(`Load: 2 containers \`${NAMES.join('`, `')}\` (\`${IMAGE}\`, \`sleep 3600\`), upper dirs filled with a copy (\`cp -a\`) of half of \`bench/.work/tree-1m\` each: ${entries.join(' + ')} entries (\`find -xdev | wc -l\`), ${fillMs.map((x) => f1(x / 1000)).join(' s, ')} s to fill.`);
-  say(`podvisor: \`${path.relative(REPO, MAIN)}\`, \`--raw-cgroup-prefix-allowlist=/docker\` plus the phase's flags; gather on the worker thread (default). Sequential scrapes (fetch, keep-alive) for at least ${SCRAPES} scrapes and ${WINDOW_S} s per phase; the walk phase opens its window only after a first walk finished; p99 is nearest-rank.`);
+  say(`podvisor: \`${path.relative(REPO, MAIN)}\`, \`--raw-cgroup-prefix-allowlist=/docker\` plus the phase's flags; gather on the worker thread (default). Sequential scrapes (keep-alive, gzip, timed to the last byte: bench/lib/exporter.ts) for at least ${SCRAPES} scrapes and ${WINDOW_S} s per phase; the walk phase opens its window only after a first walk finished; p99 is nearest-rank.`);
   say(`Load average at start: ${loadStart}.`);
   say();
   say('| phase | p50 | p99 | max | p99 / idle p99 | non-200 | window | podvisor CPU | machine CPU busy | load avg before → after |');
