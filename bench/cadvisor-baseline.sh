@@ -221,9 +221,9 @@ mkdir -p "$BENCH/results"
 	printf '| %d concurrent scrapes: cAdvisor CPU | %s s |\n' "$CONC" "$conc_cpu_s"
 	printf '| peak RSS during concurrent scrapes (100 ms samples) / RSS after / VmHWM | %s / %s / %s MiB |\n' "$(kb2mb "$rss_peak")" "$(kb2mb "$rss_after")" "$(kb2mb "$hwm")"
 	printf '\n## Native reader (floor: open/read/close of every file, no parsing)\n\n'
-	printf '`bench/native-reader.sh %d` after cAdvisor stopped, same containers: one pass walks /sys/fs/cgroup/{cpu,cpuacct,memory,blkio,pids} and reads the per-cgroup files listed in bench/README.md.\n\n' "$NATIVE_PASSES"
+	printf '`bench/native-reader.sh %d` after cAdvisor stopped, same containers: one pass reads what one podvisor gather reads (bench/native-reader.c, bench/README.md).\n\n' "$NATIVE_PASSES"
 	printf '| measure | value |\n|---|---|\n'
-	printf '| cgroups (cpu hierarchy) | %s |\n' "$(nat cgroups)"
+	printf '| cgroups (union of the hierarchies read) | %s |\n' "$(nat cgroups)"
 	printf '| files read / missing per pass | %s / %s |\n' "$(nat files_read)" "$(nat files_missing)"
 	printf '| bytes per pass | %s |\n' "$(nat bytes)"
 	printf '| ms per pass, min / median / max over %s passes | %s / %s / %s |\n' "$(nat passes)" "$(nat ms_min)" "$(nat ms_median)" "$(nat ms_max)"

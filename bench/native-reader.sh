@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # Compile bench/native-reader.c (cc -O2) into bench/.work/ and run it:
 #   bench/native-reader.sh [passes=20]
-# Prints "key value" lines: cgroups, files_read, files_missing, bytes, passes,
-# ms_min, ms_median, ms_max (one pass = walk + read every file of every cgroup).
+# Prints "key value" lines: mode, cgroups, files_read, files_missing, bytes,
+# dirs_listed, fd_dirs, readlinks, stats, pids, passes, ms_min, ms_median, ms_p95,
+# ms_max, ms_all (one pass = what one podvisor gather reads; see native-reader.c).
 set -euo pipefail
 
 die() { printf 'native-reader: FAILED: %s\n' "$*" >&2; exit 1; }
