@@ -3,7 +3,8 @@
 #   bench/containers.sh up N    start podvisor-bench-0..N-1 (busybox `sleep 86400`,
 #                               podvisor-test:1), each in its own pod cgroup
 #                               /kubepods/burstable/pod<uid> with the kubelet's labels
-#   bench/containers.sh down    remove every podvisor-bench-* container (and only those)
+#   bench/containers.sh down    remove every podvisor-bench-* Docker container and every podvisorbench*
+#                               containerd one in k8s.io (bench/run.ts's), and only those
 #   bench/containers.sh count   how many podvisor-bench-* containers are running
 # Idempotent: `up` only starts the missing ones. Needs dockerd and the test image
 # (test/support/provision.sh). Containers start in parallel batches of $BATCH (8).
@@ -14,6 +15,8 @@ die() { printf 'containers: FAILED: %s\n' "$*" >&2; exit 1; }
 
 IMAGE=podvisor-test:1
 PREFIX=podvisor-bench-
+CTR_NS=k8s.io
+CTR_PREFIX=podvisorbench
 BATCH=${BATCH:-8}
 
 # Deterministic pod uid for container i: 8-4-4-4-12 hex, like a kubelet pod uid.
@@ -72,15 +75,29 @@ down() {
 		docker rm -f $ids >/dev/null
 		n=$(wc -w <<<"$ids")
 	fi
-	# docker leaves the (now empty) pod cgroups it created for --cgroup-parent:
-	# remove ours only (rmdir refuses anything non-empty); kubepods/ itself stays.
-	local d pods=0
-	for d in /sys/fs/cgroup/*/kubepods/burstable/pod"$(pod_uid 0 | cut -c1-24)"*; do
+	# bench/run.ts's containerd containers (k8s.io namespace, ids podvisorbenchc<50 digits>; see
+	# bench/lib/scenario.ts for why the id has no dashes): task killed and deleted, then the container.
+	local c=0 ctr_ids
+	if ctr_ids=$(ctr -n "$CTR_NS" containers ls -q 2>/dev/null); then
+		ctr_ids=$(grep "^$CTR_PREFIX" <<<"$ctr_ids" || true)
+		if [[ -n $ctr_ids ]]; then
+			xargs -P 8 -I{} sh -c "ctr -n $CTR_NS tasks rm -f {} >/dev/null 2>&1; ctr -n $CTR_NS containers rm {} >/dev/null" <<<"$ctr_ids" ||
+				say "down: some containerd containers could not be removed"
+			c=$(wc -l <<<"$ctr_ids")
+		fi
+	else
+		say "down: containerd not answering (ctr version): its bench containers, if any, are left"
+	fi
+	# docker and containerd leave the (now empty) pod cgroups they created for --cgroup-parent / --cgroup:
+	# remove ours only (rmdir refuses anything non-empty), the container dirs below a pod first; kubepods/ stays.
+	local d pods=0 prefix
+	prefix=$(pod_uid 0 | cut -c1-24)
+	for d in /sys/fs/cgroup/*/kubepods/{burstable,besteffort}/pod"$prefix"*/* /sys/fs/cgroup/*/kubepods/{burstable,besteffort}/pod"$prefix"*; do
 		[[ -d $d ]] || continue
 		if rmdir "$d" 2>/dev/null; then pods=$((pods + 1)); fi
 	done
 	local ms=$(($(date +%s%3N) - t0))
-	say "down: removed $n podvisor-bench-* container(s) and $pods empty pod cgroup dir(s) in $((ms / 1000)).$((ms % 1000 / 100))s"
+	say "down: removed $n podvisor-bench-* Docker container(s), $c containerd one(s) and $pods empty cgroup dir(s) in $((ms / 1000)).$((ms % 1000 / 100))s"
 }
 
 case ${1:-} in
