@@ -26,6 +26,8 @@
 set -euo pipefail
 
 export PATH="$PATH:/usr/local/sbin:/usr/sbin:/sbin"
+# node runs inside the new rootfs too: a caller's hooks (tap's --import=...) must not come along.
+unset NODE_OPTIONS
 
 SUITE=bookworm
 # Bump when the recipe changes: images and the cached rootfs of another recipe are rebuilt.
