@@ -189,9 +189,11 @@ interface Spawned {
   ms: number;
 }
 
-/** Run a long command, keep its combined output; never rejects. */
-function spawnCollect(cmd: string, args: string[], timeoutMs: number, env: NodeJS.ProcessEnv = process.env): Promise<Spawned> {
+/** Run a long command, keep its combined output; never rejects. tap's NODE_OPTIONS hooks stay out of it. */
+function spawnCollect(cmd: string, args: string[], timeoutMs: number, extraEnv: Record<string, string> = {}): Promise<Spawned> {
   const t0 = Date.now();
+  const env: NodeJS.ProcessEnv = { ...process.env, ...extraEnv };
+  delete env.NODE_OPTIONS;
   return new Promise((resolve) => {
     const p = spawn(cmd, args, { env, stdio: ['ignore', 'pipe', 'pipe'] });
     let out = '';
@@ -211,11 +213,12 @@ function spawnCollect(cmd: string, args: string[], timeoutMs: number, env: NodeJ
   });
 }
 
-/** The line that says why a build failed: the last error-looking line, else the last line. */
+/** Why a build failed, on one line: npm's first two reasons (if npm failed), then the last error-looking line. */
 function why(out: string): string {
   const lines = out.split('\n').map((l) => l.replace(/\x1b\[[0-9;]*m/g, '').trim()).filter((l) => l !== '');
-  const err = [...lines].reverse().find((l) => /FAILED|error|returned a non-zero code|timed out/i.test(l) && !/^npm error\s*$/.test(l));
-  return (err ?? lines.at(-1) ?? '').slice(0, 300);
+  const npm = lines.filter((l) => /^npm error \S/.test(l) && !/^npm error (code |A complete log)/.test(l)).slice(0, 2);
+  const err = [...lines].reverse().find((l) => /FAILED|error|returned a non-zero code|timed out/i.test(l)) ?? lines.at(-1) ?? '';
+  return [...npm, err].join(' | ').slice(0, 500);
 }
 
 async function until<T>(what: string, fn: () => Promise<T | undefined>, timeoutMs: number): Promise<T> {
@@ -360,7 +363,7 @@ t.test('the image, run the way the DaemonSet runs it', async (t) => {
       ['build', '--force-rm', '--network', 'host', '--build-arg', `BUILD_IMAGE=${args.BUILD_IMAGE}`, '--build-arg', `RUNTIME_IMAGE=${args.RUNTIME_IMAGE}`,
         '--build-arg', `REVISION=${revision}`, '--tag', image, REPO],
       480_000,
-      { ...process.env, DOCKER_BUILDKIT: '0' },
+      { DOCKER_BUILDKIT: '0' },
     );
     t.comment(`docker build: ${(build.ms / 1000).toFixed(1)} s`);
     // --no-prune: the tag goes, the parent layers stay as the next run's build cache.
