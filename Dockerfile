@@ -30,15 +30,21 @@ RUN npm run build
 
 # ---------------------------------------------------------------- runtime
 FROM ${RUNTIME_IMAGE} AS runtime
-# tini as PID 1: it reaps orphans re-parented to PID 1 (systeminformation runs `lscpu`, `cat`, `grep`
-# through /bin/sh; node only waits for the children it spawned itself), forwards SIGTERM/SIGINT to node
-# and exits with node's status. util-linux provides lscpu (sockets, physical cores).
+# tini as PID 1, node as its child:
+# - the kernel gives PID 1 no default signal actions: node as PID 1 ignores a SIGTERM that arrives before
+#   main.ts installs its handler (measured: `docker kill -s TERM` right after start left it running;
+#   under tini it exits at once, 143), and the stop then waits out the grace period for SIGKILL;
+# - orphans are re-parented to PID 1, and node reaps only the children it spawned: systeminformation runs
+#   `lscpu`, `cat`, `grep` through /bin/sh, and a shell killed mid-way (say by the OOM killer under the
+#   memory limit) leaves them to PID 1, where they would stay zombies.
+# tini forwards SIGTERM/SIGINT to node and exits with node's status (0 after a graceful shutdown).
+# util-linux provides lscpu: without it machine_cpu_sockets/physical_cores are wrong.
 # No package manager for node at run time: npm, npx, corepack and yarn are removed if the base has them.
 RUN set -eu; \
     if ! command -v tini >/dev/null || ! command -v lscpu >/dev/null; then \
       apt-get update; \
       DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends tini util-linux; \
-      rm -rf /var/lib/apt/lists/*; \
+      apt-get clean; rm -rf /var/lib/apt/lists/*; \
     fi; \
     rm -rf /usr/local/lib/node_modules /usr/lib/node_modules /opt/yarn-* \
       /usr/local/bin/npm /usr/local/bin/npx /usr/local/bin/corepack /usr/local/bin/yarn /usr/local/bin/yarnpkg \
@@ -50,6 +56,7 @@ COPY package.json ./
 COPY proto ./proto
 COPY --from=build /app/dist ./dist
 
+# Keep VERSION's default at package.json's version (test/e2e/image.test.ts checks it).
 ARG VERSION=0.1.0
 ARG REVISION=unknown
 LABEL org.opencontainers.image.title="podvisor" \

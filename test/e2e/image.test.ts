@@ -377,7 +377,9 @@ t.test('the image, run the way the DaemonSet runs it', async (t) => {
   const cfg = inspect[0]?.Config;
   t.comment(`image ${image}: ${Math.round((inspect[0]?.Size ?? 0) / 1e6)} MB`);
   t.equal(cfg?.Labels?.['org.opencontainers.image.title'], 'podvisor', 'OCI labels');
-  t.ok(cfg?.Labels?.['org.opencontainers.image.version'], 'OCI version label');
+  const pkgVersion = (JSON.parse(fs.readFileSync(path.join(REPO, 'package.json'), 'utf8')) as { version?: string }).version;
+  if (process.env.PODVISOR_E2E_IMAGE === undefined) t.equal(cfg?.Labels?.['org.opencontainers.image.version'], pkgVersion, "the Dockerfile's VERSION default is package.json's version");
+  else t.ok(cfg?.Labels?.['org.opencontainers.image.version'], 'OCI version label');
   t.ok(cfg?.ExposedPorts?.['8080/tcp'] !== undefined, 'EXPOSE 8080');
   t.equal(cfg?.StopSignal, 'SIGTERM');
 
