@@ -248,11 +248,12 @@ export class Gatherer {
   }
 
   /**
-   * The host's network namespace: init's, or (when init's cannot be read, e.g. without CAP_SYS_PTRACE) our own,
-   * since podvisor runs in the host's network namespace as a DaemonSet with hostNetwork.
+   * The host's network namespace: init's, else kthreadd's (pid 2: kernel threads always live in the initial
+   * namespace; some sandboxes' init cannot be inspected), else, as a last resort, our own — right only with
+   * hostNetwork, which the DaemonSet does not use, so it is tried last.
    */
   #hostNetns(): string | undefined {
-    for (const link of ['1/ns/net', 'self/ns/net']) {
+    for (const link of ['1/ns/net', '2/ns/net', 'self/ns/net']) {
       try {
         return fs.readlinkSync(hostPath(this.#procRoot, link));
       } catch {

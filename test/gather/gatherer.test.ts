@@ -47,6 +47,21 @@ t.test('network: the host namespace on / only, a shared pod namespace once', asy
   t.same(snap.collectorErrors, {}, 'a clean tree reads without errors');
 });
 
+t.test("network: when init's namespace cannot be read, kthreadd's (pid 2) names the host's, not our own", async (t) => {
+  const root = fixture(t);
+  // As in a sandbox whose pid 1 cannot be inspected, and a pod (no hostNetwork): our own namespace is not the host's.
+  fs.rmSync(path.join(root, 'proc/1/ns/net'));
+  fs.mkdirSync(path.join(root, 'proc/2/ns'), { recursive: true });
+  fs.symlinkSync('net:[4026531840]', path.join(root, 'proc/2/ns/net'));
+  fs.mkdirSync(path.join(root, 'proc/self/ns'), { recursive: true });
+  fs.symlinkSync('net:[4026539999]', path.join(root, 'proc/self/ns/net'));
+  const snap = await gatherer(root).gather();
+  const withNet = snap.containers.filter((c) => c.network !== undefined).map((c) => c.id);
+  t.ok(withNet.includes('/'), 'the root cgroup reports the host network');
+  t.notOk(withNet.some((id) => id.startsWith('/system.slice')), 'host-namespace services still do not repeat it');
+  t.equal(withNet.filter((id) => id.startsWith(`${POD}/`)).length, 1, 'the pod namespace is reported once');
+});
+
 t.test('an unparseable file drops its own series, is counted, and the gather succeeds', async (t) => {
   const root = fixture(t);
   fs.writeFileSync(path.join(root, 'sys/fs/cgroup', APP, 'memory.stat'), 'anon twelve\n');
