@@ -36,7 +36,11 @@ const fmtTick = (v: number): string => (Math.abs(v) >= 1000 ? `${v / 1000}k` : N
 
 function panel(x0: number, title: string, yLabel: string, series: Series[], counts: number[]): string {
   const out: string[] = [];
-  const values = series.flatMap((s) => s.points.flatMap((p) => [p.hi, p.s.median])).filter(Number.isFinite);
+  // The scale follows the medians: a whisker reaching past twice the largest median (one noisy sample on a shared
+  // machine) is cut at the top and labelled with its value.
+  const medians = series.flatMap((s) => s.points.map((p) => p.s.median)).filter(Number.isFinite);
+  const cap = Math.max(...medians, 1) * 2;
+  const values = [...medians, ...series.flatMap((s) => s.points.map((p) => Math.min(p.hi, cap)))].filter(Number.isFinite);
   const yStep = niceStep(Math.max(...values, 1) * 1.1);
   const yMax = Math.ceil((Math.max(...values, 1) * 1.1) / yStep) * yStep;
   const xMax = Math.max(...counts, 1) * 1.08;
@@ -60,21 +64,33 @@ function panel(x0: number, title: string, yLabel: string, series: Series[], coun
   out.push(`<text x="${x0 + PANEL_W / 2}" y="${TOP + PANEL_H + 36}" text-anchor="middle" font-size="12">containers</text>`);
   out.push(`<text transform="translate(${x0 - 44} ${TOP + PANEL_H / 2}) rotate(-90)" text-anchor="middle" font-size="12">${esc(yLabel)}</text>`);
 
-  for (const s of series) {
+  series.forEach((s, si) => {
     const pts = s.points.filter((p) => Number.isFinite(p.s.median)).sort((a, b) => a.n - b.n);
-    if (pts.length === 0) continue;
+    if (pts.length === 0) return;
     const dash = s.dashed === true ? ' stroke-dasharray="6 4"' : '';
-    out.push(`<polyline fill="none" stroke="${s.color}" stroke-width="2"${dash} points="${pts.map((p) => `${px(p.n).toFixed(1)},${py(p.s.median).toFixed(1)}`).join(' ')}"/>`);
+    // Series side by side at the same count, 6 px apart, so their whiskers do not hide each other.
+    const sx = (n: number): number => px(n) + (si - (series.length - 1) / 2) * 6;
+    out.push(`<polyline fill="none" stroke="${s.color}" stroke-width="2"${dash} points="${pts.map((p) => `${sx(p.n).toFixed(1)},${py(p.s.median).toFixed(1)}`).join(' ')}"/>`);
     for (const p of pts) {
-      const cx = px(p.n).toFixed(1);
+      const cx = sx(p.n).toFixed(1);
       if (Number.isFinite(p.lo) && Number.isFinite(p.hi)) {
-        out.push(`<line x1="${cx}" x2="${cx}" y1="${py(p.lo).toFixed(1)}" y2="${py(p.hi).toFixed(1)}" stroke="${s.color}" stroke-width="1.5"/>`);
-        for (const v of [p.lo, p.hi]) out.push(`<line x1="${(px(p.n) - 4).toFixed(1)}" x2="${(px(p.n) + 4).toFixed(1)}" y1="${py(v).toFixed(1)}" y2="${py(v).toFixed(1)}" stroke="${s.color}" stroke-width="1.5"/>`);
+        const cut = p.hi > yMax;
+        const hi = Math.min(p.hi, yMax);
+        out.push(`<line x1="${cx}" x2="${cx}" y1="${py(p.lo).toFixed(1)}" y2="${py(hi).toFixed(1)}" stroke="${s.color}" stroke-width="1.5"/>`);
+        out.push(`<line x1="${(sx(p.n) - 4).toFixed(1)}" x2="${(sx(p.n) + 4).toFixed(1)}" y1="${py(p.lo).toFixed(1)}" y2="${py(p.lo).toFixed(1)}" stroke="${s.color}" stroke-width="1.5"/>`);
+        if (cut) {
+          out.push(`<path d="M${(sx(p.n) - 4).toFixed(1)},${(py(hi) + 6).toFixed(1)} L${cx},${py(hi).toFixed(1)} L${(sx(p.n) + 4).toFixed(1)},${(py(hi) + 6).toFixed(1)}" fill="none" stroke="${s.color}" stroke-width="1.5"/>`);
+          out.push(`<text x="${(sx(p.n) - 6).toFixed(1)}" y="${(py(hi) + 10 + si * 11).toFixed(1)}" text-anchor="end" font-size="9" fill="${s.color}">↑${p.hi.toFixed(0)}</text>`);
+        } else {
+          out.push(`<line x1="${(sx(p.n) - 4).toFixed(1)}" x2="${(sx(p.n) + 4).toFixed(1)}" y1="${py(hi).toFixed(1)}" y2="${py(hi).toFixed(1)}" stroke="${s.color}" stroke-width="1.5"/>`);
+        }
       }
       out.push(`<circle cx="${cx}" cy="${py(p.s.median).toFixed(1)}" r="3.5" fill="${s.color}"><title>${esc(`${s.name}, ${p.n} containers: median ${p.s.median.toFixed(1)}, min ${p.s.min.toFixed(1)}, p95 ${p.s.p95.toFixed(1)}, max ${p.s.max.toFixed(1)}`)}</title></circle>`);
-      out.push(`<text x="${(px(p.n) + 6).toFixed(1)}" y="${(py(p.s.median) - 6).toFixed(1)}" font-size="10" fill="${s.color}">${p.s.median >= 100 ? p.s.median.toFixed(0) : p.s.median.toFixed(1)}</text>`);
+      // podvisor and the floor label below their point, cAdvisor above: they rarely collide then.
+      const dy = si === 1 ? -7 : 14;
+      out.push(`<text x="${(sx(p.n) + 7).toFixed(1)}" y="${(py(p.s.median) + dy).toFixed(1)}" font-size="10" fill="${s.color}">${p.s.median >= 100 ? p.s.median.toFixed(0) : p.s.median.toFixed(1)}</text>`);
     }
-  }
+  });
   return out.join('\n');
 }
 

@@ -43,7 +43,7 @@ export async function preflight(a: Args): Promise<Preflight> {
     if (!fs.existsSync(dir)) continue;
     const st = fs.statfsSync(dir);
     if (st.ffree > 0 && st.ffree < inodes) throw new Error(`${dir}: ${st.ffree} free inodes, the scenario needs about ${Math.round(inodes)}: fewer --files-per-container or --containers`);
-    const bytes = (maxN * a.filesPerContainer * 4096) / 10 + maxN * 50 * 2 ** 20;
+    const bytes = (maxN * a.filesPerContainer * 4096) / 10 + maxN * 5 * 2 ** 20; // a 4 KiB block per 10th file; ~5 MiB per container
     if (st.bavail * st.bsize < bytes) throw new Error(`${dir}: ${(st.bavail * st.bsize / 2 ** 30).toFixed(1)} GiB free, the scenario needs about ${(bytes / 2 ** 30).toFixed(1)} GiB`);
   }
   let cc: string;
