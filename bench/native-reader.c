@@ -5,7 +5,8 @@
  * one gather of podvisor (src/gather/gatherer.ts), in the same order, with no parsing beyond what is needed to
  * find the next files (the pids in cgroup.procs, the netns of a process, whether a blkio file has a device row):
  *
- *   1. /proc/partitions; readlink /proc/1/ns/net (the host's network namespace; /proc/self/ns/net if that fails)
+ *   1. /proc/partitions; readlink /proc/1/ns/net (the host's network namespace; then /proc/2/ns/net, then
+ *      /proc/self/ns/net while they fail)
  *   2. discovery: every directory of each hierarchy podvisor reads (v1: the cpu, cpuacct, memory, blkio, pids
  *      mounts, each distinct mount once; v2: the cgroup2 mount), opendir + getdents; the union of the paths,
  *      sorted, is the cgroup list
@@ -394,8 +395,8 @@ static void pass(void) {
 	n_claimed = 0;
 	read_file("/proc/partitions");
 	unsigned long host;
-	/* the host's namespace: init's, else our own (podvisor runs in the host's network namespace) */
-	if (netns_of(1, &host) > 0 || netns_of(0, &host) > 0) claim(host);
+	/* the host's namespace: init's, else kthreadd's (pid 2), else our own, as podvisor's #hostNetns */
+	if (netns_of(1, &host) > 0 || netns_of(2, &host) > 0 || netns_of(0, &host) > 0) claim(host);
 
 	for (size_t i = 0; i < n_paths; i++) free(paths[i]);
 	n_paths = 0;
