@@ -87,6 +87,7 @@ export function renderReport(data: RunData, svgName: string): string {
   // ---- targets
   const judged = summaries.find((s) => s.n === TARGET_N);
   say(`## Targets${judged === undefined ? '' : ` at ${TARGET_N} containers`}`, '');
+  say('Judged on medians over the rounds (the spread is in the results tables); each row says how its value is computed.', '');
   if (judged === undefined) say(`${TARGET_N} containers were not measured in this run; the targets below are shown for every count measured.`, '');
   for (const s of judged === undefined ? summaries : [judged]) {
     if (judged === undefined) say(`### ${s.n} containers`, '');
