@@ -4,13 +4,16 @@
  *   container's snapshot: no walk at all;
  * - Docker (overlay2): a walk of the container's upper dir plus its `/var/lib/docker/containers/<id>` dir (logs);
  * - CRI-O and anything else with a known upper dir: a walk of it.
+ *
+ * A walk that was denied anything (EACCES/EPERM: no CAP_DAC_READ_SEARCH, and a directory of another user) rejects
+ * with a `DiskPermissionError`: the scheduler then counts an error and publishes nothing new, never the undercount.
  */
 import path from 'node:path';
 import { hostPath } from '../host/paths.js';
 import type { RuntimeFactory } from '../runtime/factory.js';
 import type { RuntimeContainer } from '../runtime/types.js';
 import type { Measure } from './scheduler.js';
-import { walk } from './walker.js';
+import { DiskPermissionError, walk } from './walker.js';
 
 export interface UsagePlan {
   measure: Measure;
@@ -37,6 +40,7 @@ export function planUsage(c: RuntimeContainer, factory: Pick<RuntimeFactory, 'ca
       let files = 0;
       for (const d of dirs) {
         const r = await walk(hostPath(rootfs, d), { signal });
+        if (r.denied > 0) throw new DiskPermissionError(d, r.denied, r.deniedPath);
         bytes += r.bytes;
         inodes += r.inodes;
         files += r.files;

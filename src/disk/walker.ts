@@ -7,6 +7,9 @@
  *   `du -x`), but is listed as an entry (as `find -xdev`, which prints the mount point itself);
  * - bytes are `st_blocks * 512`; a non-directory with nlink > 1 adds its bytes once (as du);
  * - entries are counted per name, hard links included (as `find -xdev | wc -l`);
+ * - read errors are counted, not thrown: entries that vanish mid-walk are normal (as for `du`), but EACCES/EPERM
+ *   are also counted as `denied`: the sums then miss whatever the walk could not see, and the caller
+ *   (usage.ts) fails the measurement instead of publishing them;
  * - names are read and joined as Buffers, so newlines and invalid UTF-8 survive;
  * - one directory handle open at a time, read in batches; subdirectories wait on an explicit stack
  *   (depth-first, no recursion), and nothing per file outlives its lstat except nlink > 1 inodes;
@@ -28,8 +31,42 @@ export interface WalkResult {
   inodes: number;
   /** The non-directory entries among `inodes` (regular files, symlinks, sockets, devices, fifos). */
   files: number;
-  /** Entries or directories that could not be read (vanished, permission denied, ...); never fatal. */
+  /** Entries or directories that could not be read (vanished, permission denied, ...); the walk still resolves. */
   errors: number;
+  /**
+   * The part of `errors` that was EACCES or EPERM: a directory that could not be opened or an entry that could not
+   * be lstat'ed for lack of permission, so whatever lies below it is missing from `bytes` and `inodes`. Unlike a
+   * vanished entry (ENOENT, ENOTDIR: deleted during the walk, normal, as for `du`), this is an undercount the
+   * caller must not publish as the usage (see `DiskPermissionError`).
+   */
+  denied: number;
+  /** The first denied path, when `denied` > 0 (for the message). */
+  deniedPath?: string;
+}
+
+/** EACCES and EPERM: the walk could not see everything for lack of permission (e.g. no CAP_DAC_READ_SEARCH). */
+export function isDenied(err: unknown): boolean {
+  const code = (err as NodeJS.ErrnoException | undefined)?.code;
+  return code === 'EACCES' || code === 'EPERM';
+}
+
+/**
+ * A walk that could not read `denied` entries under `dir` for lack of permission: its sums are an undercount, so the
+ * measurement fails rather than publish them.
+ */
+export class DiskPermissionError extends Error {
+  override name = 'DiskPermissionError';
+  readonly code = 'EACCES';
+
+  constructor(
+    readonly dir: string,
+    readonly denied: number,
+    readonly deniedPath?: string,
+  ) {
+    super(
+      `permission denied reading ${denied} ${denied === 1 ? 'entry' : 'entries'} under ${dir}: podvisor needs CAP_DAC_READ_SEARCH (see deploy/README.md)`,
+    );
+  }
 }
 
 export interface WalkOptions {
@@ -238,6 +275,8 @@ async function walkShared(
     result.inodes += done.result.inodes;
     result.files += done.result.files;
     result.errors += done.result.errors;
+    result.denied += done.result.denied;
+    if (result.deniedPath === undefined && done.result.deniedPath !== undefined) result.deniedPath = done.result.deniedPath;
     for (const [key, bytes] of done.linked) if (scanner.linked.has(key)) result.bytes -= bytes;
     return result;
   } finally {
@@ -318,7 +357,7 @@ export interface SharedDir {
 
 /** The synchronous walk state of one thread: counts, the nlink > 1 inodes, the open directory, the stack. */
 class Scanner {
-  readonly result: WalkResult = { bytes: 0, inodes: 0, files: 0, errors: 0 };
+  readonly result: WalkResult = { bytes: 0, inodes: 0, files: 0, errors: 0, denied: 0 };
   /** Non-directories with nlink > 1 seen by this thread: inode key → the bytes added for it. */
   readonly linked = new Map<number | string, number>();
   readonly stack: PendingDir[] = [];
@@ -343,11 +382,8 @@ class Scanner {
     if (!isDir) {
       result.files++;
       if (st.nlink > 1) {
-        const key = inodeKey(path, st);
-        if (key === undefined) {
-          result.errors++;
-          return false;
-        }
+        const key = inodeKey(path, st, result);
+        if (key === undefined) return false;
         if (this.linked.has(key)) return false;
         this.linked.set(key, bytes);
       }
@@ -404,7 +440,7 @@ class Scanner {
       try {
         entry = dir.readSync();
       } catch (err) {
-        countError(err, result); // e.g. the directory was removed while we read it
+        countError(err, result, current.path); // e.g. the directory was removed while we read it
         entry = null;
       }
       if (entry === null) {
@@ -438,7 +474,7 @@ class Scanner {
       } catch (err) {
         // Listed but not lstat-able (a directory readable without search permission): find -xdev
         // still lists the name, so it counts as an entry, with no bytes.
-        countError(err, result);
+        countError(err, result, path);
         result.inodes++;
         if (!entry.isDirectory()) result.files++;
         continue;
@@ -481,7 +517,7 @@ function openDir(path: string | Buffer, pass: Pass, result: WalkResult): Dir | u
       : // @types/node's OpenDirOptions omits 'buffer', which node accepts (names come back as Buffers)
         opendirSync(path as string, { encoding: 'buffer' as BufferEncoding, bufferSize: DIR_BUFFER });
   } catch (err) {
-    countError(err, result);
+    countError(err, result, path);
     return undefined;
   }
 }
@@ -506,12 +542,13 @@ function trimSlashes(path: Buffer): Buffer {
   return end === path.length ? path : path.subarray(0, end);
 }
 
-/** The hard-link key: the inode number (one device), exact even past 2^53 via a bigint lstat. */
-function inodeKey(path: string | Buffer, st: Stats): number | string | undefined {
+/** The hard-link key: the inode number (one device), exact even past 2^53 via a bigint lstat (its failure is counted). */
+function inodeKey(path: string | Buffer, st: Stats, result: WalkResult): number | string | undefined {
   if (Number.isSafeInteger(st.ino)) return st.ino;
   try {
     return lstatSync(path, { bigint: true }).ino.toString();
-  } catch {
+  } catch (err) {
+    countError(err, result, path);
     return undefined;
   }
 }
@@ -523,10 +560,14 @@ function isAncestor(dir: PendingDir, ino: number): boolean {
   return false;
 }
 
-/** Filesystem errors (they carry an errno code) are counted; anything else is a bug and is thrown. */
-function countError(err: unknown, result: WalkResult): void {
+/** Filesystem errors (they carry an errno code) are counted, EACCES/EPERM also as denied; anything else is a bug and is thrown. */
+function countError(err: unknown, result: WalkResult, path: string | Buffer): void {
   if (err instanceof Error && typeof (err as NodeJS.ErrnoException).code === 'string') {
     result.errors++;
+    if (isDenied(err)) {
+      result.denied++;
+      result.deniedPath ??= path.toString();
+    }
     return;
   }
   throw err;

@@ -6,6 +6,7 @@ import { execFileSync } from 'node:child_process';
 import { Filesystems, majorMinor } from '../../src/disk/filesystems.js';
 import { planUsage } from '../../src/disk/usage.js';
 import type { RuntimeContainer } from '../../src/runtime/types.js';
+import { repoUrl, runAsNobody } from './nobody.js';
 
 function makedev(major: bigint, minor: bigint): bigint {
   return (minor & 0xffn) | ((major & 0xfffn) << 8n) | ((minor & ~0xffn) << 12n) | ((major & ~0xfffn) << 32n);
@@ -84,4 +85,32 @@ t.test('planUsage: snapshot usage for containerd, walks of upper + log dir for D
   t.equal(asked, 1);
   t.equal(containerd?.dir, '/var/lib/containerd/io.containerd.snapshotter.v1.overlayfs');
   t.equal(planUsage(ctr({}), noSnapshots, '/'), undefined, 'nothing known to measure: no plan, no sample');
+});
+
+t.test('planUsage: a walk denied permission rejects with the dir and the fix, instead of resolving to the undercount', { skip: process.getuid?.() === 0 ? false : 'needs root to chown and to switch to uid 65534' }, async (t) => {
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'pv-usage-'));
+  t.teardown(() => fs.rmSync(dir, { recursive: true, force: true }));
+  fs.chmodSync(dir, 0o755);
+  const upper = path.join(dir, 'diff');
+  fs.mkdirSync(path.join(upper, 'home/app/data'), { recursive: true });
+  fs.writeFileSync(path.join(upper, 'home/app/data/db'), Buffer.alloc(1 << 20, 1));
+  fs.chownSync(path.join(upper, 'home/app/data'), 1000, 1000);
+  fs.chmodSync(path.join(upper, 'home/app/data'), 0o700);
+  const got = runAsNobody(
+    `import { planUsage } from ${repoUrl('src/disk/usage.ts')};\n` +
+      `const plan = planUsage({ runtime: 'crio', id: 'x', name: 'x', image: 'i', labels: {}, kind: 'container', networkOwner: true, upperDir: ${JSON.stringify(upper)} },` +
+      ` { canMeasureSnapshot: () => false, snapshotUsage: async () => ({ bytes: 0, inodes: 0 }) }, '/');\n` +
+      `const out = await plan.measure(new AbortController().signal).then((value) => ({ value }), (e) => ({ name: e.name, code: e.code, message: e.message, dir: e.dir, denied: e.denied, deniedPath: e.deniedPath }));\n` +
+      `console.log(JSON.stringify(out));\n`,
+  );
+  t.same(got, {
+    name: 'DiskPermissionError',
+    code: 'EACCES',
+    message: `permission denied reading 1 entry under ${upper}: podvisor needs CAP_DAC_READ_SEARCH (see deploy/README.md)`,
+    dir: upper,
+    denied: 1,
+    deniedPath: path.join(upper, 'home/app/data'),
+  });
+  const asRoot = await planUsage(ctr({ runtime: 'crio', upperDir: upper }), { canMeasureSnapshot: () => false, snapshotUsage: async () => ({ bytes: 0, inodes: 0 }) }, '/')?.measure(new AbortController().signal);
+  t.equal(asRoot?.inodes, 5, 'with CAP_DAC_READ_SEARCH (root here) the same tree measures: diff, home, app, data, db');
 });

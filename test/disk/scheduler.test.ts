@@ -15,6 +15,7 @@ import {
   type TimerApi,
   type Usage,
 } from '../../src/disk/scheduler.js';
+import { DiskPermissionError } from '../../src/disk/walker.js';
 import { ConfigError } from '../../src/errors.js';
 
 const flush = (): Promise<void> => new Promise((resolve) => setImmediate(resolve));
@@ -249,6 +250,52 @@ t.test('backoff doubles up to 20× for a failing key and resets after a success'
   await clock.advance(1000 + 2000);
   starts.unshift(clock.t - 4000); // the success's start time anchors the gaps
   t.same(gaps().slice(1), [1, 1, 2], 'a success resets the wait to 1×, and failures start over at 2×');
+  await s.close();
+});
+
+t.test('a walk denied permission publishes nothing: absent before any value, the previous one after; an error; backoff', async (t) => {
+  const clock = new FakeClock();
+  const starts: number[] = [];
+  let denied = true;
+  const { s, reports } = scheduler(clock, { concurrency: 1, intervalMs: 1000 });
+  s.sync(
+    new Map<string, Measure>([
+      [
+        'a',
+        async () => {
+          starts.push(clock.t);
+          // what planUsage's measure does with a walk whose `denied` > 0
+          if (denied) throw new DiskPermissionError('/var/lib/docker/overlay2/x/diff', 3, '/var/lib/docker/overlay2/x/diff/home/app/data');
+          return { bytes: 21_016_576, inodes: 13, files: 9 };
+        },
+      ],
+    ]),
+  );
+  s.start();
+  await clock.advance(0);
+  t.equal(s.get('a'), undefined, 'never measured: no value (absent, not the undercount)');
+  t.same(
+    reports.map((r) => [r.result, r.files]),
+    [['error', undefined]],
+    'counted as an error; no files reported for it',
+  );
+  t.type(reports[0]?.error, DiskPermissionError);
+  t.equal(
+    (reports[0]?.error as Error).message,
+    'permission denied reading 3 entries under /var/lib/docker/overlay2/x/diff: podvisor needs CAP_DAC_READ_SEARCH (see deploy/README.md)',
+  );
+  await clock.advance(2000 + 4000 - 1);
+  t.same(starts, [0, 2000], 'backs off like any error: 2×, then 4×');
+  denied = false;
+  await clock.advance(1);
+  t.same(s.get('a'), { bytes: 21_016_576, inodes: 13 });
+  denied = true;
+  await clock.advance(1000);
+  t.equal(reports.at(-1)?.result, 'error');
+  t.same(s.get('a'), { bytes: 21_016_576, inodes: 13 }, 'the previous complete value is kept, as after a timeout or error');
+  t.same(starts, [0, 2000, 6000, 7000]);
+  await clock.advance(2000);
+  t.equal(starts.length, 5, 'and backs off again from 2×');
   await s.close();
 });
 

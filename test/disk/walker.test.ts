@@ -2,6 +2,7 @@ import t, { type Test } from 'tap';
 import { execFileSync, spawnSync } from 'node:child_process';
 import {
   chmodSync,
+  chownSync,
   closeSync,
   linkSync,
   mkdirSync,
@@ -14,11 +15,10 @@ import {
 } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { fileURLToPath, pathToFileURL } from 'node:url';
 import { walk, type WalkResult } from '../../src/disk/walker.js';
+import { repoUrl, runAsNobody } from './nobody.js';
 
 const isRoot = process.getuid?.() === 0;
-const repo = fileURLToPath(new URL('../..', import.meta.url));
 
 /** `du -s -B1 -x` and `find -xdev` (one '.' per entry, so names with newlines count once). */
 function reference(dir: string | Buffer, asNobody = false): { bytes: number; inodes: number } {
@@ -82,9 +82,9 @@ t.test('plain files, hard links, a sparse file and a symlink loop match du and f
   t.same(await walk(`${root}///`), got, 'trailing slashes');
   t.same(await walk(Buffer.from(root)), got, 'a Buffer root');
   const file = await walk(join(root, 'a/f6'));
-  t.same(file, { bytes: reference(join(root, 'a/f6')).bytes, inodes: 1, files: 1, errors: 0 }, 'a file root');
+  t.same(file, { bytes: reference(join(root, 'a/f6')).bytes, inodes: 1, files: 1, errors: 0, denied: 0 }, 'a file root');
   const link = await walk(join(root, 'slash'));
-  t.same(link, { bytes: reference(join(root, 'slash')).bytes, inodes: 1, files: 1, errors: 0 }, 'a symlink root is not followed');
+  t.same(link, { bytes: reference(join(root, 'slash')).bytes, inodes: 1, files: 1, errors: 0, denied: 0 }, 'a symlink root is not followed');
 });
 
 t.test('the root missing rejects with the path in the message', async (t) => {
@@ -132,7 +132,7 @@ t.test('another device mounted inside is listed (as find) but neither entered no
   t.same({ bytes: inside.bytes, inodes: inside.inodes }, reference(join(root, 'mnt')), 'walking the mount itself');
 });
 
-t.test('permission denied is counted in errors, as nobody, and matches du/find run as nobody', { skip: isRoot ? false : 'needs root to switch to uid 65534' }, async (t) => {
+t.test('permission denied is counted in errors and in denied, as nobody, and matches du/find run as nobody', { skip: isRoot ? false : 'needs root to switch to uid 65534' }, async (t) => {
   const { root } = scratch(t);
   chmodSync(root, 0o755);
   mkdirSync(join(root, 'open'));
@@ -143,25 +143,59 @@ t.test('permission denied is counted in errors, as nobody, and matches du/find r
   for (const d of ['open', 'secret', 'noexec']) {
     for (let i = 0; i < 3; i++) writeFileSync(join(root, d, `f${i}`), Buffer.alloc(6000));
   }
-  const script = join(root, 'run.mts');
-  writeFileSync(
-    script,
-    `import { walk } from ${JSON.stringify(pathToFileURL(join(repo, 'src/disk/walker.ts')).href)};\n` +
-      `console.log(JSON.stringify(await walk(${JSON.stringify(root)})));\n`,
-  );
-  const child = spawnSync(
-    'setpriv',
-    ['--reuid=65534', '--regid=65534', '--clear-groups', process.execPath, '--import=tsx', script],
-    { encoding: 'utf8', cwd: repo },
-  );
-  if (child.status !== 0) return t.fail(`child as nobody failed: ${child.stderr}`);
-  const got = JSON.parse(child.stdout) as WalkResult;
+  const got = runAsNobody(
+    `import { walk } from ${repoUrl('src/disk/walker.ts')};\n` + `console.log(JSON.stringify(await walk(${JSON.stringify(root)})));\n`,
+  ) as WalkResult;
   t.same({ bytes: got.bytes, inodes: got.inodes }, reference(root, true));
   t.equal(got.errors, 4, 'secret cannot be opened; noexec lists 3 names that cannot be lstat-ed');
-  t.equal(got.inodes, 11, 'the 3 names are entries all the same (as find lists them)');
+  t.equal(got.denied, 4, 'all four are EACCES: denied');
+  t.equal(got.inodes, 10, 'the 3 names are entries all the same (as find lists them)');
+  t.match(got.deniedPath, /\/(secret|noexec\/f\d)$/, 'the first denied path');
   const asRoot = await walk(root);
   t.equal(asRoot.errors, 0);
+  t.equal(asRoot.denied, 0);
+  t.notOk('deniedPath' in asRoot);
   t.ok(asRoot.bytes > got.bytes);
+});
+
+t.test("a 0700 directory of another user: denied, on one thread and on two (the worker's count is merged)", { skip: isRoot ? false : 'needs root to chown and to switch to uid 65534' }, async (t) => {
+  const { root } = scratch(t);
+  chmodSync(root, 0o755);
+  // the capability-less container image: a writable layer whose data dir is uid 1000's, 0700
+  mkdirSync(join(root, 'home/app/data'), { recursive: true });
+  writeFileSync(join(root, 'home/app/data/db'), Buffer.alloc(20 << 20, 1));
+  writeFileSync(join(root, 'home/app/readme'), Buffer.alloc(4000, 1));
+  chownSync(join(root, 'home/app/data'), 1000, 1000);
+  chownSync(join(root, 'home/app/data/db'), 1000, 1000);
+  chmodSync(join(root, 'home/app/data'), 0o700);
+  // many subtrees, each with one: whichever thread walks a subtree, its denial must reach the result
+  for (let d = 0; d < 30; d++) {
+    mkdirSync(join(root, `s${d}/private`), { recursive: true });
+    for (let f = 0; f < 20; f++) writeFileSync(join(root, `s${d}`, `f${f}`), Buffer.alloc(100));
+    writeFileSync(join(root, `s${d}/private/secret`), Buffer.alloc(9000));
+    chownSync(join(root, `s${d}/private`), 1000, 1000);
+    chmodSync(join(root, `s${d}/private`), 0o700);
+  }
+  const workerUrl = new URL('../support/ts-walker-worker.mjs', import.meta.url).href;
+  const got = runAsNobody(
+    `import { walk } from ${repoUrl('src/disk/walker.ts')};\n` +
+      `const root = ${JSON.stringify(root)};\n` +
+      `const one = await walk(root, { threads: 1 });\n` +
+      `const two = await walk(root, { threads: 2, threadAfter: 0, workerUrl: new URL(${JSON.stringify(workerUrl)}) });\n` +
+      `const data = await walk(root + '/home/app', { threads: 1 });\n` +
+      `console.log(JSON.stringify({ one, two, data }));\n`,
+  ) as { one: WalkResult; two: WalkResult; data: WalkResult };
+  const asRoot = await walk(root, { threads: 1 });
+  t.equal(asRoot.denied, 0, 'root here has CAP_DAC_READ_SEARCH');
+  for (const [name, r] of [['one thread', got.one], ['two threads', got.two]] as const) {
+    t.equal(r.denied, 31, `${name}: home/app/data and the 30 private dirs`);
+    t.equal(r.errors, 31, `${name}: nothing else failed`);
+    t.same({ bytes: r.bytes, inodes: r.inodes }, reference(root, true), `${name}: what du/find as nobody see`);
+    t.ok(r.bytes < asRoot.bytes - (20 << 20), `${name}: the 20 MiB are missing (${r.bytes} < ${asRoot.bytes})`);
+  }
+  t.same({ ...got.two, deniedPath: undefined }, { ...got.one, deniedPath: undefined }, 'two threads count as one');
+  t.equal(got.data.denied, 1);
+  t.equal(got.data.deniedPath, join(root, 'home/app/data'));
 });
 
 t.test('100k entries in one directory', async (t) => {
@@ -188,6 +222,7 @@ t.test('a subtree removed mid-walk: no throw, at most the full result', async (t
   t.ok(removed, 'the removal ran during the walk');
   t.ok(got.bytes <= full.bytes);
   t.ok(got.inodes < full.inodes, `${got.inodes} < ${full.inodes}`);
+  t.equal(got.denied, 0, 'vanished entries are errors at most, never denied');
   const after = await walk(root);
   t.same({ bytes: after.bytes, inodes: after.inodes }, reference(root));
 });
@@ -291,6 +326,7 @@ t.test('two threads: a large tree matches du and find; a subtree removed mid-wal
   t.ok(removed, 'the removal ran during the walk');
   t.ok(got.bytes <= full.bytes);
   t.ok(got.inodes < full.inodes, `${got.inodes} < ${full.inodes}`);
+  t.equal(got.denied, 0, 'vanished entries are errors at most, never denied');
   const after = await walk(root, shared);
   t.same({ bytes: after.bytes, inodes: after.inodes }, reference(root));
 });

@@ -1,0 +1,57 @@
+/** DiskSelfMetrics: walks by result, and the one rate-limited warning for walks denied permission. */
+import t from 'tap';
+import { DiskSelfMetrics } from '../../src/disk/self-metrics.js';
+import { DiskPermissionError } from '../../src/disk/walker.js';
+import { createLogger, type Logger } from '../../src/log.js';
+import { assemble, encodeFamilies } from '../../src/metrics/exposition.js';
+
+function logger(level: 'debug' | 'error' = 'debug'): { log: Logger; lines: string[] } {
+  const lines: string[] = [];
+  return { log: createLogger(level, (l) => lines.push(l)), lines };
+}
+
+const denied = (dir: string, n: number): DiskPermissionError => new DiskPermissionError(dir, n, `${dir}/data`);
+
+t.test('a denied walk counts as an error and warns once, naming the dir and the fix; then at most once per window', async (t) => {
+  let now = 0;
+  const { log, lines } = logger();
+  const m = new DiskSelfMetrics({ log, now: () => now, warnEveryMs: 600_000 });
+  m.record({ key: 'c1', result: 'error', durationMs: 20, error: denied('/var/lib/docker/overlay2/x/diff', 5) });
+  t.same(m.walks, { ok: 0, timeout: 0, error: 1 });
+  t.equal(lines.length, 1);
+  t.match(
+    lines[0],
+    /level=warn msg="permission denied reading 5 entries under \/var\/lib\/docker\/overlay2\/x\/diff: podvisor needs CAP_DAC_READ_SEARCH \(see deploy\/README.md\)" container=c1 path=\/var\/lib\/docker\/overlay2\/x\/diff\/data\n$/,
+  );
+  t.notMatch(lines[0], /suppressed/);
+
+  now += 1000;
+  m.record({ key: 'c2', result: 'error', durationMs: 20, error: denied('/d2', 1) });
+  m.record({ key: 'c1', result: 'error', durationMs: 20, error: denied('/d1', 1) });
+  m.record({ key: 'c3', result: 'error', durationMs: 20, error: new Error('EIO') });
+  m.record({ key: 'c3', result: 'ok', durationMs: 20, files: 4 });
+  t.equal(lines.length, 1, 'rate-limited; other errors never warn here');
+  t.same(m.walks, { ok: 1, timeout: 0, error: 4 });
+
+  now = 600_000;
+  m.record({ key: 'c2', result: 'error', durationMs: 20, error: denied('/d2', 1) });
+  t.equal(lines.length, 2, 'once the window is over');
+  t.match(lines[1], /msg="permission denied reading 1 entry under \/d2: .*" container=c2 path=\/d2\/data suppressed=2\n$/);
+  now += 599_999;
+  m.record({ key: 'c2', result: 'error', durationMs: 20, error: denied('/d2', 1) });
+  t.equal(lines.length, 2);
+
+  const body = assemble([encodeFamilies(m.families(0))], 'text').toString();
+  t.match(body, /\npodvisor_disk_walks_total\{result="error"\} 6\n/);
+  t.match(body, /\npodvisor_disk_walks_total\{result="ok"\} 1\n/);
+});
+
+t.test('without a logger (or below its level) nothing is written; the counts are the same', async (t) => {
+  const m = new DiskSelfMetrics();
+  m.record({ key: 'c1', result: 'error', durationMs: 1, error: denied('/d', 2) });
+  t.same(m.walks, { ok: 0, timeout: 0, error: 1 });
+  const { log, lines } = logger('error');
+  const quiet = new DiskSelfMetrics({ log });
+  quiet.record({ key: 'c1', result: 'error', durationMs: 1, error: denied('/d', 2) });
+  t.same(lines, []);
+});
