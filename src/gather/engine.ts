@@ -97,7 +97,7 @@ export class LocalEngine implements GatherEngine {
   constructor(opts: EngineOptions, log: Logger, tuning?: Pick<GathererOptions, 'now' | 'machineInfo' | 'sliceMs'>) {
     this.#runtimes = opts.runtimes === undefined ? [] : createRuntimes(opts.runtimes, log);
     if (opts.disk !== undefined) {
-      const self = new DiskSelfMetrics();
+      const self = new DiskSelfMetrics({ log });
       const scheduler = new DiskScheduler({
         concurrency: opts.disk.concurrency,
         intervalMs: opts.disk.intervalMs,

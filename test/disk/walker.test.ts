@@ -18,6 +18,10 @@ import { join } from 'node:path';
 import { walk, type WalkResult } from '../../src/disk/walker.js';
 import { repoUrl, runAsNobody } from './nobody.js';
 
+// Builds trees of 100k–200k entries and walks them as root and as nobody: ~130 s on a loaded 2-core machine, so
+// more than .taprc's 240 s per file is allowed here.
+t.setTimeout(600_000);
+
 const isRoot = process.getuid?.() === 0;
 
 /** `du -s -B1 -x` and `find -xdev` (one '.' per entry, so names with newlines count once). */
