@@ -33,6 +33,8 @@ export interface FactoryOptions {
 const DEFAULT_RETRY_MIN_MS = 1000;
 const DEFAULT_RETRY_MAX_MS = 15_000;
 const DEFAULT_RESYNC_MS = 60_000;
+/** While events flow, resyncs inspect only containers not cached yet; every this many a resync inspects them all. */
+const FULL_RESYNC_EVERY = 10;
 /** How long "the runtime does not know this id" (or a failed inspect) is remembered. */
 const NEGATIVE_TTL_MS = 30_000;
 const MAX_INSPECTS_IN_FLIGHT = 4;
@@ -362,12 +364,15 @@ export class RuntimeFactory {
   }
 
   async #resyncLoop(signal: AbortSignal): Promise<string> {
-    for (;;) {
+    const evented = this.#client.events !== undefined;
+    for (let n = 1; ; n++) {
       await delay(this.#resyncMs, signal);
       if (signal.aborted) return 'resync stopped';
+      // The events stream of this session is up (the session ends when it does), so cached entries are current.
+      const known = evented && n % FULL_RESYNC_EVERY !== 0 ? (id: string) => this.#cache.get(id) : undefined;
       let list: RuntimeContainer[];
       try {
-        list = await this.#call('list()', (s) => this.#client.list(s), signal, this.#listTimeoutMs);
+        list = await this.#call('list()', (s) => this.#client.list(s, known), signal, this.#listTimeoutMs);
       } catch (err) {
         return `resync failed: ${errorMessage(err)}`;
       }

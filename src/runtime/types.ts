@@ -60,8 +60,12 @@ export interface RuntimeClient {
   readonly runtime: RuntimeName;
   /** Registration probe: reachable and answering. Must not reject because of an odd version string. */
   version(signal: AbortSignal): Promise<RuntimeVersion>;
-  /** Every container the runtime knows (all states). */
-  list(signal: AbortSignal): Promise<RuntimeContainer[]>;
+  /**
+   * Every container the runtime knows (all states). With `known`, a listed container it returns is taken from it
+   * instead of being inspected again: resyncs while the event stream is up already know every change. Clients whose
+   * list is one call ignore it.
+   */
+  list(signal: AbortSignal, known?: (id: string) => RuntimeContainer | undefined): Promise<RuntimeContainer[]>;
   /** One container; `undefined` if the runtime does not know it (404 / NotFound). */
   inspect(id: string, signal: AbortSignal): Promise<RuntimeContainer | undefined>;
   /**

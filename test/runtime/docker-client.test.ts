@@ -242,6 +242,19 @@ t.test('list', async (t) => {
     t.same(docker.requests.slice(1).sort(), [FAKE_ID, SANDBOX_ID, gone].map((id) => `/containers/${id}/json`).sort());
   });
 
+  t.test('containers `known` returns are not inspected again', async (t) => {
+    const { docker, client } = await fake(t);
+    docker.containers.set(SANDBOX_ID, inspectBody(SANDBOX_ID, { Name: '/k8s_POD_web-0', Config: { Image: 'pause:3.9', Labels: { 'io.kubernetes.docker.type': 'podsandbox' } } }));
+    docker.routes.set('/containers/json', (_req, res) => sendJson(res, 200, [{ Id: FAKE_ID }, { Id: SANDBOX_ID }]));
+    const first = await client.list(never());
+    const cached = first.find((c) => c.id === FAKE_ID);
+    docker.requests.length = 0;
+    const again = await client.list(never(), (id) => (id === FAKE_ID ? cached : undefined));
+    t.same(docker.requests, ['/containers/json?all=true', `/containers/${SANDBOX_ID}/json`], 'only the unknown one is inspected');
+    t.equal(again.find((c) => c.id === FAKE_ID), cached, 'the known entry is returned as it was');
+    t.same(again.map((c) => c.id), [FAKE_ID, SANDBOX_ID]);
+  });
+
   t.test(`inspects at most ${INSPECT_CONCURRENCY} at once`, async (t) => {
     const { docker, client } = await fake(t);
     const ids = Array.from({ length: 13 }, (_, i) => i.toString(16).padStart(64, '0'));

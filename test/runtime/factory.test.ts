@@ -41,6 +41,15 @@ const podLabels = (name: string, uid = POD_UID) => ({
   'io.kubernetes.pod.namespace': 'default',
 });
 
+t.test('resyncs while events flow reuse cached entries; the registration list and every 10th resync inspect all', async (t) => {
+  const client = new FakeClient();
+  client.add(container(hexId(1)), container(hexId(2)));
+  const { f } = setup(t, client, { resyncMs: 5 });
+  await until(() => client.listWithKnown.length >= 12, 5000, '12 lists');
+  t.same(client.listWithKnown.slice(0, 12), [false, true, true, true, true, true, true, true, true, true, false, true]);
+  t.equal(f.status().containers, 2, 'the cache is kept across known-entry resyncs');
+});
+
 t.test('helpers', async (t) => {
   t.ok(looksLikeContainerId(hexId(1)));
   t.notOk(looksLikeContainerId('system.slice'));
