@@ -66,6 +66,10 @@ LABEL org.opencontainers.image.title="podvisor" \
       org.opencontainers.image.revision="${REVISION}"
 
 ENV NODE_ENV=production
+# glibc keeps up to 8 malloc arenas per core, one per thread that allocates (V8's platform threads, libuv's pool,
+# the disk walker's thread); freed memory stays in them. Two arenas: RSS at rest 78 MiB instead of 149 MiB at 200
+# containers (bench/results), same scrape latency.
+ENV MALLOC_ARENA_MAX=2
 # Root: reading every process's /proc/<pid>/fd and the runtimes' sockets needs it (the DaemonSet says
 # runAsUser: 0 and drops every capability it does not need). Nothing is written: runs with --read-only.
 USER 0:0

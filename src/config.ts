@@ -42,7 +42,7 @@ export const FLAGS: readonly FlagDef[] = [
   { flag: 'scrape-timeout-offset', kind: 'duration', default: '500ms', help: 'Answer this long before the scraper\'s deadline, so a late gather is a clear 503 and not a "context deadline exceeded".' },
   { flag: 'gather-timeout', kind: 'duration', default: '60s', help: 'Abandon (and restart the worker of) a gather that runs longer than this.' },
   { flag: 'machine-info-interval', kind: 'duration', default: '5m', help: 'How often machine_* facts (cores, memory) are re-read.' },
-  { flag: 'gather-in-worker', kind: 'bool', default: 'true', help: 'Read cgroup and /proc files on a worker thread, so /healthz and scrapes never wait behind file reads.' },
+  { flag: 'gather-in-worker', kind: 'bool', default: 'false', help: 'Read cgroup and /proc files on a worker thread (a second V8 isolate: ~50 MiB more RSS at 200 containers) instead of on the HTTP thread in 10 ms slices.' },
   { flag: 'log-level', kind: 'level', default: 'info', help: 'debug, info, warn or error.' },
   { flag: 'docker-endpoint', kind: 'string', default: 'unix:///var/run/docker.sock', help: 'Docker Engine API endpoint (unix:///path or tcp://host:port); empty turns the Docker factory off.' },
   { flag: 'containerd-address', kind: 'string', default: '/run/containerd/containerd.sock', help: 'containerd socket; empty turns the containerd factory off.' },

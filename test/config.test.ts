@@ -15,11 +15,11 @@ t.test('defaults', async (t) => {
   t.equal(c.rootfs, '/');
   t.same(c.rawCgroupPrefixAllowlist, []);
   t.equal(c.minGatherIntervalMs, 0);
-  t.equal(c.gatherInWorker, true);
+  t.equal(c.gatherInWorker, false);
 });
 
 t.test('flags, both spellings, beat environment twins', async (t) => {
-  const c = run(['--listen-address=127.0.0.1:9999', '--rootfs', '/rootfs', '--no-gather-in-worker'], {
+  const c = run(['--listen-address=127.0.0.1:9999', '--rootfs', '/rootfs', '--gather-in-worker'], {
     PODVISOR_LISTEN_ADDRESS: '0.0.0.0:1',
     PODVISOR_MIN_GATHER_INTERVAL: '2s',
     PODVISOR_RAW_CGROUP_PREFIX_ALLOWLIST: '/kubepods, /docker',
@@ -27,7 +27,7 @@ t.test('flags, both spellings, beat environment twins', async (t) => {
   t.equal(c.listenHost, '127.0.0.1');
   t.equal(c.listenPort, 9999);
   t.equal(c.rootfs, '/rootfs');
-  t.equal(c.gatherInWorker, false);
+  t.equal(c.gatherInWorker, true);
   t.equal(c.minGatherIntervalMs, 2000, 'env twin used when no flag');
   t.same(c.rawCgroupPrefixAllowlist, ['/kubepods', '/docker'], 'list entries trimmed');
 });

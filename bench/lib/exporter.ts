@@ -66,7 +66,9 @@ export async function startPodvisor(args: readonly string[] = [], opts: { main?:
   const main = opts.main ?? PODVISOR_MAIN;
   if (!fs.existsSync(main)) throw new Error(`${main} missing: run \`npm run build\` first`);
   const port = await freePort();
-  const proc = spawn(process.execPath, [main, `--listen-address=127.0.0.1:${port}`, ...args], { stdio: ['ignore', 'ignore', 'pipe'] });
+  // The environment podvisor runs with in its image, the DaemonSet and `npm start` (MALLOC_ARENA_MAX=2).
+  const env = { ...process.env, MALLOC_ARENA_MAX: process.env['MALLOC_ARENA_MAX'] ?? '2' };
+  const proc = spawn(process.execPath, [main, `--listen-address=127.0.0.1:${port}`, ...args], { stdio: ['ignore', 'ignore', 'pipe'], env });
   let err = '';
   proc.stderr?.on('data', (d: Buffer) => {
     err = (err + d.toString()).slice(-8192);
