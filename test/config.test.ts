@@ -62,3 +62,12 @@ t.test('durations and addresses', async (t) => {
   t.same(parseListenAddress('[::]:9100', 'x'), { host: '::', port: 9100 });
   t.throws(() => parseListenAddress('host:99999', 'x'));
 });
+
+t.test('--disk-walk-cpu-percent: a percentage of one core, 0.5 by default', async (t) => {
+  t.equal(run([], {}).disk?.cpuBudget, 0.005);
+  t.equal(run(['--disk-walk-cpu-percent=2'], {}).disk?.cpuBudget, 0.02);
+  t.equal(run([], { PODVISOR_DISK_WALK_CPU_PERCENT: '1' }).disk?.cpuBudget, 0.01);
+  for (const bad of ['0', '-1', '101', 'half']) {
+    t.throws(() => run([`--disk-walk-cpu-percent=${bad}`], {}), { message: /--disk-walk-cpu-percent: ".*" is not a percentage above 0 and at most 100/ });
+  }
+});

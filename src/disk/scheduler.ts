@@ -13,7 +13,12 @@
  *   a timeout, and a late result is discarded;
  * - a timeout or an error makes the key wait interval × 2^n (n = consecutive failures), at most
  *   `maxBackoffFactor` × interval, then the jitter; a success resets n;
- * - keys never attempted go first; then due keys, the longest overdue first.
+ * - keys never attempted go first; then due keys, the longest overdue first;
+ * - re-measurements share a time budget (`--disk-walk-cpu-percent`, default 0.5% of one core): a token bucket
+ *   refilled at that rate (at most `budgetBurstMs` banked) is charged each measurement's duration, and no
+ *   re-measurement starts while it is in debt. A first measurement is never held back (absent until then). On a
+ *   node with 1M files in writable layers the budget, not the interval, sets the pace: a walk at du's speed costs
+ *   ~2 s per 500k files, which every minute would be 3% of a core.
  *
  * Nothing runs on a scrape: `sync` and `get` are synchronous and only touch the records; the measurements start
  * from the timer (or when a slot frees), never from the caller's stack. One record is kept per live key and
@@ -56,6 +61,10 @@ export const DEFAULT_DISK_INTERVAL_MS = 60_000;
 export const DEFAULT_MAX_BACKOFF_FACTOR = 20;
 /** ±10% of each wait. */
 export const JITTER = 0.1;
+/** Re-measurements may use this share of one core on average. */
+export const DEFAULT_DISK_CPU_BUDGET = 0.005;
+/** Time budget banked at most, in ms. */
+export const DEFAULT_BUDGET_BURST_MS = 5_000;
 
 export interface SchedulerOptions {
   /** Never more measurements at once than this. Default 2. */
@@ -66,6 +75,10 @@ export interface SchedulerOptions {
   deadlineMs?: number;
   /** Cap of the backoff, in intervals. Default 20. */
   maxBackoffFactor?: number;
+  /** Share of one core re-measurements may take on average (0 < budget ≤ 1). Default 0.005. */
+  cpuBudget?: number;
+  /** Budget banked at most, in ms. Default 5000. */
+  budgetBurstMs?: number;
   /** Monotonic milliseconds. Default `performance.now`. */
   now?: () => number;
   /** Uniform in [0, 1). Default `Math.random`. */
@@ -135,6 +148,11 @@ export class DiskScheduler {
   readonly #random: () => number;
   readonly #timers: TimerApi;
   readonly #onResult: ((r: MeasureReport) => void) | undefined;
+  readonly #budget: number;
+  readonly #burstMs: number;
+  /** Budget left, in ms of measurement time (negative: in debt), as of `#tokensAt`. */
+  #tokens: number;
+  #tokensAt: number;
 
   readonly #entries = new Map<string, Entry>();
   #active = 0;
@@ -152,6 +170,25 @@ export class DiskScheduler {
     this.#random = opts.random ?? Math.random;
     this.#timers = opts.timers ?? realTimers;
     this.#onResult = opts.onResult;
+    const budget = opts.cpuBudget ?? DEFAULT_DISK_CPU_BUDGET;
+    if (!(budget > 0 && budget <= 1)) throw new ConfigError(`disk walk CPU budget must be more than 0% and at most 100% of a core, got ${budget * 100}%`);
+    this.#budget = budget;
+    this.#burstMs = positive('disk walk budget burst', opts.budgetBurstMs ?? DEFAULT_BUDGET_BURST_MS, false);
+    this.#tokens = this.#burstMs;
+    this.#tokensAt = this.#now();
+  }
+
+  /** Budget left now (refilled since the last look), in ms. */
+  #refill(now: number): number {
+    this.#tokens = Math.min(this.#burstMs, this.#tokens + (now - this.#tokensAt) * this.#budget);
+    this.#tokensAt = now;
+    return this.#tokens;
+  }
+
+  /** When a re-measurement may start: now if the budget is not in debt, else when it is repaid. */
+  #budgetAt(now: number): number {
+    const t = this.#refill(now);
+    return t >= 0 ? now : now + -t / this.#budget;
   }
 
   /**
@@ -229,11 +266,12 @@ export class DiskScheduler {
     this.#arm(now);
   }
 
-  /** Never-attempted keys first, then the longest overdue. */
+  /** Never-attempted keys first, then the longest overdue (re-measurements only while the budget allows). */
   #pick(now: number): Entry | undefined {
+    const budgetOk = this.#budgetAt(now) <= now;
     let best: Entry | undefined;
     for (const e of this.#entries.values()) {
-      if (e.run !== undefined || e.dueAt > now) continue;
+      if (e.run !== undefined || e.dueAt > now || (e.attempted && !budgetOk)) continue;
       if (best === undefined) best = e;
       else if (e.attempted !== best.attempted) best = e.attempted ? best : e;
       else if (e.dueAt < best.dueAt) best = e;
@@ -265,6 +303,8 @@ export class DiskScheduler {
     const now = this.#now();
     this.#release(e);
     const durationMs = now - run.startedAt;
+    this.#refill(now);
+    this.#tokens -= durationMs;
     if (isUsage(value)) {
       e.last = { bytes: value.bytes, inodes: value.inodes };
       e.failures = 0;
@@ -281,6 +321,8 @@ export class DiskScheduler {
 
   #expire(e: Entry, run: Run, now: number): void {
     this.#release(e);
+    this.#refill(now);
+    this.#tokens -= now - run.startedAt;
     run.ctrl.abort(new DOMException(`disk usage of ${e.key} took longer than ${this.#deadlineMs} ms`, 'TimeoutError'));
     e.failures++;
     this.#schedule(e, now);
@@ -318,9 +360,10 @@ export class DiskScheduler {
     if (!this.#started || this.#closed) return;
     let at = Infinity;
     const free = this.#active < this.#concurrency;
+    const budgetAt = free ? this.#budgetAt(now) : now;
     for (const e of this.#entries.values()) {
       if (e.run !== undefined) at = Math.min(at, e.run.deadlineAt);
-      else if (free) at = Math.min(at, e.dueAt);
+      else if (free) at = Math.min(at, e.attempted ? Math.max(e.dueAt, budgetAt) : e.dueAt);
     }
     if (at === this.#timerAt) return;
     this.#clearTimer();

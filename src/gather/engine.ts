@@ -50,6 +50,8 @@ export interface DiskConfig {
   concurrency: number;
   /** --disk-usage-interval */
   intervalMs: number;
+  /** --disk-walk-cpu-percent / 100; default 0.005 */
+  cpuBudget?: number;
 }
 
 const COLLECTORS: readonly CollectorName[] = ['blkio', 'cpu', 'discovery', 'machine', 'memory', 'network', 'pids', 'pressure', 'process', 'spec'];
@@ -101,6 +103,7 @@ export class LocalEngine implements GatherEngine {
       const scheduler = new DiskScheduler({
         concurrency: opts.disk.concurrency,
         intervalMs: opts.disk.intervalMs,
+        ...(opts.disk.cpuBudget === undefined ? {} : { cpuBudget: opts.disk.cpuBudget }),
         onResult: (r) => {
           self.record(r);
           if (r.result !== 'ok') log.debug('disk usage measurement did not finish', { container: r.key, result: r.result, error: r.error === undefined ? undefined : errorMessage(r.error) });

@@ -499,3 +499,38 @@ t.test('with real timers the process exits after close(), and without it too (un
   t.equal(out.timers, 0, 'no ref()’d timer: the loop’s own timer is unref()’d, the measures’ were cleared by close');
   t.ok(Date.now() - started < 8000, 'the process exited on its own');
 });
+
+t.test('re-measurements stay within the CPU budget; first measurements are never held back', async (t) => {
+  const clock = new FakeClock();
+  // Each measurement takes 1 s; 1% of a core allows 1 s of measuring per 100 s, with 2 s banked at most.
+  const { s, reports } = scheduler(clock, { intervalMs: 1000, deadlineMs: 10_000, cpuBudget: 0.01, budgetBurstMs: 2000 });
+  const keys = ['a', 'b', 'c', 'd'];
+  s.sync(new Map(keys.map((k) => [k, clock.measure(1000, { bytes: 1, inodes: 1 })])));
+  s.start();
+  await clock.advance(2_500);
+  t.same(reports.map((r) => r.key).sort(), keys, 'all four first measurements ran at once (2 at a time), budget or not');
+  t.equal(s.get('d')?.bytes, 1);
+
+  // 4 s spent, 2 s banked: in debt by 2 s, repaid at 10 ms/s, so nothing may start for ~200 s.
+  await clock.advance(150_000);
+  t.equal(reports.length, 4, 'no re-measurement while the budget is in debt, though every key is due');
+  t.ok(s.queueLength() > 0, 'the due keys wait in the queue');
+
+  await clock.advance(10_000_000);
+  const measuringMs = reports.reduce((sum, r) => sum + r.durationMs, 0) - 4000;
+  const spanMs = clock.t - 4000;
+  t.ok(measuringMs <= spanMs * 0.01 + 2000 + 2 * 1000, `re-measuring ${measuringMs} ms over ${spanMs} ms stays within 1% (+ burst and runs in flight)`);
+  t.ok(measuringMs >= spanMs * 0.01 - 2000, `and the budget is used: ${measuringMs} ms`);
+
+  // A new key is measured at once, even in debt.
+  const before = reports.length;
+  s.sync(new Map([...keys, 'e'].map((k) => [k, clock.measure(1000, { bytes: 2, inodes: 2 })])));
+  await clock.advance(1_000);
+  t.ok(reports.slice(before).some((r) => r.key === 'e'), 'the new key e got its first measurement right away');
+  await s.close();
+});
+
+t.test('the CPU budget must be a share of one core', async (t) => {
+  t.throws(() => new DiskScheduler({ cpuBudget: 0 }), ConfigError);
+  t.throws(() => new DiskScheduler({ cpuBudget: 1.5 }), ConfigError);
+});
