@@ -21,7 +21,12 @@ export interface UsagePlan {
   dir: string;
 }
 
-export function planUsage(c: RuntimeContainer, factory: Pick<RuntimeFactory, 'canMeasureSnapshot' | 'snapshotUsage'>, rootfs: string): UsagePlan | undefined {
+export function planUsage(
+  c: RuntimeContainer,
+  factory: Pick<RuntimeFactory, 'canMeasureSnapshot' | 'snapshotUsage'>,
+  rootfs: string,
+  holdWhile?: () => Promise<unknown> | undefined,
+): UsagePlan | undefined {
   if (factory.canMeasureSnapshot(c)) {
     return {
       measure: (signal) => factory.snapshotUsage(c, signal),
@@ -39,7 +44,7 @@ export function planUsage(c: RuntimeContainer, factory: Pick<RuntimeFactory, 'ca
       let inodes = 0;
       let files = 0;
       for (const d of dirs) {
-        const r = await walk(hostPath(rootfs, d), { signal });
+        const r = await walk(hostPath(rootfs, d), { signal, ...(holdWhile === undefined ? {} : { holdWhile }) });
         if (r.denied > 0) throw new DiskPermissionError(d, r.denied, r.deniedPath);
         bytes += r.bytes;
         inodes += r.inodes;

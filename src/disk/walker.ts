@@ -74,6 +74,11 @@ export interface WalkOptions {
   /** yield to the event loop every this many ms of work (default 10) */
   sliceMs?: number;
   /**
+   * Asked between slices; while it returns a promise, the walk waits for it (e.g. a gather running on the same
+   * thread: the scrape waiting on it goes first). Default: never hold.
+   */
+  holdWhile?: () => Promise<unknown> | undefined;
+  /**
    * 1: walk in the caller's thread only; 2: also in a worker thread (both cores: the lstats are mostly
    * kernel time; more acts as 2). Default 2. Running from source (tsx) without `workerUrl`: always 1.
    */
@@ -130,12 +135,13 @@ export async function walk(root: string | Buffer, opts: WalkOptions = {}): Promi
   const threads = workerUrl === undefined ? 1 : (opts.threads ?? DEFAULT_THREADS);
   try {
     if (threads > 1 && workerUrl !== undefined) {
-      return await walkShared(root, scanner, workerUrl, sliceMs, opts.threadAfter ?? THREAD_AFTER, signal);
+      return await walkShared(root, scanner, workerUrl, sliceMs, opts.threadAfter ?? THREAD_AFTER, signal, opts.holdWhile);
     }
     let deadline = performance.now() + sliceMs;
     const pause = (): boolean => performance.now() >= deadline;
     while (!scanner.run(pause)) {
       await nextTurn();
+      for (let hold = opts.holdWhile?.(); hold !== undefined; hold = opts.holdWhile?.()) await hold;
       if (signal?.aborted) throw abortError(root, signal);
       deadline = performance.now() + sliceMs;
     }
@@ -177,6 +183,7 @@ async function walkShared(
   sliceMs: number,
   threadAfter: number,
   signal: AbortSignal | undefined,
+  holdWhile?: () => Promise<unknown> | undefined,
 ): Promise<WalkResult> {
   const shared = new SharedArrayBuffer(4 * 4);
   const slots = new Int32Array(shared);
@@ -251,6 +258,7 @@ async function walkShared(
     for (;;) {
       if (!scanner.run(pause)) {
         await nextTurn();
+        for (let hold = holdWhile?.(); hold !== undefined; hold = holdWhile?.()) await hold;
         check();
         deadline = performance.now() + sliceMs;
         continue;

@@ -128,7 +128,23 @@ export class Gatherer {
     return this.#machine;
   }
 
+  /** Settles when the running gather ends; disk walks on this thread wait for it between their slices. */
+  #running: Promise<void> | undefined;
+  readonly #holdWalks = (): Promise<void> | undefined => this.#running;
+
   async gather(): Promise<Snapshot> {
+    let done = (): void => {};
+    const running = new Promise<void>((resolve) => (done = resolve));
+    this.#running = running;
+    try {
+      return await this.#gather();
+    } finally {
+      if (this.#running === running) this.#running = undefined;
+      done();
+    }
+  }
+
+  async #gather(): Promise<Snapshot> {
     const timestampMs = this.#now();
     const machine = await this.#machineInfo();
     const read = (file: string): string | undefined => this.#reader.read(file);
@@ -229,12 +245,12 @@ export class Gatherer {
       const owner = owners[i];
       const factory = owner === undefined ? undefined : runtimes.find((f) => f.runtime === owner.runtime);
       if (owner === undefined || factory === undefined || measures.has(owner.id)) return;
-      let plan = planUsage(owner, factory, this.#opts.rootfs);
+      let plan = planUsage(owner, factory, this.#opts.rootfs, this.#holdWalks);
       if (plan === undefined && owner.runtime === 'docker') {
         // Docker with the containerd image store has no upper dir: its snapshot lives in containerd's `moby` namespace.
         const containerd = runtimes.find((f) => f.runtime === 'containerd');
         const moby = containerd?.get(owner.id);
-        if (containerd !== undefined && moby !== undefined) plan = planUsage(moby, containerd, this.#opts.rootfs);
+        if (containerd !== undefined && moby !== undefined) plan = planUsage(moby, containerd, this.#opts.rootfs, this.#holdWalks);
       }
       if (plan === undefined) return;
       measures.set(owner.id, plan.measure);

@@ -368,3 +368,21 @@ t.test('a worker that cannot load rejects the walk instead of hanging', async (t
   bigTree(root, 4, 100);
   await t.rejects(walk(root, { ...shared, workerUrl: new URL('./no-such-worker.mjs', import.meta.url) }));
 });
+
+t.test('holdWhile: the walk waits between slices while it returns a promise (a gather on the same thread)', async (t) => {
+  const { root } = scratch(t);
+  bigTree(root, 20, 500);
+  let release = (): void => {};
+  let held: Promise<void> | undefined = new Promise<void>((resolve) => (release = resolve));
+  let asked = 0;
+  const result = walk(root, { sliceMs: 1, threads: 1, holdWhile: () => (asked++, held) });
+  let finished = false;
+  void result.then(() => (finished = true));
+  await new Promise((resolve) => setTimeout(resolve, 200));
+  t.notOk(finished, 'held: not finished after 200 ms');
+  t.ok(asked >= 1, 'asked between slices');
+  held = undefined;
+  release();
+  const r = await result;
+  t.same({ bytes: r.bytes, inodes: r.inodes }, reference(root), 'then finishes with the full result');
+});
