@@ -145,6 +145,9 @@ export class Gatherer {
   }
 
   async #gather(): Promise<Snapshot> {
+    // On the HTTP thread, give the event loop one turn first: requests that arrived together are parsed and join this
+    // gather (single-flight) instead of each starting their own after a gather short enough to finish in one slice.
+    if (this.#opts.sliceMs !== undefined) await yieldToEventLoop();
     const timestampMs = this.#now();
     const machine = await this.#machineInfo();
     const read = (file: string): string | undefined => this.#reader.read(file);
