@@ -5,7 +5,7 @@
  */
 import t from 'tap';
 import crypto from 'node:crypto';
-import { requireDaemon, run } from '../support/daemons.js';
+import { requireDaemon, removeCtrContainer, run } from '../support/daemons.js';
 import { startExporter } from '../support/exporter.js';
 import { removeCgroupDirs } from '../support/cgroups.js';
 
@@ -64,9 +64,7 @@ t.test('containerd: usage from Snapshots/Usage, no walk', async (t) => {
   const uid = crypto.randomUUID();
   const cg = `/kubepods/besteffort/pod${uid}/${id}`;
   t.teardown(async () => {
-    await run('ctr', ['-n', 'k8s.io', 'task', 'kill', '-s', 'SIGKILL', id]).catch(() => undefined);
-    await run('ctr', ['-n', 'k8s.io', 'task', 'rm', '-f', id]).catch(() => undefined);
-    await run('ctr', ['-n', 'k8s.io', 'container', 'rm', id]).catch(() => undefined);
+    await removeCtrContainer(id);
     removeCgroupDirs(cg);
     removeCgroupDirs(`/kubepods/besteffort/pod${uid}`);
   });

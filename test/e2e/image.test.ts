@@ -17,8 +17,9 @@ import os from 'node:os';
 import path from 'node:path';
 import { spawn, spawnSync } from 'node:child_process';
 import { parseAllDocuments } from 'yaml';
-import { requireDaemon, run } from '../support/daemons.js';
+import { requireDaemon, removeCtrContainer, run } from '../support/daemons.js';
 import { REPO } from '../support/exporter.js';
+import { poll } from '../support/prometheus.js';
 import { removeCgroupDirs } from '../support/cgroups.js';
 
 // A cold run builds the base images (debootstrap, ~50 s) and the image (~40 s) before it checks anything, with
@@ -221,21 +222,6 @@ function why(out: string): string {
   return [...npm, err].join(' | ').slice(0, 500);
 }
 
-async function until<T>(what: string, fn: () => Promise<T | undefined>, timeoutMs: number): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  let last = '';
-  for (;;) {
-    try {
-      const v = await fn();
-      if (v !== undefined) return v;
-    } catch (err) {
-      last = err instanceof Error ? err.message : String(err);
-    }
-    if (Date.now() > deadline) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}${last ? ` (last: ${last})` : ''}`);
-    await new Promise((r) => setTimeout(r, 500));
-  }
-}
-
 /** Sample lines of `name` for cgroup `id`. */
 function samples(body: string, name: string, id: string): string[] {
   const start = `${name}{id="${id}"`;
@@ -407,9 +393,7 @@ t.test('the image, run the way the DaemonSet runs it', async (t) => {
   const exporterName = `podvisor-t-image-${suffix}`;
   t.teardown(async () => {
     await run('docker', ['rm', '-f', exporterName, dockerName], { timeoutMs: 60_000 }).catch(() => undefined);
-    await run('ctr', ['-n', 'k8s.io', 'task', 'kill', '-s', 'SIGKILL', ctrId]).catch(() => undefined);
-    await run('ctr', ['-n', 'k8s.io', 'task', 'rm', '-f', ctrId]).catch(() => undefined);
-    await run('ctr', ['-n', 'k8s.io', 'container', 'rm', ctrId]).catch(() => undefined);
+    await removeCtrContainer(ctrId);
     removeCgroupDirs(`/kubepods/besteffort/pod${ctrUid}/${ctrId}`);
     removeCgroupDirs(`/kubepods/besteffort/pod${ctrUid}`);
     removeCgroupDirs(`/kubepods/burstable/pod${uid}`);
@@ -445,20 +429,20 @@ t.test('the image, run the way the DaemonSet runs it', async (t) => {
   };
 
   try {
-    const health = await until('/healthz', async () => ((await fetch(`${url}/healthz`)).status === 200 ? true : undefined), 30_000);
+    const health = await poll('/healthz', async () => ((await fetch(`${url}/healthz`)).status === 200 ? true : undefined), 30_000, 500);
     t.ok(health, '/healthz 200');
-    await until('/readyz 200 (first gather)', async () => ((await fetch(`${url}/readyz`)).status === 200 ? true : undefined), 30_000);
+    await poll('/readyz 200 (first gather)', async () => ((await fetch(`${url}/readyz`)).status === 200 ? true : undefined), 30_000, 500);
     t.pass('/readyz 200 after the first gather');
     for (const p of spec.probes) t.equal((await fetch(`${url}${p}`)).status, 200, `the DaemonSet's probe ${p} answers 200`);
 
     // Labels on both containers, and a disk usage measurement of the Docker one.
-    const body = await until('labels on both containers and container_fs_usage_bytes for the Docker one', async () => {
+    const body = await poll('labels on both containers and container_fs_usage_bytes for the Docker one', async () => {
       const b = await (await fetch(`${url}/metrics/cadvisor`)).text();
       const ok = labelsOf(samples(b, 'container_memory_usage_bytes', dockerCg)[0]).pod === podName &&
         labelsOf(samples(b, 'container_memory_usage_bytes', ctrCg)[0]).pod === 'cache-0' &&
         samples(b, 'container_fs_usage_bytes', dockerCg).length > 0;
       return ok ? b : undefined;
-    }, 90_000);
+    }, 90_000, 500);
 
     const dl = labelsOf(samples(body, 'container_memory_usage_bytes', dockerCg)[0]);
     t.same({ name: dl.name, image: dl.image, container: dl.container, pod: dl.pod, namespace: dl.namespace },

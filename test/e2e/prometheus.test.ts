@@ -12,7 +12,7 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import YAML from 'yaml';
-import { requireDaemon, run } from '../support/daemons.js';
+import { requireDaemon, removeCtrContainer, run } from '../support/daemons.js';
 import { REPO, startExporter, waitForStatus } from '../support/exporter.js';
 import { removeCgroupDirs } from '../support/cgroups.js';
 import { activeTargets, poll, query, scrapeConfigFromServiceMonitor, startPrometheus, type ActiveTarget, type Sample } from '../support/prometheus.js';
@@ -48,9 +48,7 @@ t.test('a real Prometheus scraping podvisor as deploy/base/servicemonitor.yaml s
   const expected = [`${nsA}/${podA}/app`, `${nsA}/${podA}/sidecar`, `${nsB}/${podB}/redis`].sort();
   t.teardown(async () => {
     await run('docker', ['rm', '-f', busyName, idleName], { timeoutMs: 60_000 }).catch(() => undefined);
-    await run('ctr', ['-n', 'k8s.io', 'task', 'kill', '-s', 'SIGKILL', ctrId]).catch(() => undefined);
-    await run('ctr', ['-n', 'k8s.io', 'task', 'rm', '-f', ctrId]).catch(() => undefined);
-    await run('ctr', ['-n', 'k8s.io', 'container', 'rm', ctrId]).catch(() => undefined);
+    await removeCtrContainer(ctrId);
     removeCgroupDirs(cgB);
     removeCgroupDirs(`/kubepods/besteffort/pod${uidB}`);
     removeCgroupDirs(parentA);

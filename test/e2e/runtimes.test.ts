@@ -11,7 +11,7 @@ import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 import { spawn } from 'node:child_process';
-import { requireDaemon, run } from '../support/daemons.js';
+import { requireDaemon, removeCtrContainer, run } from '../support/daemons.js';
 import { startExporter } from '../support/exporter.js';
 import { removeCgroupDirs } from '../support/cgroups.js';
 
@@ -50,9 +50,7 @@ t.test('Docker and containerd containers in /kubepods get pod, namespace, contai
   const ctrUid = crypto.randomUUID();
   t.teardown(async () => {
     await run('docker', ['rm', '-f', dockerName], { timeoutMs: 60_000 }).catch(() => undefined);
-    await run('ctr', ['-n', 'k8s.io', 'task', 'kill', '-s', 'SIGKILL', ctrId]).catch(() => undefined);
-    await run('ctr', ['-n', 'k8s.io', 'task', 'rm', '-f', ctrId]).catch(() => undefined);
-    await run('ctr', ['-n', 'k8s.io', 'container', 'rm', ctrId]).catch(() => undefined);
+    await removeCtrContainer(ctrId);
     removeCgroupDirs(`/kubepods/besteffort/pod${ctrUid}/${ctrId}`);
     removeCgroupDirs(`/kubepods/besteffort/pod${ctrUid}`);
     removeCgroupDirs(`/kubepods/burstable/pod${uid}`);

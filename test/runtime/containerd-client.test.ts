@@ -4,7 +4,7 @@ import { randomBytes, randomUUID } from 'node:crypto';
 import { ContainerdClient, ContainerdError } from '../../src/runtime/containerd/client.js';
 import { decodeContainer, decodeEvent, parseSpec, readStringFields } from '../../src/runtime/containerd/decode.js';
 import type { RuntimeEvent } from '../../src/runtime/types.js';
-import { requireDaemon, run } from '../support/daemons.js';
+import { requireDaemon, removeCtrContainer, run } from '../support/daemons.js';
 import { encodeFields, FakeContainerd, socketPath } from './fixtures/fake-containerd.js';
 
 const SANDBOX_ID = 'a'.repeat(64);
@@ -345,9 +345,7 @@ t.test('real containerd', async (t) => {
   const ac = new AbortController();
   t.teardown(async () => {
     ac.abort();
-    await run('ctr', ['-n', 'k8s.io', 'task', 'kill', '-s', 'SIGKILL', id]).catch(() => {});
-    await run('ctr', ['-n', 'k8s.io', 'task', 'rm', '-f', id]).catch(() => {});
-    await run('ctr', ['-n', 'k8s.io', 'container', 'rm', id]).catch(() => {});
+    await removeCtrContainer(id);
     removeCgroupDirs(cgroup);
     removeCgroupDirs(`/kubepods/besteffort/pod${uid}`);
     await c.close();

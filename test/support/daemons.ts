@@ -133,3 +133,10 @@ export async function requireDaemon(t: Test, what: Daemon): Promise<boolean> {
   }
   return false
 }
+
+/** Removes a containerd container (k8s.io) and its task, ignoring what is already gone: for test teardowns. */
+export async function removeCtrContainer(id: string): Promise<void> {
+  await run('ctr', ['-n', 'k8s.io', 'task', 'kill', '-s', 'SIGKILL', id]).catch(() => undefined)
+  await run('ctr', ['-n', 'k8s.io', 'task', 'rm', '-f', id]).catch(() => undefined)
+  await run('ctr', ['-n', 'k8s.io', 'container', 'rm', id]).catch(() => undefined)
+}
