@@ -5,26 +5,18 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import fs from 'node:fs';
 import http from 'node:http';
-import net from 'node:net';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { gunzipSync } from 'node:zlib';
 import { onCleanup } from './cleanup.js';
 import { sleep } from './exec.js';
+import { freePort } from '../../test/support/exporter.js';
 
 export const REPO = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
 export const PODVISOR_MAIN = process.env['PODVISOR_MAIN'] ?? path.join(REPO, 'dist/main.js');
 
-export async function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const s = net.createServer();
-    s.once('error', reject);
-    s.listen(0, '127.0.0.1', () => {
-      const a = s.address();
-      s.close(() => resolve(typeof a === 'object' && a !== null ? a.port : 0));
-    });
-  });
-}
+// One free loopback port, found as the tests find theirs.
+export { freePort };
 
 export type ExporterKind = 'podvisor' | 'cadvisor';
 

@@ -2,6 +2,7 @@
  * The data of one benchmark run (saved as JSON, so a report can be re-rendered with --from-json), its aggregation per
  * container count and exporter, the ratios and the targets of issue 6.
  */
+import type { Args } from './args.js';
 import type { Machine, NodeState, Versions } from './machine.js';
 import type { RoundResult } from './measure.js';
 import type { NativeResult } from './native.js';
@@ -9,18 +10,11 @@ import type { SetupStats } from './scenario.js';
 import { median, ratio, summarize, type Summary } from './stats.js';
 import type { LatencyPhase, ThroughputResult } from './walker.js';
 
-export interface RunOptions {
-  containers: number[];
-  filesPerContainer: number;
-  cadvisor?: string;
-  runs: number;
-  rounds: number;
-  idleSeconds: number;
+/** The command line's measuring flags, plus what the run fixed. */
+export interface RunOptions extends Pick<Args, 'containers' | 'filesPerContainer' | 'cadvisor' | 'runs' | 'rounds' | 'idleSeconds' | 'keep' | 'skipWalker'> {
   intervalSeconds: number;
   concurrency: number;
   warmups: number;
-  keep: boolean;
-  skipWalker: boolean;
   command: string;
 }
 
