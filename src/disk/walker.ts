@@ -21,8 +21,14 @@
  */
 import { lstatSync, opendirSync, type Dir, type Dirent, type Stats } from 'node:fs';
 import { performance } from 'node:perf_hooks';
-import { setImmediate as nextTurn } from 'node:timers/promises';
+import { setImmediate as eventLoopTurn } from 'node:timers/promises';
 import { MessageChannel, receiveMessageOnPort, Worker, type MessagePort } from 'node:worker_threads';
+
+/** One event-loop turn between slices, then as long as `holdWhile` returns a promise, that promise. */
+async function nextTurn(holdWhile?: () => Promise<unknown> | undefined): Promise<void> {
+  await eventLoopTurn();
+  for (let hold = holdWhile?.(); hold !== undefined; hold = holdWhile?.()) await hold;
+}
 
 export interface WalkResult {
   /** Sum of st_blocks * 512 on the root's device, hard links once: `du -s -B1 -x`. */
@@ -140,8 +146,7 @@ export async function walk(root: string | Buffer, opts: WalkOptions = {}): Promi
     let deadline = performance.now() + sliceMs;
     const pause = (): boolean => performance.now() >= deadline;
     while (!scanner.run(pause)) {
-      await nextTurn();
-      for (let hold = opts.holdWhile?.(); hold !== undefined; hold = opts.holdWhile?.()) await hold;
+      await nextTurn(opts.holdWhile);
       if (signal?.aborted) throw abortError(root, signal);
       deadline = performance.now() + sliceMs;
     }
@@ -257,8 +262,7 @@ async function walkShared(
     };
     for (;;) {
       if (!scanner.run(pause)) {
-        await nextTurn();
-        for (let hold = holdWhile?.(); hold !== undefined; hold = holdWhile?.()) await hold;
+        await nextTurn(holdWhile);
         check();
         deadline = performance.now() + sliceMs;
         continue;
