@@ -6,6 +6,9 @@ import fs from 'node:fs';
  * (shared/reference/measurements.md). Synchronous on purpose: it runs on the gather thread, never on the HTTP one.
  * Never stats for size: many pseudo-files report 0 or 4096.
  */
+/** A first read() shorter than this is the whole file (see read()). */
+const WHOLE_IF_SHORTER = 2048;
+
 export class FileReader {
   #buf: Buffer;
   readonly maxBytes: number;
@@ -38,9 +41,12 @@ export class FileReader {
         }
         const n = fs.readSync(fd, this.#buf, len, this.#buf.length - len, null);
         len += n;
-        // Read until read() returns 0: a seq_file (most of /proc and cgroupfs) hands out about a page per read,
-        // so a short read is not the end.
-        if (n === 0) break;
+        // Read until read() returns 0: a seq_file (most of /proc and cgroupfs) hands out at most its buffer (a page or
+        // more) per read, so a short read is not the end... except a short first read under half a page: the kernel
+        // holds back only a record that did not fit in the rest of its buffer, and no file podvisor reads has a
+        // record of 2 KiB (a cgroup control file is one record, shown whole). Saves the second read() of ~8,000
+        // files per gather at 200 containers.
+        if (n === 0 || (len === n && n < WHOLE_IF_SHORTER && n < this.#buf.length)) break;
       }
       return this.#buf.toString('utf8', 0, len);
     } finally {

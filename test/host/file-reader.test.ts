@@ -11,6 +11,10 @@ t.test('reads whole files, growing the buffer, and says undefined for missing on
   t.equal(r.read(path.join(dir, 'exact')), 'y'.repeat(1024), 'a file exactly the buffer size');
   t.equal(r.read(path.join(dir, 'big'))?.length, 200_001, 'larger than the initial buffer');
   t.equal(r.read(path.join(dir, 'small')), 'hello\n', 'the reused buffer does not leak old bytes');
+  for (const size of [2047, 2048, 2049, 5000]) {
+    fs.writeFileSync(path.join(dir, `s${size}`), 'z'.repeat(size));
+    t.equal(new FileReader(4096).read(path.join(dir, `s${size}`))?.length, size, `${size} bytes around the one-read threshold`);
+  }
   t.equal(r.read(path.join(dir, 'nope')), undefined);
   t.equal(r.read(path.join(dir, 'small', 'below-a-file')), undefined, 'ENOTDIR is missing too');
   t.throws(() => r.read(dir), /EISDIR/, 'other errors throw');
