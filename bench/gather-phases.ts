@@ -15,7 +15,7 @@ import { silentLogger } from '../src/log.js';
 
 const passes = Number(process.argv[2] ?? 20);
 const layout = loadLayout('/');
-const g = new Gatherer(layout, { rootfs: '/', allowPrefixes: [], machineInfoIntervalMs: 1e12, log: silentLogger });
+const g = new Gatherer(layout, { rootfs: '/', allowPrefixes: [], machineInfoIntervalMs: 1e12, log: silentLogger, ...(process.env.SLICE ? { sliceMs: Number(process.env.SLICE) } : {}) });
 await g.gather();
 const reader = new FileReader();
 const ctx = { layout, read: (f: string) => reader.read(f), onError() {}, readMeminfo: () => undefined };

@@ -62,11 +62,22 @@ export function* walkCgroups(
   onError?: (dir: string, err: unknown) => void,
 ): Generator<string, void, undefined> {
   for (const root of hierarchyRoots(layout)) {
+    const countsSubdirs = isCgroupFs(root);
     const stack = ['/'];
     for (let path = stack.pop(); path !== undefined; path = stack.pop()) {
       let entries: fs.Dirent[];
       const dir = dirOf(root, path);
       try {
+        // Most cgroups are leaves (the containers). On cgroupfs a directory's link count is 2 + its subdirectories,
+        // so a leaf needs one stat instead of a readdir listing its ~20-60 control files.
+        if (countsSubdirs && path !== '/') {
+          const st = fs.statSync(dir, { throwIfNoEntry: false });
+          if (st === undefined) continue;
+          if (st.nlink === 2) {
+            if (isReported(path, allowPrefixes)) yield path;
+            continue;
+          }
+        }
         entries = fs.readdirSync(dir, { withFileTypes: true });
       } catch (err) {
         if (isMissing(err)) continue;
@@ -81,6 +92,18 @@ export function* walkCgroups(
       }
       if (isReported(path, allowPrefixes)) yield path;
     }
+  }
+}
+
+/** cgroup (v1) and cgroup2 superblock magics (linux/magic.h). */
+const CGROUP_FS_MAGICS: ReadonlySet<number> = new Set([0x27e0eb, 0x63677270]);
+
+/** True if `root` is a cgroupfs mount (kernfs: directory link counts are 2 + subdirectories), not a fixture tree. */
+function isCgroupFs(root: string): boolean {
+  try {
+    return CGROUP_FS_MAGICS.has(fs.statfsSync(root).type);
+  } catch {
+    return false;
   }
 }
 
