@@ -8,8 +8,8 @@
  *   1. /proc/partitions; readlink /proc/1/ns/net (the host's network namespace; then /proc/2/ns/net, then
  *      /proc/self/ns/net while they fail)
  *   2. discovery: every directory of each hierarchy podvisor reads (v1: the cpu, cpuacct, memory, blkio, pids
- *      mounts, each distinct mount once; v2: the cgroup2 mount), opendir + getdents; the union of the paths,
- *      sorted, is the cgroup list
+ *      mounts, each distinct mount once; v2: the cgroup2 mount), opendir + getdents, except that on cgroupfs a
+ *      directory with link count 2 (a leaf) is stat()ed instead; the union of the paths, sorted, is the cgroup list
  *   3. v1/hybrid: the blkio probe at the blkio root (the first of blkio.io_service_bytes_recursive,
  *      blkio.bfq.io_service_bytes_recursive, blkio.throttle.io_service_bytes_recursive with a device row)
  *   4. per cgroup path, in every hierarchy, existing there or not (a missing one is a failed open, as in podvisor):
@@ -45,6 +45,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <sys/vfs.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -64,7 +65,7 @@ static int n_walk_roots, n_procs_roots;
 
 /* ------------------------------------------------------------------ syscalls with counting */
 
-/* open/read until read() returns 0/close into buf; the length, or -1 if the open failed. */
+/* open/read until read() returns 0 (or a first read under 2 KiB)/close into buf; the length, or -1 if the open failed. */
 static long read_file(const char *path) {
 	int fd = open(path, O_RDONLY | O_CLOEXEC);
 	if (fd < 0) {
@@ -78,6 +79,8 @@ static long read_file(const char *path) {
 		if (n <= 0) break;
 		total += (size_t)n;
 		if (total >= sizeof(buf) - 1) break;
+		/* as podvisor's FileReader: a short first read under 2 KiB is the whole pseudo-file */
+		if (total == (size_t)n && n < 2048) break;
 	}
 	close(fd);
 	buf[total] = '\0';
@@ -119,16 +122,34 @@ static void add_path(const char *p) {
 
 static int cmp_str(const void *a, const void *b) { return strcmp(*(char *const *)a, *(char *const *)b); }
 
-/* walkCgroups: a stack of paths, one readdir per directory, children that are directories pushed. */
+/*
+ * walkCgroups: a stack of paths, one readdir per directory, children that are directories pushed; on cgroupfs a
+ * directory other than the root with link count 2 has no subdirectory and is stat()ed instead of listed.
+ */
 static void walk(const char *root) {
 	char **stack = NULL;
 	size_t n = 0, cap = 0;
 	char dir[PATH_MAX_LEN], child[PATH_MAX_LEN];
+	struct statfs sfs;
+	int counts_subdirs = statfs(root, &sfs) == 0 && (sfs.f_type == 0x27e0eb || sfs.f_type == 0x63677270);
 	stack = malloc(sizeof(char *) * (cap = 256));
 	stack[n++] = strdup("/");
 	while (n > 0) {
 		char *path = stack[--n];
 		join(dir, root, path, NULL);
+		if (counts_subdirs && strcmp(path, "/") != 0) {
+			struct stat st;
+			stats++;
+			if (stat(dir, &st) != 0) {
+				free(path);
+				continue;
+			}
+			if (st.st_nlink == 2) {
+				add_path(path);
+				free(path);
+				continue;
+			}
+		}
 		DIR *d = opendir(dir);
 		if (d) {
 			dirs_listed++;
