@@ -16,6 +16,14 @@ import type { RuntimeStatus } from './runtime/types.js';
 
 const gzipAsync = promisify(gzip);
 
+/**
+ * Level 1: 12 ms for the 4.8 MB body of 200 containers (level 6: 22 ms, 12% smaller). One 1 MiB output chunk: with
+ * zlib's default 16 KiB, each chunk is a thread-pool job plus an event-loop turn, ~30 per body, and every turn waits
+ * behind whatever else runs on this thread (measured with disk walks busy: gzip 850-900 ms instead of 16 ms, scrape
+ * p99 3x its p50).
+ */
+const GZIP_OPTIONS = { level: 1, chunkSize: 1024 * 1024 };
+
 export interface Exposition {
   body: Buffer;
   contentType: string;
@@ -106,7 +114,7 @@ export class ScrapeService {
     const key = `${format}${wantGzip ? '+gzip' : ''}`;
     let body = cache.get(key);
     if (body === undefined) {
-      body = wantGzip ? this.#body(result, format, false).then((plain) => gzipAsync(plain, { level: 1 })) : this.#assemble(result, format);
+      body = wantGzip ? this.#body(result, format, false).then((plain) => gzipAsync(plain, GZIP_OPTIONS)) : this.#assemble(result, format);
       cache.set(key, body);
     }
     return body;
