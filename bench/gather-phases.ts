@@ -12,10 +12,11 @@ import { probeBlkioFiles } from '../src/cgroup/v1.js';
 import { encodeFamilies } from '../src/metrics/exposition.js';
 import { FileReader } from '../src/host/file-reader.js';
 import { silentLogger } from '../src/log.js';
+import { ThreadReadAhead } from '../src/host/read-ahead.js';
 
 const passes = Number(process.argv[2] ?? 20);
 const layout = loadLayout('/');
-const g = new Gatherer(layout, { rootfs: '/', allowPrefixes: [], machineInfoIntervalMs: 1e12, log: silentLogger, ...(process.env.SLICE ? { sliceMs: Number(process.env.SLICE) } : {}) });
+const g = new Gatherer(layout, { rootfs: '/', allowPrefixes: [], machineInfoIntervalMs: 1e12, log: silentLogger, ...(process.env.SLICE ? { sliceMs: Number(process.env.SLICE) } : {}), ...(process.env.THREADS === '2' ? { readAhead: new ThreadReadAhead({ workerUrl: new URL('../test/support/ts-read-ahead-worker.mjs', import.meta.url) }) } : {}) });
 await g.gather();
 const reader = new FileReader();
 const ctx = { layout, read: (f: string) => reader.read(f), onError() {}, readMeminfo: () => undefined };

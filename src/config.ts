@@ -16,6 +16,8 @@ export interface Config {
   gatherTimeoutMs: number;
   machineInfoIntervalMs: number;
   gatherInWorker: boolean;
+  /** --gather-threads: 1, or 2 with a read-ahead thread. */
+  gatherThreads: 1 | 2;
   logLevel: LogLevel;
   runtimes: RuntimeConfig;
   /** Undefined when --no-disk-usage. */
@@ -43,6 +45,7 @@ export const FLAGS: readonly FlagDef[] = [
   { flag: 'gather-timeout', kind: 'duration', default: '60s', help: 'Abandon (and restart the worker of) a gather that runs longer than this.' },
   { flag: 'machine-info-interval', kind: 'duration', default: '5m', help: 'How often machine_* facts (cores, memory) are re-read.' },
   { flag: 'gather-in-worker', kind: 'bool', default: 'false', help: 'Read cgroup and /proc files on a worker thread (a second V8 isolate: ~50 MiB more RSS at 200 containers) instead of on the HTTP thread in 10 ms slices.' },
+  { flag: 'gather-threads', kind: 'string', default: '2', help: 'Threads reading cgroup and /proc files in a gather: 1, or 2 (a second thread reads ahead the cgroups that took 60% of the last gather\'s reads: ~25% lower latency at 200 containers, ~10 MiB more RSS; no gain under a CPU limit of one core).' },
   { flag: 'log-level', kind: 'level', default: 'info', help: 'debug, info, warn or error.' },
   { flag: 'docker-endpoint', kind: 'string', default: 'unix:///var/run/docker.sock', help: 'Docker Engine API endpoint (unix:///path or tcp://host:port); empty turns the Docker factory off.' },
   { flag: 'containerd-address', kind: 'string', default: '/run/containerd/containerd.sock', help: 'containerd socket; empty turns the containerd factory off.' },
@@ -174,6 +177,8 @@ export function parseArgs(argv: readonly string[], env: Readonly<Record<string, 
     return parseBool(r.value, r.what);
   };
   const runtimeTimeoutMs = dur('runtime-timeout');
+  const gatherThreads = Number(str('gather-threads'));
+  if (gatherThreads !== 1 && gatherThreads !== 2) throw new ConfigError(`--gather-threads: "${str('gather-threads')}" must be 1 or 2`);
   const walkConcurrency = Number(str('disk-walk-concurrency'));
   if (!Number.isInteger(walkConcurrency) || walkConcurrency < 1) throw new ConfigError(`--disk-walk-concurrency: "${str('disk-walk-concurrency')}" is not a whole number of at least 1`);
   const diskIntervalMs = dur('disk-usage-interval');
@@ -194,6 +199,7 @@ export function parseArgs(argv: readonly string[], env: Readonly<Record<string, 
       gatherTimeoutMs,
       machineInfoIntervalMs: dur('machine-info-interval'),
       gatherInWorker: parseBool(inWorker.value, inWorker.what),
+      gatherThreads,
       logLevel: level,
       ...(bool('disk-usage') ? { disk: { concurrency: walkConcurrency, intervalMs: diskIntervalMs, cpuBudget: walkCpuPercent / 100 } } : {}),
       runtimes: {

@@ -42,6 +42,7 @@ async function run(cfg: Config, log: Logger): Promise<void> {
     rootfs: cfg.rootfs,
     allowPrefixes: cfg.rawCgroupPrefixAllowlist,
     machineInfoIntervalMs: cfg.machineInfoIntervalMs,
+    gatherThreads: cfg.gatherThreads,
     runtimes: cfg.runtimes,
     ...(cfg.disk === undefined ? {} : { disk: cfg.disk }),
   };

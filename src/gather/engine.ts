@@ -15,6 +15,7 @@ import { errorMessage } from '../errors.js';
 import { renderContainerFamilies, renderMachineFamilies } from '../metrics/render.js';
 import type { Logger } from '../log.js';
 import { Gatherer, type GathererOptions } from './gatherer.js';
+import { ThreadReadAhead, type ReadAhead } from '../host/read-ahead.js';
 import type { Snapshot } from './snapshot.js';
 
 export interface GatherResult {
@@ -39,6 +40,8 @@ export interface EngineOptions {
   rootfs: string;
   allowPrefixes: readonly string[];
   machineInfoIntervalMs: number;
+  /** --gather-threads (default 1): 2 adds a read-ahead thread. */
+  gatherThreads?: number;
   /** Runtime factories to build on the gather's thread; absent: every cgroup is raw. */
   runtimes?: RuntimeConfig;
   /** Disk usage of runtime containers (needs runtimes); absent: no container_fs_usage_bytes for containers. */
@@ -94,9 +97,11 @@ export class LocalEngine implements GatherEngine {
   readonly #gatherer: Gatherer;
   readonly #runtimes: RuntimeFactory[];
   readonly #disk: { scheduler: DiskScheduler; filesystems: Filesystems; self: DiskSelfMetrics } | undefined;
+  readonly #readAhead: ReadAhead | undefined;
 
   /** `tuning` fixes the clock and machine facts (golden tests) or sets the slice length (on the HTTP thread). */
-  constructor(opts: EngineOptions, log: Logger, tuning?: Pick<GathererOptions, 'now' | 'machineInfo' | 'sliceMs'>) {
+  constructor(opts: EngineOptions, log: Logger, tuning?: Pick<GathererOptions, 'now' | 'machineInfo' | 'sliceMs' | 'readAhead'>) {
+    this.#readAhead = tuning?.readAhead ?? ((opts.gatherThreads ?? 1) > 1 ? new ThreadReadAhead() : undefined);
     this.#runtimes = opts.runtimes === undefined ? [] : createRuntimes(opts.runtimes, log);
     if (opts.disk !== undefined) {
       const self = new DiskSelfMetrics({ log });
@@ -121,6 +126,7 @@ export class LocalEngine implements GatherEngine {
       machineInfoIntervalMs: opts.machineInfoIntervalMs,
       log,
       ...tuning,
+      ...(this.#readAhead === undefined ? {} : { readAhead: this.#readAhead }),
     });
   }
 
@@ -142,5 +148,6 @@ export class LocalEngine implements GatherEngine {
   async close(): Promise<void> {
     await this.#disk?.scheduler.close();
     await Promise.all(this.#runtimes.map((f) => f.close()));
+    await this.#readAhead?.close();
   }
 }

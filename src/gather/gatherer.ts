@@ -5,6 +5,7 @@
  */
 import fs from 'node:fs';
 import { FileReader } from '../host/file-reader.js';
+import { settle, settleFds, type FdOutcome, type ReadAhead, type ReadOutcome } from '../host/read-ahead.js';
 import { hostPath } from '../host/paths.js';
 import { StartupError, errorMessage } from '../errors.js';
 import { detectLayout } from '../cgroup/mountinfo.js';
@@ -46,7 +47,18 @@ export interface GathererOptions {
   extraLabels?: ExtraLabelOptions;
   /** Disk usage: measured in the background by the scheduler; a gather only reads its last complete results. */
   disk?: { scheduler: DiskScheduler; filesystems: Filesystems };
+  /**
+   * A second thread (`--gather-threads=2`): while this one reads the first half of the cgroups, it reads the files the
+   * second half read in the previous gather. Absent, or failing: this thread reads everything.
+   */
+  readAhead?: ReadAhead;
 }
+
+/**
+ * The read-ahead thread's share of the last gather's reads (files plus descriptors): it takes the cgroups at the end
+ * of the list, this thread the others, and this thread also parses every cgroup.
+ */
+const READ_AHEAD_SHARE = 0.6;
 
 const yieldToEventLoop = (): Promise<void> => new Promise((resolve) => setImmediate(resolve));
 
@@ -93,6 +105,11 @@ export class Gatherer {
   #machine: MachineSnapshot = EMPTY_MACHINE;
   #machineAt = -Infinity;
   #machineRefresh: Promise<void> | undefined;
+  /** The files each cgroup read in the last gather: what the read-ahead thread reads for it in the next one. */
+  #filesOf = new Map<string, string[]>();
+  /** Reads per cgroup in the last gather (files plus descriptors counted): how the work is split between threads. */
+  #readsOf = new Map<string, number>();
+  #readAheadFailures = 0;
 
   constructor(layout: CgroupLayout, opts: GathererOptions) {
     this.layout = layout;
@@ -150,7 +167,19 @@ export class Gatherer {
     if (this.#opts.sliceMs !== undefined) await yieldToEventLoop();
     const timestampMs = this.#now();
     const machine = await this.#machineInfo();
-    const read = (file: string): string | undefined => this.#reader.read(file);
+    // Files read for the current cgroup (recorded for the next gather's read-ahead), and what the read-ahead thread
+    // has already read: each outcome is used once, exactly as the read it replaces would have returned or thrown.
+    let current: string[] = [];
+    let ahead: Map<string, ReadOutcome> | undefined;
+    let fdsAhead: Map<number, FdOutcome> | undefined;
+    const read = (file: string): string | undefined => {
+      current.push(file);
+      if (ahead !== undefined) {
+        const outcome = ahead.get(file);
+        if (outcome !== undefined && ahead.delete(file)) return settle(outcome);
+      }
+      return this.#reader.read(file);
+    };
     const deviceNames = this.#readPartitions();
     const hostNetns = this.#hostNetns();
     let meminfo: string | undefined | null = null;
@@ -180,8 +209,19 @@ export class Gatherer {
     if (paths[0] !== '/') throw new Error('no cgroup hierarchy could be listed (see podvisor_collector_errors_total{collector="discovery"})');
 
     const blkioFiles = this.layout.mode === 'v2' ? undefined : probeBlkioFiles({ layout: this.layout, read, onError() {}, readMeminfo: () => undefined });
-    for (const id of paths) {
+    const split = this.#opts.readAhead === undefined ? paths.length : this.#splitAt(paths);
+    const readingAhead = this.#readAhead(paths.slice(split));
+    const filesOf = new Map<string, string[]>();
+    const readsOf = new Map<string, number>();
+    for (const [i, id] of paths.entries()) {
+      if (i === split && readingAhead !== undefined) {
+        const r = await readingAhead;
+        ahead = r?.files;
+        fdsAhead = r?.fds;
+      }
       await maybeYield();
+      current = [];
+      filesOf.set(id, current);
       const pending: [CollectorName, string, unknown][] = [];
       const ctx: CgroupReadContext = {
         layout: this.layout,
@@ -203,8 +243,9 @@ export class Gatherer {
       const resolved: Resolved | undefined = runtimes.length === 0 ? undefined : resolveCgroup(id, runtimes);
       const owner = resolved?.container;
       const cgroup = readCgroupStats(ctx, id);
-      const pids = this.#pids(id, pending);
-      const processes = pids === undefined ? undefined : this.#processStats(pids, pending);
+      const pids = this.#pids(id, pending, read);
+      const processes = pids === undefined ? undefined : this.#processStats(pids, pending, fdsAhead);
+      readsOf.set(id, current.length + (processes?.fileDescriptors ?? 0));
       // A runtime's container reports network only if it owns its namespace (the pod sandbox), as cAdvisor.
       const network = owner !== undefined && !owner.networkOwner ? undefined : this.#network(id, pids, claimedNetns, pending);
       const startTimeSeconds = owner?.createdAt ?? owner?.startedAt ?? this.#startTime(id);
@@ -219,6 +260,8 @@ export class Gatherer {
       if (startTimeSeconds !== undefined) c.startTimeSeconds = startTimeSeconds;
       containers.push(c);
     }
+    this.#filesOf = filesOf;
+    this.#readsOf = readsOf;
     for (const id of this.#startTimes.keys()) if (!seen.has(id)) this.#startTimes.delete(id);
     const snapshot: Snapshot = { timestampMs, containers, machine, deviceNames, collectorErrors: { ...this.#errors } };
     const extra = this.#opts.extraLabels;
@@ -293,11 +336,41 @@ export class Gatherer {
     }
   }
 
-  #pids(id: string, pending: [CollectorName, string, unknown][]): number[] | undefined {
+  /** The first cgroup of the read-ahead thread's share: from the end, READ_AHEAD_SHARE of the last gather's reads. */
+  #splitAt(paths: readonly string[]): number {
+    let total = 0;
+    for (const id of paths) total += this.#readsOf.get(id) ?? 0;
+    let share = 0;
+    let i = paths.length;
+    while (i > 0 && share < total * READ_AHEAD_SHARE) share += this.#readsOf.get(paths[--i] ?? '') ?? 0;
+    return i;
+  }
+
+  /**
+   * Starts the read-ahead thread on what these cgroups read last time; resolves to the outcomes by file, or to
+   * undefined when there is nothing to read or the thread failed (this thread then reads those files itself).
+   */
+  #readAhead(cgroups: readonly string[]): Promise<{ files: Map<string, ReadOutcome>; fds: Map<number, FdOutcome> } | undefined> | undefined {
+    const readAhead = this.#opts.readAhead;
+    if (readAhead === undefined) return undefined;
+    const files = cgroups.flatMap((id) => this.#filesOf.get(id) ?? []);
+    if (files.length === 0) return undefined;
+    return readAhead.read(files, this.#procRoot).then(
+      ({ outcomes, fds }) => ({ files: new Map(files.map((f, i) => [f, outcomes[i] ?? null])), fds }),
+      (err: unknown) => {
+        // Rate-limited: the first failure and then every 100th are warnings.
+        const level = this.#readAheadFailures++ % 100 === 0 ? 'warn' : 'debug';
+        this.#opts.log[level]('read-ahead thread failed; this gather reads its files itself', { error: errorMessage(err) });
+        return undefined;
+      },
+    );
+  }
+
+  #pids(id: string, pending: [CollectorName, string, unknown][], read: (file: string) => string | undefined): number[] | undefined {
     const file = procsFile(this.layout, id);
     if (file === undefined) return undefined;
     try {
-      const text = this.#reader.read(file);
+      const text = read(file);
       return text === undefined ? undefined : parseCgroupProcs(text, file);
     } catch (err) {
       pending.push(['process', file, err]);
@@ -305,13 +378,15 @@ export class Gatherer {
     }
   }
 
-  #processStats(pids: readonly number[], pending: [CollectorName, string, unknown][]): ProcessStats {
+  /** `ahead`: counts the read-ahead thread made for some pids (each used once); the others are counted here. */
+  #processStats(pids: readonly number[], pending: [CollectorName, string, unknown][], ahead?: Map<number, FdOutcome>): ProcessStats {
     let fds = 0;
     let sockets = 0;
     let ok = true;
     for (const pid of pids) {
       try {
-        const n = countFileDescriptors(this.#procRoot, pid);
+        const counted = ahead?.get(pid);
+        const n = counted !== undefined && ahead?.delete(pid) === true ? settleFds(counted) : countFileDescriptors(this.#procRoot, pid);
         if (n === undefined) continue; // the process exited meanwhile
         fds += n.fds;
         sockets += n.sockets;

@@ -24,6 +24,7 @@ export function isWorkerInit(v: unknown): v is WorkerInit {
     Array.isArray(e.allowPrefixes) &&
     e.allowPrefixes.every((p) => typeof p === 'string') &&
     typeof e.machineInfoIntervalMs === 'number' &&
+    (e.gatherThreads === undefined || typeof e.gatherThreads === 'number') &&
     isObject(e.layout) &&
     e.layout.v1 instanceof Map &&
     (e.runtimes === undefined || isRuntimeConfig(e.runtimes)) &&
