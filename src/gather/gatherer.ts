@@ -48,8 +48,8 @@ export interface GathererOptions {
   /** Disk usage: measured in the background by the scheduler; a gather only reads its last complete results. */
   disk?: { scheduler: DiskScheduler; filesystems: Filesystems };
   /**
-   * A second thread (`--gather-threads=2`): while this one reads the first half of the cgroups, it reads the files the
-   * second half read in the previous gather. Absent, or failing: this thread reads everything.
+   * A second thread (`--gather-threads=2`): while this one discovers the cgroups and reads the first ones, it reads the
+   * files the last ones read in the previous gather. Absent, or failing: this thread reads everything.
    */
   readAhead?: ReadAhead;
 }
@@ -58,7 +58,7 @@ export interface GathererOptions {
  * The read-ahead thread's share of the last gather's reads (files plus descriptors): it takes the cgroups at the end
  * of the list, this thread the others, and this thread also parses every cgroup.
  */
-const READ_AHEAD_SHARE = 0.6;
+const READ_AHEAD_SHARE = 0.7;
 
 const yieldToEventLoop = (): Promise<void> => new Promise((resolve) => setImmediate(resolve));
 
@@ -109,6 +109,8 @@ export class Gatherer {
   #filesOf = new Map<string, string[]>();
   /** Reads per cgroup in the last gather (files plus descriptors counted): how the work is split between threads. */
   #readsOf = new Map<string, number>();
+  /** The cgroups the read-ahead thread takes in the next gather: chosen at the end of this one, so it starts at once. */
+  #aheadIds: readonly string[] = [];
   #readAheadFailures = 0;
 
   constructor(layout: CgroupLayout, opts: GathererOptions) {
@@ -198,6 +200,12 @@ export class Gatherer {
       sliceStart = performance.now();
     };
 
+    // The read-ahead thread starts now, on the cgroups it got at the end of the last gather, and reads while this thread
+    // discovers the cgroups and reads the others. A cgroup gone since is read ahead for nothing; a new one is read here.
+    const aheadIds = new Set(this.#aheadIds);
+    const readingAhead = this.#readAhead(this.#aheadIds);
+    let awaited = false;
+
     // Discovery: one readdir per step; an unreadable subtree is counted and skipped, not the whole gather.
     const walked: string[] = [];
     const onWalkError = (dir: string, err: unknown): void => this.#countError('discovery', dir, err);
@@ -209,12 +217,11 @@ export class Gatherer {
     if (paths[0] !== '/') throw new Error('no cgroup hierarchy could be listed (see podvisor_collector_errors_total{collector="discovery"})');
 
     const blkioFiles = this.layout.mode === 'v2' ? undefined : probeBlkioFiles({ layout: this.layout, read, onError() {}, readMeminfo: () => undefined });
-    const split = this.#opts.readAhead === undefined ? paths.length : this.#splitAt(paths);
-    const readingAhead = this.#readAhead(paths.slice(split));
     const filesOf = new Map<string, string[]>();
     const readsOf = new Map<string, number>();
-    for (const [i, id] of paths.entries()) {
-      if (i === split && readingAhead !== undefined) {
+    for (const id of paths) {
+      if (!awaited && readingAhead !== undefined && aheadIds.has(id)) {
+        awaited = true;
         const r = await readingAhead;
         ahead = r?.files;
         fdsAhead = r?.fds;
@@ -262,6 +269,7 @@ export class Gatherer {
     }
     this.#filesOf = filesOf;
     this.#readsOf = readsOf;
+    this.#aheadIds = this.#opts.readAhead === undefined ? [] : paths.slice(this.#splitAt(paths));
     for (const id of this.#startTimes.keys()) if (!seen.has(id)) this.#startTimes.delete(id);
     const snapshot: Snapshot = { timestampMs, containers, machine, deviceNames, collectorErrors: { ...this.#errors } };
     const extra = this.#opts.extraLabels;
