@@ -16,7 +16,7 @@ t.test('defaults', async (t) => {
   t.same(c.rawCgroupPrefixAllowlist, []);
   t.equal(c.minGatherIntervalMs, 0);
   t.equal(c.gatherInWorker, false);
-  t.equal(c.gatherThreads, 2, 'a read-ahead thread by default');
+  t.equal(c.gatherThreads, 1, 'no read-ahead thread by default: it costs RSS and gains nothing under a one-core limit');
 });
 
 t.test('flags, both spellings, beat environment twins', async (t) => {
@@ -47,7 +47,7 @@ t.test('help and version', async (t) => {
 t.test('bad input is one clear ConfigError', async (t) => {
   t.throws(() => parseArgs(['--nope'], {}), new ConfigError('unknown flag --nope (see --help)'));
   t.throws(() => parseArgs(['--gather-threads=3'], {}), new ConfigError('--gather-threads: "3" must be 1 or 2'));
-  t.equal(run(['--gather-threads=1']).gatherThreads, 1);
+  t.equal(run(['--gather-threads=2']).gatherThreads, 2);
   t.throws(() => parseArgs(['--listen-address=8080'], {}), /not host:port/);
   t.throws(() => parseArgs([], { PODVISOR_MIN_GATHER_INTERVAL: 'soon' }), /PODVISOR_MIN_GATHER_INTERVAL: "soon" is not a duration/);
   t.throws(() => parseArgs(['--raw-cgroup-prefix-allowlist=kubepods'], {}), /must be an absolute cgroup path/);
