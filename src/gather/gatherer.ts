@@ -171,11 +171,13 @@ export class Gatherer {
     const machine = await this.#machineInfo();
     // Files read for the current cgroup (recorded for the next gather's read-ahead), and what the read-ahead thread
     // has already read: each outcome is used once, exactly as the read it replaces would have returned or thrown.
+    // Recorded only with a read-ahead thread: without one nothing needs them.
+    const recording = this.#opts.readAhead !== undefined;
     let current: string[] = [];
     let ahead: Map<string, ReadOutcome> | undefined;
     let fdsAhead: Map<number, FdOutcome> | undefined;
     const read = (file: string): string | undefined => {
-      current.push(file);
+      if (recording) current.push(file);
       if (ahead !== undefined) {
         const outcome = ahead.get(file);
         if (outcome !== undefined && ahead.delete(file)) return settle(outcome);
@@ -227,8 +229,10 @@ export class Gatherer {
         fdsAhead = r?.fds;
       }
       await maybeYield();
-      current = [];
-      filesOf.set(id, current);
+      if (recording) {
+        current = [];
+        filesOf.set(id, current);
+      }
       const pending: [CollectorName, string, unknown][] = [];
       const ctx: CgroupReadContext = {
         layout: this.layout,
@@ -252,7 +256,7 @@ export class Gatherer {
       const cgroup = readCgroupStats(ctx, id);
       const pids = this.#pids(id, pending, read);
       const processes = pids === undefined ? undefined : this.#processStats(pids, pending, fdsAhead);
-      readsOf.set(id, current.length + (processes?.fileDescriptors ?? 0));
+      if (recording) readsOf.set(id, current.length + (processes?.fileDescriptors ?? 0));
       // A runtime's container reports network only if it owns its namespace (the pod sandbox), as cAdvisor.
       const network = owner !== undefined && !owner.networkOwner ? undefined : this.#network(id, pids, claimedNetns, pending);
       const startTimeSeconds = owner?.createdAt ?? owner?.startedAt ?? this.#startTime(id);
