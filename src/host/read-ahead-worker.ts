@@ -4,11 +4,11 @@ import { errorCode, FileReader } from './file-reader.js';
 import { errorMessage } from '../errors.js';
 import { parseCgroupProcs } from '../proc/cgroup-procs.js';
 import { countFileDescriptors } from '../proc/process-files.js';
-import type { FdOutcome, ReadAheadReply, ReadOutcome } from './read-ahead.js';
+import type { FdOutcome, ReadAheadReply, ReadFailure, ReadOutcome } from './read-ahead.js';
 
 const reader = new FileReader();
 
-const failure = (err: unknown): { code: string | undefined; message: string } => ({ code: errorCode(err), message: errorMessage(err) });
+const failure = (err: unknown): ReadFailure => ({ code: errorCode(err), message: errorMessage(err) });
 
 function readOne(file: string): ReadOutcome {
   try {

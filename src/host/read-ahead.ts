@@ -8,9 +8,14 @@
  */
 import { Worker } from 'node:worker_threads';
 
-export type ReadOutcome = string | null | { code: string | undefined; message: string };
+/** A read or count that threw: its error code and message, to be thrown again on the gather's thread. */
+export interface ReadFailure {
+  code: string | undefined;
+  message: string;
+}
+export type ReadOutcome = string | null | ReadFailure;
 /** countFileDescriptors' outcome for one pid: the counts, `null` if the process is gone, or the error. */
-export type FdOutcome = { fds: number; sockets: number } | null | { code: string | undefined; message: string };
+export type FdOutcome = { fds: number; sockets: number } | null | ReadFailure;
 
 /** One request to the read-ahead thread, and its answer. */
 export interface ReadAheadRequest {
@@ -38,10 +43,14 @@ export interface ReadAhead {
 
 const DEFAULT_WORKER = new URL('./read-ahead-worker.js', import.meta.url);
 
-function isOutcome(v: unknown): v is ReadOutcome {
-  if (v === null || typeof v === 'string') return true;
+function raise(failure: ReadFailure): never {
+  throw Object.assign(new Error(failure.message), failure.code === undefined ? {} : { code: failure.code });
+}
+
+function isFailure(v: unknown): v is ReadFailure {
   return (
     typeof v === 'object' &&
+    v !== null &&
     'message' in v &&
     typeof v.message === 'string' &&
     'code' in v &&
@@ -49,11 +58,15 @@ function isOutcome(v: unknown): v is ReadOutcome {
   );
 }
 
+function isOutcome(v: unknown): v is ReadOutcome {
+  return v === null || typeof v === 'string' || isFailure(v);
+}
+
 function isFdOutcome(v: unknown): v is FdOutcome {
   if (v === null) return true;
   if (typeof v !== 'object') return false;
   if ('fds' in v && 'sockets' in v) return typeof v.fds === 'number' && typeof v.sockets === 'number';
-  return isOutcome(v);
+  return isFailure(v);
 }
 
 /** The reply of the read-ahead thread, checked: one outcome per requested file, fd counts by pid. */
@@ -77,15 +90,13 @@ export function parseReply(msg: unknown, expected: number): ReadAheadReply | und
 /** The outcome as FileReader.read would have given it: the content, undefined, or the error thrown. */
 export function settle(outcome: ReadOutcome): string | undefined {
   if (outcome === null) return undefined;
-  if (typeof outcome === 'string') return outcome;
-  throw Object.assign(new Error(outcome.message), outcome.code === undefined ? {} : { code: outcome.code });
+  return typeof outcome === 'string' ? outcome : raise(outcome);
 }
 
 /** The fd outcome as countFileDescriptors would have given it: the counts, undefined (gone), or the error thrown. */
 export function settleFds(outcome: FdOutcome): { fds: number; sockets: number } | undefined {
   if (outcome === null) return undefined;
-  if ('fds' in outcome) return outcome;
-  throw Object.assign(new Error(outcome.message), outcome.code === undefined ? {} : { code: outcome.code });
+  return 'fds' in outcome ? outcome : raise(outcome);
 }
 
 export class ThreadReadAhead implements ReadAhead {
