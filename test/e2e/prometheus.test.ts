@@ -121,7 +121,12 @@ t.test('a real Prometheus scraping podvisor as deploy/base/servicemonitor.yaml s
   t.match(target.labels, { job: 'podvisor', ...EXPORTER_POD, endpoint: 'http-metrics', metrics_path: '/metrics/cadvisor', node: NODE, instance: new URL(ex.url).host },
     'target labels: the exporter pod, plus metrics_path and node from the relabelings');
   t.equal(target.discoveredLabels.__meta_kubernetes_pod_node_name, NODE);
-  t.same((await q(`up{job="podvisor"}`)).map((s) => s.value), [1], 'up{job="podvisor"} == 1');
+  // The targets API can report the scrape's health a moment before its samples are committed and queryable.
+  const up = await poll('up{job="podvisor"} to be queryable', async () => {
+    const samples = await q(`up{job="podvisor"}`);
+    return samples.length > 0 ? samples : undefined;
+  }, 10_000);
+  t.same(up.map((s) => s.value), [1], 'up{job="podvisor"} == 1');
 
   // ---- CPU by namespace: needs two scrapes with the labels
   const rateExpr = 'sum by (namespace) (rate(container_cpu_usage_seconds_total{image!="",container!=""}[1m]))';
