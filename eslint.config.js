@@ -1,0 +1,38 @@
+// ESLint flat config: typescript-eslint's type-checked recommended rules over src/, test/ and bench/ (the files of
+// tsconfig.test.json). Formatting is prettier's job (`npm run format:check`); nothing here is about layout.
+import js from '@eslint/js';
+import globals from 'globals';
+import tseslint from 'typescript-eslint';
+
+export default tseslint.config(
+  { ignores: ['node_modules/', 'dist/', '.tap/', 'bench/.work/'] },
+  js.configs.recommended,
+  ...tseslint.configs.recommendedTypeChecked,
+  {
+    languageOptions: {
+      globals: globals.node,
+      parserOptions: { project: './tsconfig.test.json', tsconfigRootDir: import.meta.dirname },
+    },
+  },
+  {
+    rules: {
+      // `async` without `await` is how a promise-returning method turns a throw into a rejection (`close()` of a
+      // client, a test body): kept on purpose.
+      '@typescript-eslint/require-await': 'off',
+    },
+  },
+  {
+    // tap owns the promise of every subtest (`t.test(...)`): a failing one is reported by tap, not lost.
+    files: ['test/**/*.ts'],
+    rules: {
+      '@typescript-eslint/no-floating-promises': [
+        'error',
+        { allowForKnownSafePromises: [{ from: 'package', package: '@tapjs/core', name: 'PromiseWithSubtest' }] },
+      ],
+    },
+  },
+  {
+    files: ['**/*.mjs', '**/*.js'],
+    ...tseslint.configs.disableTypeChecked,
+  },
+);
