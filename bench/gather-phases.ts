@@ -16,7 +16,16 @@ import { ThreadReadAhead } from '../src/host/read-ahead.js';
 
 const passes = Number(process.argv[2] ?? 20);
 const layout = loadLayout('/');
-const g = new Gatherer(layout, { rootfs: '/', allowPrefixes: [], machineInfoIntervalMs: 1e12, log: silentLogger, ...(process.env.SLICE ? { sliceMs: Number(process.env.SLICE) } : {}), ...(process.env.THREADS === '2' ? { readAhead: new ThreadReadAhead({ workerUrl: new URL('../test/support/ts-read-ahead-worker.mjs', import.meta.url) }) } : {}) });
+const g = new Gatherer(layout, {
+  rootfs: '/',
+  allowPrefixes: [],
+  machineInfoIntervalMs: 1e12,
+  log: silentLogger,
+  ...(process.env.SLICE ? { sliceMs: Number(process.env.SLICE) } : {}),
+  ...(process.env.THREADS === '2'
+    ? { readAhead: new ThreadReadAhead({ workerUrl: new URL('../test/support/ts-read-ahead-worker.mjs', import.meta.url) }) }
+    : {}),
+});
 await g.gather();
 const reader = new FileReader();
 const ctx = { layout, read: (f: string) => reader.read(f), onError() {}, readMeminfo: () => undefined };

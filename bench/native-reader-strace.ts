@@ -105,7 +105,10 @@ async function traceRun(prefix: string, cmd: string[]): Promise<{ strace: number
   st.stderr?.on('data', (d: Buffer) => (err += d.toString()));
   const code = await new Promise((r) => st.once('exit', r));
   if (code !== 0) throw new Error(`strace ${cmd.join(' ')}: exit ${String(code)}: ${err.trim().split('\n')[0] ?? ''}`);
-  const tids = fs.readdirSync(path.dirname(prefix)).filter((n) => n.startsWith(`${path.basename(prefix)}.`)).map((n) => Number(n.slice(n.lastIndexOf('.') + 1)));
+  const tids = fs
+    .readdirSync(path.dirname(prefix))
+    .filter((n) => n.startsWith(`${path.basename(prefix)}.`))
+    .map((n) => Number(n.slice(n.lastIndexOf('.') + 1)));
   return { strace: st.pid ?? 0, traced: Math.min(...tids) };
 }
 
@@ -140,7 +143,10 @@ async function main(): Promise<void> {
     // Compared: /sys/fs/cgroup and /proc, minus each side's own process and its tracer (both sides list them when
     // they sit in a listed cgroup) and podvisor's own process metrics (/proc/self).
     const keep = (c: Call): boolean => c.path.startsWith('/sys/fs/cgroup') || c.path.startsWith('/proc/');
-    const ownOf = (pids: number[]) => (c: Call): boolean => pids.some((p) => c.path === `/proc/${p}` || c.path.startsWith(`/proc/${p}/`)) || (c.path.startsWith('/proc/self') && c.path !== '/proc/self/ns/net');
+    const ownOf =
+      (pids: number[]) =>
+      (c: Call): boolean =>
+        pids.some((p) => c.path === `/proc/${p}` || c.path.startsWith(`/proc/${p}/`)) || (c.path.startsWith('/proc/self') && c.path !== '/proc/self/ns/net');
     const pvOwn = ownOf([pvPid, pvStrace]);
     const natOwn = ownOf([nat.traced, nat.strace]);
     const pvAll = parseTraces(path.join(work, 'podvisor')).filter(keep);
@@ -155,7 +161,8 @@ async function main(): Promise<void> {
     const byOp = (cs: Call[]): Map<string, number> => count(cs.map((c) => `${c.op}${c.ok ? '' : ' (failed)'}`));
     const a = byOp(pv);
     const b = byOp(native);
-    for (const op of ops) for (const k of [op, `${op} (failed)`]) if ((a.get(k) ?? 0) + (b.get(k) ?? 0) > 0) out.push(`| ${k} | ${a.get(k) ?? 0} | ${b.get(k) ?? 0} |`);
+    for (const op of ops)
+      for (const k of [op, `${op} (failed)`]) if ((a.get(k) ?? 0) + (b.get(k) ?? 0) > 0) out.push(`| ${k} | ${a.get(k) ?? 0} | ${b.get(k) ?? 0} |`);
     out.push('');
     const ca = count(pv.map((c) => category(c)));
     const cb = count(native.map((c) => category(c)));
@@ -170,11 +177,27 @@ async function main(): Promise<void> {
     const eb = count(native.map(exact));
     const onlyA = [...ea].filter(([k, n]) => n > (eb.get(k) ?? 0)).map(([k, n]) => `${k}${n - (eb.get(k) ?? 0) > 1 ? ` (×${n - (eb.get(k) ?? 0)})` : ''}`);
     const onlyB = [...eb].filter(([k, n]) => n > (ea.get(k) ?? 0)).map(([k, n]) => `${k}${n - (ea.get(k) ?? 0) > 1 ? ` (×${n - (ea.get(k) ?? 0)})` : ''}`);
-    out.push(`Exact (syscall, path, result) entries on one side only: podvisor ${onlyA.length}, native-reader ${onlyB.length} (the two traces are seconds apart on a shared node: processes come and go).`, '');
-    for (const [who, list] of [['podvisor only', onlyA], ['native-reader only', onlyB]] as const) {
-      out.push(`<details><summary>${who} (${list.length})</summary>`, '', '```', ...list.slice(0, 60), ...(list.length > 60 ? [`... ${list.length - 60} more`] : []), '```', '</details>', '');
+    out.push(
+      `Exact (syscall, path, result) entries on one side only: podvisor ${onlyA.length}, native-reader ${onlyB.length} (the two traces are seconds apart on a shared node: processes come and go).`,
+      '',
+    );
+    for (const [who, list] of [
+      ['podvisor only', onlyA],
+      ['native-reader only', onlyB],
+    ] as const) {
+      out.push(
+        `<details><summary>${who} (${list.length})</summary>`,
+        '',
+        '```',
+        ...list.slice(0, 60),
+        ...(list.length > 60 ? [`... ${list.length - 60} more`] : []),
+        '```',
+        '</details>',
+        '',
+      );
     }
-    const shown = (cs: Call[]): string => [...new Set(cs.map((c) => `${c.op} ${c.path.replace(/^\/proc\/\d+/, '/proc/<pid>').replace(/\/fd\/\d+$/, '/fd/<n>')}`))].join(', ');
+    const shown = (cs: Call[]): string =>
+      [...new Set(cs.map((c) => `${c.op} ${c.path.replace(/^\/proc\/\d+/, '/proc/<pid>').replace(/\/fd\/\d+$/, '/fd/<n>')}`))].join(', ');
     out.push(
       `Left out of the comparison: calls on each side's own process and its tracer (podvisor ${pvAll.filter(pvOwn).length}: ${shown(pvAll.filter(pvOwn))}; native-reader ${nativeAll.filter(natOwn).length}), and the reader's one-time mount table read (${nativeAll.filter(setup).length}).`,
     );

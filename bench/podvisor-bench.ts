@@ -42,7 +42,10 @@ async function main(): Promise<void> {
   if (!fs.existsSync(MAIN)) throw new Error('run `npm run build` first');
   const out: string[] = [];
   const say = (s = '') => out.push(s);
-  const load0 = os.loadavg().map((x) => x.toFixed(2)).join(' ');
+  const load0 = os
+    .loadavg()
+    .map((x) => x.toFixed(2))
+    .join(' ');
 
   // ---- the anchor measures, default flags (gather on a worker thread)
   const { exporter, url } = await start([]);
@@ -121,7 +124,12 @@ async function main(): Promise<void> {
   say(`# podvisor, ${cgroups} cgroups (${os.cpus().length} CPUs, ${(os.totalmem() / 2 ** 30).toFixed(0)} GiB, kernel ${os.release()})`);
   say();
   say(`Measured ${new Date().toISOString()} by \`node --import=tsx bench/podvisor-bench.ts\`, default flags (gather on a worker thread).`);
-  say(`Load average before / after: ${load0} / ${os.loadavg().map((x) => x.toFixed(2)).join(' ')}.`);
+  say(
+    `Load average before / after: ${load0} / ${os
+      .loadavg()
+      .map((x) => x.toFixed(2))
+      .join(' ')}.`,
+  );
   say();
   say('| measure | value |');
   say('|---|---|');
@@ -138,12 +146,20 @@ async function main(): Promise<void> {
   say(`| 20 concurrent scrapes: gathers run | ${concGathers} |`);
   say(`| 20 concurrent scrapes: peak RSS / VmHWM | ${f1(peakConc)} / ${f1(hwm)} MiB (${f1((peakConc / peakSingle - 1) * 100)}% over one scrape's peak) |`);
   for (const [mode, h] of Object.entries(health)) {
-    say(`| /healthz every 10 ms for 10 s while scrapes run back to back (${mode}): min / median / p99 / max | ${f1(h.min)} / ${f1(h.median)} / ${f1(h.p99)} / ${f1(h.max)} ms |`);
+    say(
+      `| /healthz every 10 ms for 10 s while scrapes run back to back (${mode}): min / median / p99 / max | ${f1(h.min)} / ${f1(h.median)} / ${f1(h.p99)} / ${f1(h.max)} ms |`,
+    );
   }
   say();
   say(`Sequential latencies (ms): ${seq.map((x) => f1(x.ms)).join(', ')}`);
   say();
-  say(`Concurrent latencies (ms, sorted): ${conc.map((x) => x.ms).sort((a, b) => a - b).map(f1).join(', ')}`);
+  say(
+    `Concurrent latencies (ms, sorted): ${conc
+      .map((x) => x.ms)
+      .sort((a, b) => a - b)
+      .map(f1)
+      .join(', ')}`,
+  );
   const report = out.join('\n') + '\n';
   process.stdout.write(report);
   const file = process.argv[2];

@@ -88,7 +88,10 @@ async function bench(a: Args): Promise<void> {
       warmups: WARMUPS,
       keep: a.keep,
       skipWalker: a.skipWalker,
-      command: `npm run bench -- ${process.argv.slice(2).map((x) => (x.startsWith(REPO) ? path.relative(REPO, x) : x)).join(' ')}`.trim(),
+      command: `npm run bench -- ${process.argv
+        .slice(2)
+        .map((x) => (x.startsWith(REPO) ? path.relative(REPO, x) : x))
+        .join(' ')}`.trim(),
     },
     machine: machine(),
     versions: await versions(a.cadvisor, pre.cc),
@@ -104,7 +107,9 @@ async function bench(a: Args): Promise<void> {
     if (a.keep) log('--keep: the bench containers stay (bench/containers.sh down removes them)');
     else await down(log);
   });
-  log(`containers ${a.containers.join(', ')}, ${a.filesPerContainer} files each, ${a.rounds} round(s) of ${kinds.join(' + ')}; about ${Math.ceil(estimateMinutes(a))} min`);
+  log(
+    `containers ${a.containers.join(', ')}, ${a.filesPerContainer} files each, ${a.rounds} round(s) of ${kinds.join(' + ')}; about ${Math.ceil(estimateMinutes(a))} min`,
+  );
   const walkerN = a.containers.includes(200) ? 200 : Math.max(...a.containers);
   const cadvisorLog = path.join(REPO, 'bench/.work/bench-cadvisor.log');
 
@@ -134,12 +139,15 @@ async function bench(a: Args): Promise<void> {
         const result = await measureRound(kind, start, cfg(r));
         nd.rounds.push(result);
         if (!result.hwmReset) data.notes.push(`N=${n} round ${r + 1} ${kind}: VmHWM could not be reset (/proc/<pid>/clear_refs); peaks are 20 ms RSS samples`);
-        if (result.diskSettleS === undefined) data.notes.push(`N=${n} round ${r + 1} ${kind}: the first disk-usage pass was not seen complete within 300 s; measured anyway`);
+        if (result.diskSettleS === undefined)
+          data.notes.push(`N=${n} round ${r + 1} ${kind}: the first disk-usage pass was not seen complete within 300 s; measured anyway`);
         if (result.non200 > 0) data.notes.push(`N=${n} round ${r + 1} ${kind}: ${result.non200} scrape(s) answered other than 200`);
       }
       const floor = await runNativeReader(a.runs);
       nd.floor.push(floor);
-      log(`N=${n} round ${r + 1} native floor: median ${[...floor.ms].sort((x, y) => x - y)[Math.floor(floor.ms.length / 2)]?.toFixed(1)} ms (${floor.cgroups} cgroups, ${floor.filesRead} files)`);
+      log(
+        `N=${n} round ${r + 1} native floor: median ${[...floor.ms].sort((x, y) => x - y)[Math.floor(floor.ms.length / 2)]?.toFixed(1)} ms (${floor.cgroups} cgroups, ${floor.filesRead} files)`,
+      );
       saveJson(data);
     }
     nd.nodeAfter = await nodeState();

@@ -64,7 +64,11 @@ for (const sig of ['SIGINT', 'SIGTERM'] as const) {
 const cpuSeconds = (pid: number): number => cpuTimes(pid).self;
 
 const f1 = (n: number) => n.toFixed(1);
-const loadavg = () => os.loadavg().map((x) => x.toFixed(2)).join(' ');
+const loadavg = () =>
+  os
+    .loadavg()
+    .map((x) => x.toFixed(2))
+    .join(' ');
 
 async function start(args: string[]): Promise<Exporter> {
   const e = await startPodvisor(args, { main: MAIN, readyTimeoutMs: 30_000 });
@@ -173,7 +177,10 @@ async function main(): Promise<void> {
 
   // ---- the load: two containers, ~500k entries in each upper dir
   cleanup();
-  const dirs = fs.readdirSync(TREE).filter((d) => /^d\d{4}$/.test(d)).sort();
+  const dirs = fs
+    .readdirSync(TREE)
+    .filter((d) => /^d\d{4}$/.test(d))
+    .sort();
   const halves = [dirs.slice(0, dirs.length / 2), dirs.slice(dirs.length / 2)];
   const uppers: string[] = [];
   const fillMs: number[] = [];
@@ -199,11 +206,17 @@ async function main(): Promise<void> {
 
   // ---- the report
   const idleP99 = pct(idle.lat, 0.99);
-  say(`# /metrics latency under disk walks (${os.cpus().length} CPUs, ${(os.totalmem() / 2 ** 30).toFixed(0)} GiB, kernel ${os.release()}, Node ${process.versions.node})`);
+  say(
+    `# /metrics latency under disk walks (${os.cpus().length} CPUs, ${(os.totalmem() / 2 ** 30).toFixed(0)} GiB, kernel ${os.release()}, Node ${process.versions.node})`,
+  );
   say();
   say(`Measured ${new Date().toISOString()} by \`node --import=tsx bench/walk-latency-bench.ts\`.`);
-  say(`Load: 2 containers \`${NAMES.join('`, `')}\` (\`${IMAGE}\`, \`sleep 3600\`), upper dirs filled with a copy (\`cp -a\`) of half of \`bench/.work/tree-1m\` each: ${entries.join(' + ')} entries (\`find -xdev | wc -l\`), ${fillMs.map((x) => f1(x / 1000)).join(' s, ')} s to fill.`);
-  say(`podvisor: \`${path.relative(REPO, MAIN)}\`, \`--raw-cgroup-prefix-allowlist=/docker\` plus the phase's flags; gather on the worker thread (default). Sequential scrapes (keep-alive, gzip, timed to the last byte: bench/lib/exporter.ts) for at least ${SCRAPES} scrapes and ${WINDOW_S} s per phase; the walk phase opens its window only after a first walk finished; p99 is nearest-rank.`);
+  say(
+    `Load: 2 containers \`${NAMES.join('`, `')}\` (\`${IMAGE}\`, \`sleep 3600\`), upper dirs filled with a copy (\`cp -a\`) of half of \`bench/.work/tree-1m\` each: ${entries.join(' + ')} entries (\`find -xdev | wc -l\`), ${fillMs.map((x) => f1(x / 1000)).join(' s, ')} s to fill.`,
+  );
+  say(
+    `podvisor: \`${path.relative(REPO, MAIN)}\`, \`--raw-cgroup-prefix-allowlist=/docker\` plus the phase's flags; gather on the worker thread (default). Sequential scrapes (keep-alive, gzip, timed to the last byte: bench/lib/exporter.ts) for at least ${SCRAPES} scrapes and ${WINDOW_S} s per phase; the walk phase opens its window only after a first walk finished; p99 is nearest-rank.`,
+  );
   say(`Load average at start: ${loadStart}.`);
   say();
   say('| phase | p50 | p99 | max | p99 / idle p99 | non-200 | window | podvisor CPU | machine CPU busy | load avg before → after |');
@@ -217,7 +230,9 @@ async function main(): Promise<void> {
   say();
   say('Walks during each window (Δ between the scrape just before the window and its last scrape; walks are counted when they finish):');
   say();
-  say('| phase | walks ok / timeout / error | files walked | files/s over the window | walk time finished in window (sum) | mean walk | walkers busy (≈ sum / (2 × window)) |');
+  say(
+    '| phase | walks ok / timeout / error | files walked | files/s over the window | walk time finished in window (sum) | mean walk | walkers busy (≈ sum / (2 × window)) |',
+  );
   say('|---|---|---|---|---|---|---|');
   for (const p of [walks]) {
     if (p.d0 === undefined || p.d1 === undefined) continue;
@@ -227,7 +242,10 @@ async function main(): Promise<void> {
     );
   }
   say();
-  for (const p of [walks]) say(`container_fs_usage_bytes at the end of "${p.name}": ${p.fsUsage.length === 0 ? '(none)' : p.fsUsage.map((l) => '`' + l.replace(/\{.*name="([^"]*)".*\}/, '{name="$1",…}') + '`').join(', ')}`);
+  for (const p of [walks])
+    say(
+      `container_fs_usage_bytes at the end of "${p.name}": ${p.fsUsage.length === 0 ? '(none)' : p.fsUsage.map((l) => '`' + l.replace(/\{.*name="([^"]*)".*\}/, '{name="$1",…}') + '`').join(', ')}`,
+    );
   say();
   for (const p of [idle, walks]) {
     say(`Latencies, ${p.name} (ms, in order): ${p.lat.map(f1).join(', ')}`);

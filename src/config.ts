@@ -36,28 +36,113 @@ interface FlagDef {
 }
 
 export const FLAGS: readonly FlagDef[] = [
-  { flag: 'listen-address', kind: 'address', default: '0.0.0.0:8080', help: 'Address to serve /metrics, /metrics/cadvisor, /healthz and /readyz on (host:port; all interfaces by default so Prometheus can reach it).' },
+  {
+    flag: 'listen-address',
+    kind: 'address',
+    default: '0.0.0.0:8080',
+    help: 'Address to serve /metrics, /metrics/cadvisor, /healthz and /readyz on (host:port; all interfaces by default so Prometheus can reach it).',
+  },
   { flag: 'rootfs', kind: 'string', default: '/', help: 'Root of the host filesystem; /proc and /sys are read under it (use /rootfs in a DaemonSet).' },
-  { flag: 'raw-cgroup-prefix-allowlist', kind: 'list', default: '', help: 'Comma-separated cgroup path prefixes to report (empty: all). The root cgroup / is always reported.' },
-  { flag: 'min-gather-interval', kind: 'duration', default: '0s', help: 'Reuse a gather younger than this for new scrapes (0: every scrape that finds no gather in flight starts one).' },
-  { flag: 'default-scrape-timeout', kind: 'duration', default: '10s', help: 'Scrape deadline when the request carries no X-Prometheus-Scrape-Timeout-Seconds header.' },
-  { flag: 'scrape-timeout-offset', kind: 'duration', default: '500ms', help: 'Answer this long before the scraper\'s deadline, so a late gather is a clear 503 and not a "context deadline exceeded".' },
+  {
+    flag: 'raw-cgroup-prefix-allowlist',
+    kind: 'list',
+    default: '',
+    help: 'Comma-separated cgroup path prefixes to report (empty: all). The root cgroup / is always reported.',
+  },
+  {
+    flag: 'min-gather-interval',
+    kind: 'duration',
+    default: '0s',
+    help: 'Reuse a gather younger than this for new scrapes (0: every scrape that finds no gather in flight starts one).',
+  },
+  {
+    flag: 'default-scrape-timeout',
+    kind: 'duration',
+    default: '10s',
+    help: 'Scrape deadline when the request carries no X-Prometheus-Scrape-Timeout-Seconds header.',
+  },
+  {
+    flag: 'scrape-timeout-offset',
+    kind: 'duration',
+    default: '500ms',
+    help: 'Answer this long before the scraper\'s deadline, so a late gather is a clear 503 and not a "context deadline exceeded".',
+  },
   { flag: 'gather-timeout', kind: 'duration', default: '60s', help: 'Abandon (and restart the worker of) a gather that runs longer than this.' },
   { flag: 'machine-info-interval', kind: 'duration', default: '5m', help: 'How often machine_* facts (cores, memory) are re-read.' },
-  { flag: 'gather-in-worker', kind: 'bool', default: 'false', help: 'Read cgroup and /proc files on a worker thread (a second V8 isolate: ~50 MiB more RSS at 200 containers) instead of on the HTTP thread in 10 ms slices.' },
-  { flag: 'gather-threads', kind: 'string', default: '1', help: 'Threads reading cgroup and /proc files in a gather: 1, or 2 (a second thread reads ahead the cgroups that took 70% of the last gather\'s reads: gather ~1/3 faster at 200 containers when a second core is free, but 20-40 MiB more RSS, and no gain under a CPU limit of one core).' },
+  {
+    flag: 'gather-in-worker',
+    kind: 'bool',
+    default: 'false',
+    help: 'Read cgroup and /proc files on a worker thread (a second V8 isolate: ~50 MiB more RSS at 200 containers) instead of on the HTTP thread in 10 ms slices.',
+  },
+  {
+    flag: 'gather-threads',
+    kind: 'string',
+    default: '1',
+    help: "Threads reading cgroup and /proc files in a gather: 1, or 2 (a second thread reads ahead the cgroups that took 70% of the last gather's reads: gather ~1/3 faster at 200 containers when a second core is free, but 20-40 MiB more RSS, and no gain under a CPU limit of one core).",
+  },
   { flag: 'log-level', kind: 'level', default: 'info', help: 'debug, info, warn or error.' },
-  { flag: 'docker-endpoint', kind: 'string', default: 'unix:///var/run/docker.sock', help: 'Docker Engine API endpoint (unix:///path or tcp://host:port); empty turns the Docker factory off.' },
-  { flag: 'containerd-address', kind: 'string', default: '/run/containerd/containerd.sock', help: 'containerd socket; empty turns the containerd factory off.' },
-  { flag: 'containerd-namespaces', kind: 'list', default: 'k8s.io,moby', help: 'containerd namespaces whose containers are looked up (k8s.io: Kubernetes CRI; moby: Docker with the containerd store).' },
-  { flag: 'crio-endpoint', kind: 'string', default: '/var/run/crio/crio.sock', help: 'CRI-O socket (its HTTP inspect API); empty turns the CRI-O factory off.' },
-  { flag: 'runtime-timeout', kind: 'duration', default: '2s', help: 'Timeout of every runtime call. Runtime calls never sit on the scrape path: labels come from a cache.' },
-  { flag: 'store-container-labels', kind: 'bool', default: 'false', help: 'Export every runtime label as container_label_<key> on every series (the union over all containers: can be large).' },
-  { flag: 'whitelisted-container-labels', kind: 'list', default: '', help: 'Runtime labels to export as container_label_<key> when --store-container-labels is off.' },
-  { flag: 'disk-usage', kind: 'bool', default: 'true', help: 'Measure containers\' writable layers (container_fs_usage_bytes) in the background; never on the scrape path.' },
+  {
+    flag: 'docker-endpoint',
+    kind: 'string',
+    default: 'unix:///var/run/docker.sock',
+    help: 'Docker Engine API endpoint (unix:///path or tcp://host:port); empty turns the Docker factory off.',
+  },
+  {
+    flag: 'containerd-address',
+    kind: 'string',
+    default: '/run/containerd/containerd.sock',
+    help: 'containerd socket; empty turns the containerd factory off.',
+  },
+  {
+    flag: 'containerd-namespaces',
+    kind: 'list',
+    default: 'k8s.io,moby',
+    help: 'containerd namespaces whose containers are looked up (k8s.io: Kubernetes CRI; moby: Docker with the containerd store).',
+  },
+  {
+    flag: 'crio-endpoint',
+    kind: 'string',
+    default: '/var/run/crio/crio.sock',
+    help: 'CRI-O socket (its HTTP inspect API); empty turns the CRI-O factory off.',
+  },
+  {
+    flag: 'runtime-timeout',
+    kind: 'duration',
+    default: '2s',
+    help: 'Timeout of every runtime call. Runtime calls never sit on the scrape path: labels come from a cache.',
+  },
+  {
+    flag: 'store-container-labels',
+    kind: 'bool',
+    default: 'false',
+    help: 'Export every runtime label as container_label_<key> on every series (the union over all containers: can be large).',
+  },
+  {
+    flag: 'whitelisted-container-labels',
+    kind: 'list',
+    default: '',
+    help: 'Runtime labels to export as container_label_<key> when --store-container-labels is off.',
+  },
+  {
+    flag: 'disk-usage',
+    kind: 'bool',
+    default: 'true',
+    help: "Measure containers' writable layers (container_fs_usage_bytes) in the background; never on the scrape path.",
+  },
   { flag: 'disk-walk-concurrency', kind: 'string', default: '2', help: 'Disk usage measurements running at once, node-wide.' },
-  { flag: 'disk-usage-interval', kind: 'duration', default: '1m', help: 'How often each container\'s disk usage is re-measured (with jitter; slow or failing ones back off up to 20x).' },
-  { flag: 'disk-walk-cpu-percent', kind: 'string', default: '0.5', help: 'Re-measurements of disk usage take at most this percentage of one core on average (first measurements are never held back); on nodes with millions of files this, not the interval, sets the pace.' },
+  {
+    flag: 'disk-usage-interval',
+    kind: 'duration',
+    default: '1m',
+    help: "How often each container's disk usage is re-measured (with jitter; slow or failing ones back off up to 20x).",
+  },
+  {
+    flag: 'disk-walk-cpu-percent',
+    kind: 'string',
+    default: '0.5',
+    help: 'Re-measurements of disk usage take at most this percentage of one core on average (first measurements are never held back); on nodes with millions of files this, not the interval, sets the pace.',
+  },
   { flag: 'env-metadata-whitelist', kind: 'list', default: '', help: 'Environment variable name prefixes to export as container_env_<key>.' },
 ];
 
@@ -66,7 +151,13 @@ export function envName(flag: string): string {
 }
 
 export function helpText(): string {
-  const lines = ['Usage: podvisor [flags]', '', 'A cAdvisor-compatible container metrics exporter.', '', 'Flags (each also read from the environment variable shown):'];
+  const lines = [
+    'Usage: podvisor [flags]',
+    '',
+    'A cAdvisor-compatible container metrics exporter.',
+    '',
+    'Flags (each also read from the environment variable shown):',
+  ];
   for (const f of FLAGS) {
     const def = f.default === '' ? '""' : f.default;
     lines.push(`  --${f.flag}${f.kind === 'bool' ? '' : '=<value>'}  (${envName(f.flag)}, default ${def})`, `      ${f.help}`);
@@ -180,11 +271,13 @@ export function parseArgs(argv: readonly string[], env: Readonly<Record<string, 
   const gatherThreads = Number(str('gather-threads'));
   if (gatherThreads !== 1 && gatherThreads !== 2) throw new ConfigError(`--gather-threads: "${str('gather-threads')}" must be 1 or 2`);
   const walkConcurrency = Number(str('disk-walk-concurrency'));
-  if (!Number.isInteger(walkConcurrency) || walkConcurrency < 1) throw new ConfigError(`--disk-walk-concurrency: "${str('disk-walk-concurrency')}" is not a whole number of at least 1`);
+  if (!Number.isInteger(walkConcurrency) || walkConcurrency < 1)
+    throw new ConfigError(`--disk-walk-concurrency: "${str('disk-walk-concurrency')}" is not a whole number of at least 1`);
   const diskIntervalMs = dur('disk-usage-interval');
   if (diskIntervalMs <= 0) throw new ConfigError('--disk-usage-interval must be more than 0');
   const walkCpuPercent = Number(str('disk-walk-cpu-percent'));
-  if (!Number.isFinite(walkCpuPercent) || walkCpuPercent <= 0 || walkCpuPercent > 100) throw new ConfigError(`--disk-walk-cpu-percent: "${str('disk-walk-cpu-percent')}" is not a percentage above 0 and at most 100`);
+  if (!Number.isFinite(walkCpuPercent) || walkCpuPercent <= 0 || walkCpuPercent > 100)
+    throw new ConfigError(`--disk-walk-cpu-percent: "${str('disk-walk-cpu-percent')}" is not a percentage above 0 and at most 100`);
   if (runtimeTimeoutMs <= 0) throw new ConfigError('--runtime-timeout must be more than 0');
   return {
     kind: 'run',

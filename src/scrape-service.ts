@@ -130,7 +130,15 @@ export class ScrapeService {
     const left = deadline - performance.now();
     let timer: NodeJS.Timeout | undefined;
     const late = new Promise<never>((_, reject) => {
-      timer = setTimeout(() => reject(new DeadlineError(`podvisor: the gather did not finish within the scrape deadline (${budgetText}); it goes on in the background and its result will serve the next scrape\n`)), Math.max(0, left));
+      timer = setTimeout(
+        () =>
+          reject(
+            new DeadlineError(
+              `podvisor: the gather did not finish within the scrape deadline (${budgetText}); it goes on in the background and its result will serve the next scrape\n`,
+            ),
+          ),
+        Math.max(0, left),
+      );
     });
     try {
       return await Promise.race([p, late]);

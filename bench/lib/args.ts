@@ -89,4 +89,3 @@ export function parse(argv: readonly string[]): Args {
   if (values['from-json'] !== undefined) a.fromJson = path.resolve(values['from-json']);
   return a;
 }
-

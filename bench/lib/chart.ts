@@ -57,7 +57,9 @@ function panel(x0: number, title: string, yLabel: string, series: Series[], coun
   for (let v = 0; v <= xMax; v += xStep) if (![...xTicks].some((c) => Math.abs(px(c) - px(v)) < 28)) xTicks.add(v);
   for (const v of [...xTicks].sort((a, b) => a - b)) {
     out.push(`<line x1="${px(v).toFixed(1)}" x2="${px(v).toFixed(1)}" y1="${TOP + PANEL_H}" y2="${TOP + PANEL_H + 4}" stroke="#333"/>`);
-    out.push(`<text x="${px(v).toFixed(1)}" y="${TOP + PANEL_H + 17}" text-anchor="middle" font-size="11"${counts.includes(v) ? ' font-weight="bold"' : ''}>${v}</text>`);
+    out.push(
+      `<text x="${px(v).toFixed(1)}" y="${TOP + PANEL_H + 17}" text-anchor="middle" font-size="11"${counts.includes(v) ? ' font-weight="bold"' : ''}>${v}</text>`,
+    );
   }
   out.push(`<line x1="${x0}" x2="${x0 + PANEL_W}" y1="${TOP + PANEL_H}" y2="${TOP + PANEL_H}" stroke="#333"/>`);
   out.push(`<line x1="${x0}" x2="${x0}" y1="${TOP}" y2="${TOP + PANEL_H}" stroke="#333"/>`);
@@ -70,25 +72,39 @@ function panel(x0: number, title: string, yLabel: string, series: Series[], coun
     const dash = s.dashed === true ? ' stroke-dasharray="6 4"' : '';
     // Series side by side at the same count, 6 px apart, so their whiskers do not hide each other.
     const sx = (n: number): number => px(n) + (si - (series.length - 1) / 2) * 6;
-    out.push(`<polyline fill="none" stroke="${s.color}" stroke-width="2"${dash} points="${pts.map((p) => `${sx(p.n).toFixed(1)},${py(p.s.median).toFixed(1)}`).join(' ')}"/>`);
+    out.push(
+      `<polyline fill="none" stroke="${s.color}" stroke-width="2"${dash} points="${pts.map((p) => `${sx(p.n).toFixed(1)},${py(p.s.median).toFixed(1)}`).join(' ')}"/>`,
+    );
     for (const p of pts) {
       const cx = sx(p.n).toFixed(1);
       if (Number.isFinite(p.lo) && Number.isFinite(p.hi)) {
         const cut = p.hi > yMax;
         const hi = Math.min(p.hi, yMax);
         out.push(`<line x1="${cx}" x2="${cx}" y1="${py(p.lo).toFixed(1)}" y2="${py(hi).toFixed(1)}" stroke="${s.color}" stroke-width="1.5"/>`);
-        out.push(`<line x1="${(sx(p.n) - 4).toFixed(1)}" x2="${(sx(p.n) + 4).toFixed(1)}" y1="${py(p.lo).toFixed(1)}" y2="${py(p.lo).toFixed(1)}" stroke="${s.color}" stroke-width="1.5"/>`);
+        out.push(
+          `<line x1="${(sx(p.n) - 4).toFixed(1)}" x2="${(sx(p.n) + 4).toFixed(1)}" y1="${py(p.lo).toFixed(1)}" y2="${py(p.lo).toFixed(1)}" stroke="${s.color}" stroke-width="1.5"/>`,
+        );
         if (cut) {
-          out.push(`<path d="M${(sx(p.n) - 4).toFixed(1)},${(py(hi) + 6).toFixed(1)} L${cx},${py(hi).toFixed(1)} L${(sx(p.n) + 4).toFixed(1)},${(py(hi) + 6).toFixed(1)}" fill="none" stroke="${s.color}" stroke-width="1.5"/>`);
-          out.push(`<text x="${(sx(p.n) - 6).toFixed(1)}" y="${(py(hi) + 10 + si * 11).toFixed(1)}" text-anchor="end" font-size="9" fill="${s.color}">↑${p.hi.toFixed(0)}</text>`);
+          out.push(
+            `<path d="M${(sx(p.n) - 4).toFixed(1)},${(py(hi) + 6).toFixed(1)} L${cx},${py(hi).toFixed(1)} L${(sx(p.n) + 4).toFixed(1)},${(py(hi) + 6).toFixed(1)}" fill="none" stroke="${s.color}" stroke-width="1.5"/>`,
+          );
+          out.push(
+            `<text x="${(sx(p.n) - 6).toFixed(1)}" y="${(py(hi) + 10 + si * 11).toFixed(1)}" text-anchor="end" font-size="9" fill="${s.color}">↑${p.hi.toFixed(0)}</text>`,
+          );
         } else {
-          out.push(`<line x1="${(sx(p.n) - 4).toFixed(1)}" x2="${(sx(p.n) + 4).toFixed(1)}" y1="${py(hi).toFixed(1)}" y2="${py(hi).toFixed(1)}" stroke="${s.color}" stroke-width="1.5"/>`);
+          out.push(
+            `<line x1="${(sx(p.n) - 4).toFixed(1)}" x2="${(sx(p.n) + 4).toFixed(1)}" y1="${py(hi).toFixed(1)}" y2="${py(hi).toFixed(1)}" stroke="${s.color}" stroke-width="1.5"/>`,
+          );
         }
       }
-      out.push(`<circle cx="${cx}" cy="${py(p.s.median).toFixed(1)}" r="3.5" fill="${s.color}"><title>${esc(`${s.name}, ${p.n} containers: median ${p.s.median.toFixed(1)}, min ${p.s.min.toFixed(1)}, p95 ${p.s.p95.toFixed(1)}, max ${p.s.max.toFixed(1)}`)}</title></circle>`);
+      out.push(
+        `<circle cx="${cx}" cy="${py(p.s.median).toFixed(1)}" r="3.5" fill="${s.color}"><title>${esc(`${s.name}, ${p.n} containers: median ${p.s.median.toFixed(1)}, min ${p.s.min.toFixed(1)}, p95 ${p.s.p95.toFixed(1)}, max ${p.s.max.toFixed(1)}`)}</title></circle>`,
+      );
       // podvisor and the floor label below their point, cAdvisor above: they rarely collide then.
       const dy = si === 1 ? -7 : 14;
-      out.push(`<text x="${(sx(p.n) + 7).toFixed(1)}" y="${(py(p.s.median) + dy).toFixed(1)}" font-size="10" fill="${s.color}">${p.s.median >= 100 ? p.s.median.toFixed(0) : p.s.median.toFixed(1)}</text>`);
+      out.push(
+        `<text x="${(sx(p.n) + 7).toFixed(1)}" y="${(py(p.s.median) + dy).toFixed(1)}" font-size="10" fill="${s.color}">${p.s.median >= 100 ? p.s.median.toFixed(0) : p.s.median.toFixed(1)}</text>`,
+      );
     }
   });
   return out.join('\n');
@@ -99,12 +115,26 @@ export function renderChart(data: RunData): string {
   const counts = sums.map((s) => s.n);
   const lat: Series[] = [
     { name: 'podvisor', color: '#1f6fb4', points: sums.map((s) => ({ n: s.n, s: s.podvisor.scrape, lo: s.podvisor.scrape.min, hi: s.podvisor.scrape.p95 })) },
-    { name: 'cAdvisor 0.38.7', color: '#e0761a', points: sums.flatMap((s) => (s.cadvisor === undefined ? [] : [{ n: s.n, s: s.cadvisor.scrape, lo: s.cadvisor.scrape.min, hi: s.cadvisor.scrape.p95 }])) },
+    {
+      name: 'cAdvisor 0.38.7',
+      color: '#e0761a',
+      points: sums.flatMap((s) => (s.cadvisor === undefined ? [] : [{ n: s.n, s: s.cadvisor.scrape, lo: s.cadvisor.scrape.min, hi: s.cadvisor.scrape.p95 }])),
+    },
     { name: 'native floor (one pass)', color: '#6b6b6b', dashed: true, points: sums.map((s) => ({ n: s.n, s: s.floor, lo: s.floor.min, hi: s.floor.p95 })) },
   ];
   const rss: Series[] = [
-    { name: 'podvisor', color: '#1f6fb4', points: sums.map((s) => ({ n: s.n, s: s.podvisor.restRss, lo: s.podvisor.restRss.min, hi: s.podvisor.restRss.max })) },
-    { name: 'cAdvisor 0.38.7', color: '#e0761a', points: sums.flatMap((s) => (s.cadvisor === undefined ? [] : [{ n: s.n, s: s.cadvisor.restRss, lo: s.cadvisor.restRss.min, hi: s.cadvisor.restRss.max }])) },
+    {
+      name: 'podvisor',
+      color: '#1f6fb4',
+      points: sums.map((s) => ({ n: s.n, s: s.podvisor.restRss, lo: s.podvisor.restRss.min, hi: s.podvisor.restRss.max })),
+    },
+    {
+      name: 'cAdvisor 0.38.7',
+      color: '#e0761a',
+      points: sums.flatMap((s) =>
+        s.cadvisor === undefined ? [] : [{ n: s.n, s: s.cadvisor.restRss, lo: s.cadvisor.restRss.min, hi: s.cadvisor.restRss.max }],
+      ),
+    },
   ];
   const legend = lat
     .filter((s) => s.points.length > 0)

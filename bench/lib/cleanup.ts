@@ -41,7 +41,10 @@ export const interrupted = (): boolean => signalled;
 
 /** On SIGINT/SIGTERM: clean up, then exit 130/143. A second signal exits at once. */
 export function installSignalHandlers(log: (line: string) => void): void {
-  for (const [sig, code] of [['SIGINT', 130], ['SIGTERM', 143]] as const) {
+  for (const [sig, code] of [
+    ['SIGINT', 130],
+    ['SIGTERM', 143],
+  ] as const) {
     process.on(sig, () => {
       if (signalled) {
         log(`${sig} again: exiting without waiting for the cleanup`);

@@ -20,7 +20,11 @@ export class CommandError extends Error {
   }
 }
 
-const firstLine = (s: string): string => s.split('\n').map((l) => l.trim()).find((l) => l !== '') ?? '';
+const firstLine = (s: string): string =>
+  s
+    .split('\n')
+    .map((l) => l.trim())
+    .find((l) => l !== '') ?? '';
 
 /** `cmd args...` to completion; rejects with a one-line CommandError on a non-zero exit, a timeout or ENOENT. */
 export function run(cmd: string, args: readonly string[], opts: { timeoutMs?: number; cwd?: string } = {}): Promise<RunResult> {

@@ -82,7 +82,13 @@ export async function startCadvisor(bin: string, logFile: string, opts: { readyT
   const tail = (): string => {
     try {
       // cAdvisor warns about perf_event for every cgroup: leave those out of error messages.
-      return lastLines(fs.readFileSync(logFile, 'utf8').split('\n').filter((l) => !l.includes('perf_event')).join('\n'));
+      return lastLines(
+        fs
+          .readFileSync(logFile, 'utf8')
+          .split('\n')
+          .filter((l) => !l.includes('perf_event'))
+          .join('\n'),
+      );
     } catch {
       return '';
     }
@@ -141,7 +147,9 @@ function get(url: string, timeoutMs: number, headers: Record<string, string> = {
     const req = http.get(url, { agent: keepAlive, headers, timeout: timeoutMs }, (res) => {
       const chunks: Buffer[] = [];
       res.on('data', (c: Buffer) => chunks.push(c));
-      res.on('end', () => resolve({ status: res.statusCode ?? 0, raw: Buffer.concat(chunks), gzip: res.headers['content-encoding'] === 'gzip', ms: performance.now() - t0 }));
+      res.on('end', () =>
+        resolve({ status: res.statusCode ?? 0, raw: Buffer.concat(chunks), gzip: res.headers['content-encoding'] === 'gzip', ms: performance.now() - t0 }),
+      );
       res.on('error', reject);
     });
     req.on('timeout', () => req.destroy(new Error(`GET ${url}: no answer within ${timeoutMs / 1000} s`)));

@@ -27,7 +27,10 @@ export function machine(): Machine {
   }
   let cgroups = '?';
   try {
-    const mounts = fs.readFileSync('/proc/self/mounts', 'utf8').split('\n').map((l) => l.split(' '));
+    const mounts = fs
+      .readFileSync('/proc/self/mounts', 'utf8')
+      .split('\n')
+      .map((l) => l.split(' '));
     const v1 = mounts.filter((m) => m[2] === 'cgroup').length;
     const v2 = mounts.find((m) => m[2] === 'cgroup2');
     cgroups = v1 > 0 ? `v1 (${v1} hierarchies)${v2 === undefined ? '' : `, cgroup2 at ${v2[1] ?? '?'}: hybrid`}` : 'v2';
@@ -65,10 +68,14 @@ const orUnknown = async (f: () => Promise<string>): Promise<string> => {
 export async function versions(cadvisorBin: string | undefined, cc: string): Promise<Versions> {
   const pkg = JSON.parse(fs.readFileSync(path.join(REPO, 'package.json'), 'utf8')) as { version?: string };
   const rev = await orUnknown(async () => (await run('git', ['-C', REPO, 'rev-parse', '--short', 'HEAD'])).stdout);
-  const dirty = await orUnknown(async () => ((await run('git', ['-C', REPO, 'status', '--porcelain', '--', 'src'])).stdout.trim() === '' ? 'clean' : 'src/ modified'));
+  const dirty = await orUnknown(async () =>
+    (await run('git', ['-C', REPO, 'status', '--porcelain', '--', 'src'])).stdout.trim() === '' ? 'clean' : 'src/ modified',
+  );
   const v: Versions = {
     podvisor: `${pkg.version ?? '?'} (git ${rev}, ${dirty}; dist/ built by npm run bench)`,
-    docker: await orUnknown(async () => (await run('docker', ['info', '--format', '{{.ServerVersion}} ({{.CgroupDriver}} cgroup driver, {{.Driver}})'])).stdout),
+    docker: await orUnknown(
+      async () => (await run('docker', ['info', '--format', '{{.ServerVersion}} ({{.CgroupDriver}} cgroup driver, {{.Driver}})'])).stdout,
+    ),
     containerd: await orUnknown(async () => /Server:[\s\S]*?Version:\s*(\S+)/.exec((await run('ctr', ['version'])).stdout)?.[1] ?? '?'),
     du: await orUnknown(async () => (await run('du', ['--version'])).stdout.split('\n')[0] ?? '?'),
     cc,

@@ -13,17 +13,7 @@
  *   6. `concurrency` concurrent scrapes after a VmHWM reset: each latency, the slowest, peak RSS (VmHWM; an RSS
  *      sampler every 20 ms as a cross-check), gathers run (podvisor)
  */
-import {
-  containerNames,
-  exposition,
-  metric,
-  scrape,
-  stopExporter,
-  type Exporter,
-  type ExporterKind,
-  type Exposition,
-  type Scrape,
-} from './exporter.js';
+import { containerNames, exposition, metric, scrape, stopExporter, type Exporter, type ExporterKind, type Exposition, type Scrape } from './exporter.js';
 import { sleep } from './exec.js';
 import { cpuOf, cpuTimes, cpuTotal, hwmMiB, loadavg, machineBusyPct, machineJiffies, pidsByComm, resetHwm, rssMiB, RssSampler } from './proc.js';
 
@@ -111,7 +101,9 @@ function fsUsageByName(body: string): Map<string, number> {
 }
 
 const diskWalks = (body: string): number =>
-  metric(body, 'podvisor_disk_walks_total{result="ok"}') + metric(body, 'podvisor_disk_walks_total{result="timeout"}') + metric(body, 'podvisor_disk_walks_total{result="error"}');
+  metric(body, 'podvisor_disk_walks_total{result="ok"}') +
+  metric(body, 'podvisor_disk_walks_total{result="timeout"}') +
+  metric(body, 'podvisor_disk_walks_total{result="error"}');
 
 /** Starts the exporter with `start`, measures one round, stops it (also on failure). */
 export async function measureRound(kind: ExporterKind, start: () => Promise<Exporter>, cfg: RoundConfig): Promise<RoundResult> {
@@ -123,7 +115,9 @@ export async function measureRound(kind: ExporterKind, start: () => Promise<Expo
     return await measure(e, kind, cfg, say, t0, loadBefore);
   } catch (err) {
     const exited = e.proc.exitCode !== null || e.proc.signalCode !== null;
-    throw new Error(`N=${cfg.n} round ${cfg.round + 1} ${kind}: ${err instanceof Error ? err.message : String(err)}${exited ? ` (${kind} exited: ${e.tail()})` : ''}`);
+    throw new Error(
+      `N=${cfg.n} round ${cfg.round + 1} ${kind}: ${err instanceof Error ? err.message : String(err)}${exited ? ` (${kind} exited: ${e.tail()})` : ''}`,
+    );
   } finally {
     await stopExporter(e);
   }
@@ -146,7 +140,8 @@ async function measure(e: Exporter, kind: ExporterKind, cfg: RoundConfig, say: (
     const names = containerNames(last.body);
     const missing = [...cfg.names].filter((n) => !names.has(n)).length;
     if (missing === 0) break;
-    if (performance.now() > readyDeadline) throw new Error(`${kind}: ${missing} of ${cfg.names.size} bench containers still unnamed in /metrics after ${cfg.readyTimeoutS} s`);
+    if (performance.now() > readyDeadline)
+      throw new Error(`${kind}: ${missing} of ${cfg.names.size} bench containers still unnamed in /metrics after ${cfg.readyTimeoutS} s`);
     await sleep(1000);
   }
   const readyS = (performance.now() - t0) / 1000;
@@ -278,7 +273,9 @@ async function measure(e: Exporter, kind: ExporterKind, cfg: RoundConfig, say: (
   const concHwm = hwmReset ? hwmMiB(pid) : sampledPeakMiB;
   const conc: RoundResult['conc'] = { ms: batch.map((s) => s.ms), wallMs, hwmMiB: concHwm, sampledPeakMiB, cpuS: concCpuS, machineBusyPct: concBusy };
   if (kind === 'podvisor') conc.gathers = Math.max(...batch.map((s) => metric(s.body, 'podvisor_gathers_total{result="success"}'))) - gathersBefore;
-  say(`${cfg.concurrency} concurrent: slowest ${Math.max(...conc.ms).toFixed(0)} ms, peak RSS ${concHwm.toFixed(1)} MiB (single scrape ${singleHwmMiB.toFixed(1)} MiB)`);
+  say(
+    `${cfg.concurrency} concurrent: slowest ${Math.max(...conc.ms).toFixed(0)} ms, peak RSS ${concHwm.toFixed(1)} MiB (single scrape ${singleHwmMiB.toFixed(1)} MiB)`,
+  );
 
   return {
     kind,

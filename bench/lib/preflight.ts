@@ -21,11 +21,16 @@ export interface Preflight {
 export async function preflight(a: Args): Promise<Preflight> {
   if (process.getuid?.() !== 0) throw new Error('needs root: it reads every cgroup, runs containers and cAdvisor (sudo npm run bench)');
   if (!fs.existsSync(PODVISOR_MAIN)) throw new Error(`${path.relative(REPO, PODVISOR_MAIN)} missing: run \`npm run build\` (npm run bench does)`);
-  if (!(await succeeds('docker', ['version', '--format', '{{.Server.Version}}'], 15_000))) throw new Error(`dockerd is not answering on /var/run/docker.sock: ${PROVISION}`);
+  if (!(await succeeds('docker', ['version', '--format', '{{.Server.Version}}'], 15_000)))
+    throw new Error(`dockerd is not answering on /var/run/docker.sock: ${PROVISION}`);
   if (!(await succeeds('ctr', ['version'], 15_000))) throw new Error(`containerd is not answering on /run/containerd/containerd.sock: ${PROVISION}`);
   if (!(await succeeds('docker', ['image', 'inspect', DOCKER_IMAGE], 15_000))) throw new Error(`image ${DOCKER_IMAGE} missing in Docker: ${PROVISION}`);
-  const ctrImages = await run('ctr', ['-n', CONTAINERD_NS, 'images', 'ls', '-q'], { timeoutMs: 15_000 }).then((r) => r.stdout, () => '');
-  if (!ctrImages.split('\n').includes(CONTAINERD_IMAGE)) throw new Error(`image ${CONTAINERD_IMAGE} missing in containerd's ${CONTAINERD_NS} namespace: ${PROVISION}`);
+  const ctrImages = await run('ctr', ['-n', CONTAINERD_NS, 'images', 'ls', '-q'], { timeoutMs: 15_000 }).then(
+    (r) => r.stdout,
+    () => '',
+  );
+  if (!ctrImages.split('\n').includes(CONTAINERD_IMAGE))
+    throw new Error(`image ${CONTAINERD_IMAGE} missing in containerd's ${CONTAINERD_NS} namespace: ${PROVISION}`);
   if (!(await succeeds('cc', ['--version']))) throw new Error('no C compiler (cc) for the native reader: apt-get install gcc');
   if (!(await succeeds('du', ['--version']))) throw new Error('du (coreutils) not found');
   if (a.cadvisor !== undefined) {
@@ -42,9 +47,11 @@ export async function preflight(a: Args): Promise<Preflight> {
   for (const dir of ['/var/lib/docker', '/var/lib/containerd']) {
     if (!fs.existsSync(dir)) continue;
     const st = fs.statfsSync(dir);
-    if (st.ffree > 0 && st.ffree < inodes) throw new Error(`${dir}: ${st.ffree} free inodes, the scenario needs about ${Math.round(inodes)}: fewer --files-per-container or --containers`);
+    if (st.ffree > 0 && st.ffree < inodes)
+      throw new Error(`${dir}: ${st.ffree} free inodes, the scenario needs about ${Math.round(inodes)}: fewer --files-per-container or --containers`);
     const bytes = (maxN * a.filesPerContainer * 4096) / 10 + maxN * 5 * 2 ** 20; // a 4 KiB block per 10th file; ~5 MiB per container
-    if (st.bavail * st.bsize < bytes) throw new Error(`${dir}: ${(st.bavail * st.bsize / 2 ** 30).toFixed(1)} GiB free, the scenario needs about ${(bytes / 2 ** 30).toFixed(1)} GiB`);
+    if (st.bavail * st.bsize < bytes)
+      throw new Error(`${dir}: ${((st.bavail * st.bsize) / 2 ** 30).toFixed(1)} GiB free, the scenario needs about ${(bytes / 2 ** 30).toFixed(1)} GiB`);
   }
   let cc: string;
   try {

@@ -31,7 +31,10 @@ export interface CpuTimes {
 export function cpuTimes(pid: number): CpuTimes {
   const stat = fs.readFileSync(`/proc/${pid}/stat`, 'utf8');
   // Fields after "(comm)": state is field 3, so utime (14) is index 11 here.
-  const f = stat.slice(stat.lastIndexOf(')') + 2).split(' ').map(Number);
+  const f = stat
+    .slice(stat.lastIndexOf(')') + 2)
+    .split(' ')
+    .map(Number);
   const hz = clockTicks();
   return { self: ((f[11] ?? NaN) + (f[12] ?? NaN)) / hz, children: ((f[13] ?? NaN) + (f[14] ?? NaN)) / hz };
 }
@@ -65,7 +68,10 @@ export class RssSampler {
   peak: number;
   readonly #timer: NodeJS.Timeout;
 
-  constructor(readonly pid: number, everyMs = 20) {
+  constructor(
+    readonly pid: number,
+    everyMs = 20,
+  ) {
     this.peak = rssMiB(pid);
     this.#timer = setInterval(() => {
       try {
@@ -94,7 +100,11 @@ export function machineBusyPct(a: [number, number], b: [number, number]): number
   return b[1] === a[1] ? NaN : ((b[0] - a[0]) / (b[1] - a[1])) * 100;
 }
 
-export const loadavg = (): string => os.loadavg().map((x) => x.toFixed(2)).join(' ');
+export const loadavg = (): string =>
+  os
+    .loadavg()
+    .map((x) => x.toFixed(2))
+    .join(' ');
 
 /** Pids whose /proc/<pid>/comm is `comm` (e.g. the runtime daemons). */
 export function pidsByComm(comm: string): number[] {

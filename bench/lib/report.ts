@@ -17,12 +17,17 @@ function targetRows(ts: Target[]): string[] {
 }
 
 function perExporterRows(pv: ExporterSummary, cad: ExporterSummary | undefined, floor: Summary): string[] {
-  const row = (what: string, f: (s: ExporterSummary) => string, floorCell = dash): string => `| ${what} | ${f(pv)} | ${cad === undefined ? 'not measured' : f(cad)} | ${floorCell} |`;
+  const row = (what: string, f: (s: ExporterSummary) => string, floorCell = dash): string =>
+    `| ${what} | ${f(pv)} | ${cad === undefined ? 'not measured' : f(cad)} | ${floorCell} |`;
   return [
     '| measure (min / **median** / p95 / max) | podvisor | cAdvisor 0.38.7 | native floor |',
     '|---|---|---|---|',
     row('/metrics latency, sequential, ms', (s) => four(s.scrape), four(floor, 1)),
-    row('gather duration, ms (podvisor_gather_duration_seconds; floor: one pass)', (s) => (s === cad ? 'n/a (no separate gather)' : four(s.gather)), four(floor, 1)),
+    row(
+      'gather duration, ms (podvisor_gather_duration_seconds; floor: one pass)',
+      (s) => (s === cad ? 'n/a (no separate gather)' : four(s.gather)),
+      four(floor, 1),
+    ),
     row('20 concurrent scrapes: slowest of the batch, ms (per round)', (s) => four(s.concSlowest, 0)),
     row('20 concurrent scrapes: every response, ms', (s) => four(s.concAll, 0)),
     row('peak RSS of a single scrape (VmHWM), MiB (per round)', (s) => four(s.singleHwm)),
@@ -32,11 +37,24 @@ function perExporterRows(pv: ExporterSummary, cad: ExporterSummary | undefined, 
     row('CPU in total at a 15 s scrape interval, % of a core (per interval)', (s) => four(s.idleTotal, 2)),
     row('RSS at rest (VmRSS after the idle window), MiB (per round)', (s) => four(s.restRss)),
     row('CPU per sequential scrape, ms (per round)', (s) => four(s.cpuPerScrape, 0)),
-    row('exposition, KiB (uncompressed)', (s) => four(summarizeMap(s.bytes, (v) => v / 1024), 0)),
-    row('exposition on the wire (gzip), KiB', (s) => four(summarizeMap(s.wireBytes, (v) => v / 1024), 0)),
-    row('series (sample lines) / `container_*` / families, median', (s) => `${num(s.series.median, 0)} / ${num(s.containerSeries.median, 0)} / ${num(s.families.median, 0)}`),
+    row('exposition, KiB (uncompressed)', (s) =>
+      four(
+        summarizeMap(s.bytes, (v) => v / 1024),
+        0,
+      ),
+    ),
+    row('exposition on the wire (gzip), KiB', (s) =>
+      four(
+        summarizeMap(s.wireBytes, (v) => v / 1024),
+        0,
+      ),
+    ),
+    row(
+      'series (sample lines) / `container_*` / families, median',
+      (s) => `${num(s.series.median, 0)} / ${num(s.containerSeries.median, 0)} / ${num(s.families.median, 0)}`,
+    ),
     row('start → every bench container named, s (per round)', (s) => four(s.readyS)),
-    row('children\'s CPU (du, find) in the idle window, s (per round)', (s) => four(s.childrenCpuS, 2)),
+    row("children's CPU (du, find) in the idle window, s (per round)", (s) => four(s.childrenCpuS, 2)),
   ];
 }
 
@@ -93,7 +111,8 @@ export function renderReport(data: RunData, svgName: string): string {
     if (judged === undefined) say(`### ${s.n} containers`, '');
     say(...targetRows(targets(s)), '');
   }
-  if (data.walker !== undefined) say(`Disk walker (earlier issues' targets, at ${data.walker.n} containers, same run):`, '', ...targetRows(walkerTargets(data.walker)), '');
+  if (data.walker !== undefined)
+    say(`Disk walker (earlier issues' targets, at ${data.walker.n} containers, same run):`, '', ...targetRows(walkerTargets(data.walker)), '');
   if (summaries.length > 1) {
     say('The same targets at every container count (medians):', '');
     const ts = summaries.map((s) => ({ n: s.n, t: targets(s) }));
@@ -127,7 +146,7 @@ export function renderReport(data: RunData, svgName: string): string {
   say(
     `Kubernetes-shaped containers (\`podvisor-test:1\`, \`sleep 86400\`, kubelet labels), split between Docker (\`--cgroup-parent /kubepods/burstable/pod<uid>\`) and containerd (\`ctr -n k8s.io run --cgroup /kubepods/besteffort/pod<uid>/<id>\`); ${o.filesPerContainer.toLocaleString('en')} files written into each writable layer from inside the container (every 10th 20 bytes, the rest empty, ≤ 1,000 per directory). Other people's containers share the node: they are counted below.`,
     '',
-    '| N | Docker + containerd | files in writable layers | started (s) | files written (s) | cgroups (cpu hierarchy) | podvisor\'s cgroups | others\' containers (Docker / containerd) before → after |',
+    "| N | Docker + containerd | files in writable layers | started (s) | files written (s) | cgroups (cpu hierarchy) | podvisor's cgroups | others' containers (Docker / containerd) before → after |",
     '|---|---|---|---|---|---|---|---|',
   );
   for (const d of data.perN) {
@@ -167,7 +186,10 @@ export function renderReport(data: RunData, svgName: string): string {
       '',
     );
     say('Scrape latency, whole node, sequential scrapes (≥ 100 scrapes and ≥ 30 s each; the walk window opens once a first walk finished):', '');
-    say('| podvisor | scrapes | p50 | p99 | max | podvisor CPU | machine busy | walks / files in the window | load before → after |', '|---|---|---|---|---|---|---|---|---|');
+    say(
+      '| podvisor | scrapes | p50 | p99 | max | podvisor CPU | machine busy | walks / files in the window | load before → after |',
+      '|---|---|---|---|---|---|---|---|---|',
+    );
     for (const p of w.latency) {
       const s = summarize(p.ms);
       say(
@@ -193,14 +215,22 @@ export function renderReport(data: RunData, svgName: string): string {
         `| ${r.round + 1} | ${r.kind} | ${r.readyS.toFixed(1)} | ${r.diskSettleS === undefined ? 'not seen' : r.diskSettleS.toFixed(1)} | ${fmtMs(median(r.seqMs))} | ${r.gatherMs.length === 0 ? dash : fmtMs(median(r.gatherMs))} | ${r.cpuPerScrapeMs.toFixed(0)} ms | ${fmtMiB(r.singleHwmMiB)} | ${fmtPct(r.idle.betweenPct)} / ${fmtPct(r.idle.totalPct)} | ${r.idle.walks === undefined ? dash : `${r.idle.walks} (${(r.idle.walkFiles ?? 0).toLocaleString('en')})`} | ${fmtPct(r.idle.daemonsPct)} | ${fmtMiB(r.restRssMiB)} | ${fmtMs(Math.max(...r.conc.ms))} | ${fmtMiB(r.conc.hwmMiB)} (${fmtMiB(r.conc.sampledPeakMiB)}) | ${r.conc.gathers ?? dash} | ${kib(r.exposition.bytes)} / ${kib(r.wireBytes)} | ${r.non200} | ${r.loadBefore} → ${r.loadAfter} |`,
       );
     }
-    say('', '| round | native floor: passes | min / **median** / p95 / max, ms | cgroups | files read / missing | fd dirs / readlinks |', '|---|---|---|---|---|---|');
-    d.floor.forEach((f, i) => say(`| ${i + 1} | ${f.ms.length} | ${four(summarize(f.ms), 1)} | ${f.cgroups} | ${f.filesRead} / ${f.filesMissing} | ${f.fdDirs} / ${f.readlinks} |`));
+    say(
+      '',
+      '| round | native floor: passes | min / **median** / p95 / max, ms | cgroups | files read / missing | fd dirs / readlinks |',
+      '|---|---|---|---|---|---|',
+    );
+    d.floor.forEach((f, i) =>
+      say(`| ${i + 1} | ${f.ms.length} | ${four(summarize(f.ms), 1)} | ${f.cgroups} | ${f.filesRead} / ${f.filesMissing} | ${f.fdDirs} / ${f.readlinks} |`),
+    );
     say('', '<details><summary>every latency (ms, in order)</summary>', '');
     for (const r of d.rounds) {
       say(`- round ${r.round + 1} ${r.kind}, sequential: ${r.seqMs.map((v) => v.toFixed(1)).join(', ')}`);
       if (r.gatherMs.length > 0) say(`- round ${r.round + 1} ${r.kind}, gather: ${r.gatherMs.map((v) => v.toFixed(1)).join(', ')}`);
       say(`- round ${r.round + 1} ${r.kind}, concurrent (in order of the requests): ${r.conc.ms.map((v) => v.toFixed(0)).join(', ')}`);
-      say(`- round ${r.round + 1} ${r.kind}, idle intervals between / total %: ${r.idle.intervals.map((i) => `${i.betweenPct.toFixed(2)}/${i.totalPct.toFixed(2)}`).join(', ')}`);
+      say(
+        `- round ${r.round + 1} ${r.kind}, idle intervals between / total %: ${r.idle.intervals.map((i) => `${i.betweenPct.toFixed(2)}/${i.totalPct.toFixed(2)}`).join(', ')}`,
+      );
     }
     d.floor.forEach((f, i) => say(`- native floor after round ${i + 1}: ${f.ms.map((v) => v.toFixed(1)).join(', ')}`));
     say('', '</details>', '');

@@ -139,7 +139,7 @@ export function targets(s: NSummary): Target[] {
     t.push({ what, measured, value, limit, verdict: verdict(ok(value), value) });
   };
   const vsCad = ratio(pv.scrape.median, cad?.scrape.median);
-  add('scrape p50 ≤ 1/3 of cAdvisor\'s', `${fmtMs(pv.scrape.median)} vs ${fmtMs(cad?.scrape.median)}: ${x2(vsCad)}`, vsCad, '≤ 0.33×', (v) => v <= 1 / 3);
+  add("scrape p50 ≤ 1/3 of cAdvisor's", `${fmtMs(pv.scrape.median)} vs ${fmtMs(cad?.scrape.median)}: ${x2(vsCad)}`, vsCad, '≤ 0.33×', (v) => v <= 1 / 3);
   const vsFloor = ratio(pv.scrape.median, s.floor.median);
   add('scrape p50 ≤ 2× the native floor', `${fmtMs(pv.scrape.median)} vs ${fmtMs(s.floor.median)}: ${x2(vsFloor)}`, vsFloor, '≤ 2×', (v) => v <= 2);
   const slow = ratio(pv.concSlowest.median, pv.scrape.median);
@@ -151,16 +151,22 @@ export function targets(s: NSummary): Target[] {
     (v) => v <= 2,
   );
   add(
-    '20 concurrent scrapes: peak RSS within 15% of a single scrape\'s',
+    "20 concurrent scrapes: peak RSS within 15% of a single scrape's",
     `VmHWM ${fmtMiB(pv.concHwm.median)} vs ${fmtMiB(pv.singleHwm.median)} (per round, median; worst ${x2(pv.hwmRatio.max)}): ${x2(pv.hwmRatio.median)}`,
     pv.hwmRatio.median,
     '≤ 1.15×',
     (v) => v <= 1.15,
   );
   const idle = ratio(pv.idleBetween.median, cad?.idleBetween.median);
-  add('idle CPU ≤ 1/10 of cAdvisor\'s', `between scrapes at a 15 s interval: ${fmtPct(pv.idleBetween.median)} vs ${fmtPct(cad?.idleBetween.median)} of a core: ${x2(idle)}`, idle, '≤ 0.10×', (v) => v <= 0.1);
+  add(
+    "idle CPU ≤ 1/10 of cAdvisor's",
+    `between scrapes at a 15 s interval: ${fmtPct(pv.idleBetween.median)} vs ${fmtPct(cad?.idleBetween.median)} of a core: ${x2(idle)}`,
+    idle,
+    '≤ 0.10×',
+    (v) => v <= 0.1,
+  );
   const rss = ratio(pv.restRss.median, cad?.restRss.median);
-  add('RSS at rest below cAdvisor\'s', `${fmtMiB(pv.restRss.median)} vs ${fmtMiB(cad?.restRss.median)}: ${x2(rss)}`, rss, '< 1×', (v) => v < 1);
+  add("RSS at rest below cAdvisor's", `${fmtMiB(pv.restRss.median)} vs ${fmtMiB(cad?.restRss.median)}: ${x2(rss)}`, rss, '< 1×', (v) => v < 1);
   return t;
 }
 
@@ -169,7 +175,7 @@ export function walkerTargets(w: NonNullable<RunData['walker']>): Target[] {
   const t: Target[] = [];
   const speed2 = ratio(median(w.throughput.runs.du2), median(w.throughput.runs.walk2));
   t.push({
-    what: 'disk walker ≥ 0.8× du\'s speed (two streams each)',
+    what: "disk walker ≥ 0.8× du's speed (two streams each)",
     measured: `${fmtMs(median(w.throughput.runs.walk2))} vs ${fmtMs(median(w.throughput.runs.du2))} for ${w.throughput.entries.toLocaleString('en')} entries: ${x2(speed2)}`,
     value: speed2,
     limit: '≥ 0.8×',

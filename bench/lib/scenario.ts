@@ -88,7 +88,9 @@ async function start(c: BenchContainer, files: number): Promise<void> {
   if (c.runtime === 'docker') {
     await run('docker', ['run', '-d', '--name', c.name, '--cgroup-parent', c.podCgroup, ...labels, DOCKER_IMAGE, 'sleep', '86400'], { timeoutMs: 120_000 });
   } else {
-    await run('ctr', ['-n', CONTAINERD_NS, 'run', '-d', '--cgroup', `${c.podCgroup}/${c.name}`, ...labels, CONTAINERD_IMAGE, c.name, 'sleep', '86400'], { timeoutMs: 120_000 });
+    await run('ctr', ['-n', CONTAINERD_NS, 'run', '-d', '--cgroup', `${c.podCgroup}/${c.name}`, ...labels, CONTAINERD_IMAGE, c.name, 'sleep', '86400'], {
+      timeoutMs: 120_000,
+    });
   }
 }
 
@@ -100,7 +102,9 @@ export interface Present {
 
 export async function present(): Promise<Present> {
   const docker = new Map<string, { files: string; running: boolean }>();
-  const d = await run('docker', ['ps', '-a', '--filter', `label=${FILES_LABEL}`, '--format', `{{.Names}}\t{{.Label "${FILES_LABEL}"}}\t{{.State}}`], { timeoutMs: 60_000 });
+  const d = await run('docker', ['ps', '-a', '--filter', `label=${FILES_LABEL}`, '--format', `{{.Names}}\t{{.Label "${FILES_LABEL}"}}\t{{.State}}`], {
+    timeoutMs: 60_000,
+  });
   for (const line of d.stdout.split('\n')) {
     const [name, files, state] = line.split('\t');
     if (name !== undefined && name !== '' && files !== undefined) docker.set(name, { files, running: state === 'running' });
@@ -148,7 +152,9 @@ export async function checkLeftovers(files: number): Promise<number> {
   const wrongD = [...have.docker].filter(([, v]) => v.files !== String(files)).map(([k]) => k);
   const wrongC = [...have.containerd.keys()].filter((id) => !ctrWithFiles.has(id));
   if (wrongD.length + wrongC.length > 0) {
-    throw new Error(`${wrongD.length + wrongC.length} bench container(s) left by an earlier --keep run have another --files-per-container (e.g. ${[...wrongD, ...wrongC][0] ?? ''}): remove them with bench/containers.sh down, or rerun with their count`);
+    throw new Error(
+      `${wrongD.length + wrongC.length} bench container(s) left by an earlier --keep run have another --files-per-container (e.g. ${[...wrongD, ...wrongC][0] ?? ''}): remove them with bench/containers.sh down, or rerun with their count`,
+    );
   }
   return have.docker.size + have.containerd.size;
 }
@@ -159,7 +165,10 @@ export async function ensure(n: number, files: number, log: (s: string) => void)
   const have = await present();
   // The harness's containers beyond this N (left by a bigger --keep run) would be load the report does not show.
   const wanted = new Set(want.map((c) => c.name));
-  const extra = [...have.docker.keys(), ...have.containerd.keys()].filter((name) => !wanted.has(name)).map(parseName).filter((c): c is BenchContainer => c !== undefined);
+  const extra = [...have.docker.keys(), ...have.containerd.keys()]
+    .filter((name) => !wanted.has(name))
+    .map(parseName)
+    .filter((c): c is BenchContainer => c !== undefined);
   if (extra.length > 0) {
     log(`N=${n}: removing ${extra.length} bench container(s) beyond this N, left by an earlier --keep run`);
     await pool(extra, 8, removeOne);
@@ -171,7 +180,17 @@ export async function ensure(n: number, files: number, log: (s: string) => void)
   // A container of ours that exists but does not run (a crashed earlier run) is replaced.
   for (const c of todo.filter(exists)) await removeOne(c);
 
-  const stats: SetupStats = { n, docker: want.filter((c) => c.runtime === 'docker').length, containerd: want.filter((c) => c.runtime === 'containerd').length, started: todo.length, reused: want.length - todo.length, startS: 0, filled: 0, filesWritten: 0, fillS: 0 };
+  const stats: SetupStats = {
+    n,
+    docker: want.filter((c) => c.runtime === 'docker').length,
+    containerd: want.filter((c) => c.runtime === 'containerd').length,
+    started: todo.length,
+    reused: want.length - todo.length,
+    startS: 0,
+    filled: 0,
+    filesWritten: 0,
+    fillS: 0,
+  };
   if (todo.length > 0) {
     const p = new Progress(`starting containers for N=${n}`, todo.length);
     let d = 0;
@@ -199,7 +218,9 @@ export async function ensure(n: number, files: number, log: (s: string) => void)
     stats.fillS = p.elapsedS;
     stats.filesWritten = written;
   }
-  log(`N=${n}: ${stats.docker} Docker + ${stats.containerd} containerd containers (${stats.started} started in ${stats.startS.toFixed(1)} s, ${stats.reused} already there); ${stats.filesWritten} files written in ${stats.fillS.toFixed(1)} s`);
+  log(
+    `N=${n}: ${stats.docker} Docker + ${stats.containerd} containerd containers (${stats.started} started in ${stats.startS.toFixed(1)} s, ${stats.reused} already there); ${stats.filesWritten} files written in ${stats.fillS.toFixed(1)} s`,
+  );
   return stats;
 }
 

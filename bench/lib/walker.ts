@@ -158,6 +158,11 @@ export async function latencyUnderWalks(minScrapes: number, minSeconds: number, 
   log(`scrape latency without disk usage (≥ ${minScrapes} scrapes, ≥ ${minSeconds} s)`);
   const idle = await latencyPhase('no disk usage (--no-disk-usage)', ['--no-disk-usage'], minScrapes, minSeconds);
   log('scrape latency with walkers busy (--disk-usage-interval=5s --disk-walk-concurrency=2)');
-  const walks = await latencyPhase('walkers busy (--disk-usage-interval=5s --disk-walk-concurrency=2)', ['--disk-usage-interval=5s', '--disk-walk-concurrency=2'], minScrapes, minSeconds);
+  const walks = await latencyPhase(
+    'walkers busy (--disk-usage-interval=5s --disk-walk-concurrency=2)',
+    ['--disk-usage-interval=5s', '--disk-walk-concurrency=2'],
+    minScrapes,
+    minSeconds,
+  );
   return [idle, walks];
 }

@@ -7,12 +7,7 @@ import type { CgroupReadContext, CollectorName, MemoryStats } from './types.js';
  * silently; a read error or a ParseError is reported to `ctx.onError(collector, file, err)` and also gives
  * `undefined`, so one bad file never takes the rest of the cgroup's stats with it.
  */
-export function readParsed<T>(
-  ctx: CgroupReadContext,
-  collector: CollectorName,
-  file: string,
-  parse: (text: string, file: string) => T,
-): T | undefined {
+export function readParsed<T>(ctx: CgroupReadContext, collector: CollectorName, file: string, parse: (text: string, file: string) => T): T | undefined {
   try {
     const text = ctx.read(file);
     return text === undefined ? undefined : parse(text, file);
@@ -45,11 +40,7 @@ export function limitBytes(value: number | 'max'): number {
  * usage − inactive_file, floored at 0 (cAdvisor setMemoryStats). With memory.stat present but the key missing,
  * the working set is the usage, as in cAdvisor; with memory.stat unreadable it is unknown.
  */
-export function workingSet(
-  usage: number | undefined,
-  stat: ReadonlyMap<string, number> | undefined,
-  inactiveFileKey: string,
-): number | undefined {
+export function workingSet(usage: number | undefined, stat: ReadonlyMap<string, number> | undefined, inactiveFileKey: string): number | undefined {
   if (usage === undefined || stat === undefined) return undefined;
   return Math.max(0, usage - (stat.get(inactiveFileKey) ?? 0));
 }

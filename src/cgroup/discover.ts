@@ -116,11 +116,7 @@ export function sortCgroups(paths: Iterable<string>): string[] {
  * Every cgroup path, sorted (`/` first), found by walking the hierarchies podvisor reads: the cgroup2 tree on
  * pure v2; the union of the v1 controller trees (each mount dir once) on v1 and hybrid. See walkCgroups.
  */
-export function listCgroups(
-  layout: CgroupLayout,
-  allowPrefixes: readonly string[],
-  onError?: (dir: string, err: unknown) => void,
-): string[] {
+export function listCgroups(layout: CgroupLayout, allowPrefixes: readonly string[], onError?: (dir: string, err: unknown) => void): string[] {
   return sortCgroups(walkCgroups(layout, allowPrefixes, onError));
 }
 

@@ -179,4 +179,3 @@ export function parsePerCpu(text: string, file: string): number[] {
     return n;
   });
 }
-

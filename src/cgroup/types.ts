@@ -109,17 +109,7 @@ export interface CgroupStats {
 }
 
 /** The collectors a file belongs to; used to count errors in podvisor_collector_errors_total{collector}. */
-export type CollectorName =
-  | 'cpu'
-  | 'memory'
-  | 'blkio'
-  | 'pids'
-  | 'spec'
-  | 'pressure'
-  | 'process'
-  | 'network'
-  | 'machine'
-  | 'discovery';
+export type CollectorName = 'cpu' | 'memory' | 'blkio' | 'pids' | 'spec' | 'pressure' | 'process' | 'network' | 'machine' | 'discovery';
 
 /** Everything a cgroup reader needs from outside. */
 export interface CgroupReadContext {

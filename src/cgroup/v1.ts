@@ -1,24 +1,7 @@
 import { hostPath } from '../host/paths.js';
-import {
-  MAX,
-  parseBlkioRecursive,
-  parseFlatKeyed,
-  parseInt64,
-  parsePerCpu,
-  parseUint,
-  parseUintOrMax,
-} from './parse.js';
+import { MAX, parseBlkioRecursive, parseFlatKeyed, parseInt64, parsePerCpu, parseUint, parseUintOrMax } from './parse.js';
 import { defined, limitBytes, pageFaults, readParsed, workingSet } from './common.js';
-import type {
-  BlkioDeviceStats,
-  CgroupReadContext,
-  CgroupSpec,
-  CgroupStats,
-  CollectorName,
-  CpuStats,
-  MemoryStats,
-  PidsStats,
-} from './types.js';
+import type { BlkioDeviceStats, CgroupReadContext, CgroupSpec, CgroupStats, CollectorName, CpuStats, MemoryStats, PidsStats } from './types.js';
 
 /**
  * cgroup v1 readers, with cAdvisor's semantics (container/libcontainer/handler.go over opencontainers/cgroups fs).
@@ -44,12 +27,7 @@ export function readV1(ctx: CgroupReadContext, path: string): CgroupStats {
     const root = ctx.layout.v1.get(controller);
     return root === undefined ? undefined : hostPath(root, path, name);
   };
-  const read = <T>(
-    collector: CollectorName,
-    controller: string,
-    name: string,
-    parse: (text: string, file: string) => T,
-  ): T | undefined => {
+  const read = <T>(collector: CollectorName, controller: string, name: string, parse: (text: string, file: string) => T): T | undefined => {
     const f = file(controller, name);
     return f === undefined ? undefined : readParsed(ctx, collector, f, parse);
   };
@@ -97,24 +75,22 @@ export function readV1(ctx: CgroupReadContext, path: string): CgroupStats {
   const limit = read('spec', 'memory', 'memory.limit_in_bytes', parseUint);
   const softLimit = read('spec', 'memory', 'memory.soft_limit_in_bytes', parseUint);
   const swapLimit = read('spec', 'memory', 'memory.memsw.limit_in_bytes', parseUint);
-  const spec: CgroupSpec = defined<CgroupSpec>({
-    cpuPeriod: read('spec', 'cpu', 'cpu.cfs_period_us', parseUint),
-    cpuQuota: quota === undefined || quota < 0 ? undefined : quota,
-    cpuShares: read('spec', 'cpu', 'cpu.shares', parseUint),
-    memoryLimitBytes: limit === undefined ? undefined : limitBytes(limit),
-    memoryReservationBytes: softLimit === undefined ? undefined : limitBytes(softLimit),
-    memorySwapLimitBytes: swapLimit === undefined ? undefined : limitBytes(swapLimit),
-  }) ?? {};
+  const spec: CgroupSpec =
+    defined<CgroupSpec>({
+      cpuPeriod: read('spec', 'cpu', 'cpu.cfs_period_us', parseUint),
+      cpuQuota: quota === undefined || quota < 0 ? undefined : quota,
+      cpuShares: read('spec', 'cpu', 'cpu.shares', parseUint),
+      memoryLimitBytes: limit === undefined ? undefined : limitBytes(limit),
+      memoryReservationBytes: softLimit === undefined ? undefined : limitBytes(softLimit),
+      memorySwapLimitBytes: swapLimit === undefined ? undefined : limitBytes(swapLimit),
+    }) ?? {};
 
   const blkio = readBlkio(ctx.blkioFiles ?? BLKIO_SERVICE_BYTES, (name) => read('blkio', 'blkio', name, parseBlkioRecursive));
   return defined<CgroupStats>({ cpu, memory, blkio, pids, spec }) ?? { spec };
 }
 
 /** The first candidate file with a device row; `[]` if the files exist but have none; `undefined` if none exists. */
-function readBlkio(
-  candidates: readonly string[],
-  read: (name: string) => BlkioDeviceStats[] | undefined,
-): BlkioDeviceStats[] | undefined {
+function readBlkio(candidates: readonly string[], read: (name: string) => BlkioDeviceStats[] | undefined): BlkioDeviceStats[] | undefined {
   let seen: BlkioDeviceStats[] | undefined;
   for (const name of candidates) {
     const rows = read(name);

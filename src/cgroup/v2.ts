@@ -1,25 +1,8 @@
 import { hostPath } from '../host/paths.js';
 import { parseMeminfo } from '../proc/meminfo.js';
-import {
-  MAX,
-  parseCpuMax,
-  parseFlatKeyed,
-  parseIoStat,
-  parsePressure,
-  parseUint,
-  parseUintOrMax,
-} from './parse.js';
+import { MAX, parseCpuMax, parseFlatKeyed, parseIoStat, parsePressure, parseUint, parseUintOrMax } from './parse.js';
 import { defined, limitBytes, pageFaults, readParsed, workingSet } from './common.js';
-import type {
-  CgroupReadContext,
-  CgroupSpec,
-  CgroupStats,
-  CollectorName,
-  CpuStats,
-  MemoryStats,
-  PidsStats,
-  PressureStats,
-} from './types.js';
+import type { CgroupReadContext, CgroupSpec, CgroupStats, CollectorName, CpuStats, MemoryStats, PidsStats, PressureStats } from './types.js';
 
 /**
  * cgroup v2 readers (Documentation/admin-guide/cgroup-v2.rst), with cAdvisor's semantics. The root cgroup has
@@ -37,8 +20,7 @@ export function weightToShares(weight: number): number {
 
 /** PSI totals of one cgroup directory; used on v2 and for hybrid's unified hierarchy. */
 export function readPressure(ctx: CgroupReadContext, dir: string): CgroupStats['pressure'] {
-  const read = (name: string): PressureStats | undefined =>
-    readParsed(ctx, 'pressure', hostPath(dir, name), parsePressure);
+  const read = (name: string): PressureStats | undefined => readParsed(ctx, 'pressure', hostPath(dir, name), parsePressure);
   return defined({ cpu: read('cpu.pressure'), memory: read('memory.pressure'), io: read('io.pressure') });
 }
 
@@ -62,11 +44,8 @@ function meminfoUsage(ctx: CgroupReadContext): { usage?: number; swap?: number }
 /** Reads `path` under the cgroup2 mount `root`. */
 export function readV2(ctx: CgroupReadContext, root: string, path: string): CgroupStats {
   const dir = hostPath(root, path);
-  const read = <T>(
-    collector: CollectorName,
-    name: string,
-    parse: (text: string, file: string) => T,
-  ): T | undefined => readParsed(ctx, collector, hostPath(dir, name), parse);
+  const read = <T>(collector: CollectorName, name: string, parse: (text: string, file: string) => T): T | undefined =>
+    readParsed(ctx, collector, hostPath(dir, name), parse);
 
   const cpuStat = read('cpu', 'cpu.stat', parseFlatKeyed);
   const seconds = (key: string): number | undefined => {

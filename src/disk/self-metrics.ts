@@ -65,7 +65,11 @@ export class DiskSelfMetrics {
   }
 
   families(queueLength: number): RenderedFamily[] {
-    const d = new FamilyWriter('podvisor_disk_walk_duration_seconds', 'Time one disk usage measurement took (a walk, or a runtime snapshot usage call).', 'histogram');
+    const d = new FamilyWriter(
+      'podvisor_disk_walk_duration_seconds',
+      'Time one disk usage measurement took (a walk, or a runtime snapshot usage call).',
+      'histogram',
+    );
     WALK_BUCKETS.forEach((le, i) => d.sample(`le="${le}"`, this.buckets[i] ?? 0, '_bucket'));
     d.sample('le="+Inf"', this.count, '_bucket');
     d.sample('', this.sum, '_sum');

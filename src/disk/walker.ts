@@ -69,9 +69,7 @@ export class DiskPermissionError extends Error {
     readonly denied: number,
     readonly deniedPath?: string,
   ) {
-    super(
-      `permission denied reading ${denied} ${denied === 1 ? 'entry' : 'entries'} under ${dir}: podvisor needs CAP_DAC_READ_SEARCH (see deploy/README.md)`,
-    );
+    super(`permission denied reading ${denied} ${denied === 1 ? 'entry' : 'entries'} under ${dir}: podvisor needs CAP_DAC_READ_SEARCH (see deploy/README.md)`);
   }
 }
 
@@ -496,7 +494,8 @@ class Scanner {
         continue;
       }
       if (this.count(path, st)) {
-        if (isAncestor(current, st.ino)) result.errors++; // a bind mount of an ancestor: a cycle
+        if (isAncestor(current, st.ino))
+          result.errors++; // a bind mount of an ancestor: a cycle
         else this.stack.push({ path, ino: st.ino, parent: current });
       }
     }

@@ -70,7 +70,11 @@ function collectorErrorsFamily(snapshot: Snapshot): RenderedFamily {
 }
 
 function runtimeFamilies(snapshot: Snapshot): RenderedFamily[] {
-  const up = new FamilyWriter('podvisor_runtime_up', 'Whether the container runtime is registered and answering (1) or not (0); podvisor retries with backoff.', 'gauge');
+  const up = new FamilyWriter(
+    'podvisor_runtime_up',
+    'Whether the container runtime is registered and answering (1) or not (0); podvisor retries with backoff.',
+    'gauge',
+  );
   const info = new FamilyWriter(
     'podvisor_runtime_info',
     'A metric with a constant 1 value labeled by the runtime and the version strings it reported (as reported, however odd).',
@@ -111,7 +115,12 @@ export class LocalEngine implements GatherEngine {
         ...(opts.disk.cpuBudget === undefined ? {} : { cpuBudget: opts.disk.cpuBudget }),
         onResult: (r) => {
           self.record(r);
-          if (r.result !== 'ok') log.debug('disk usage measurement did not finish', { container: r.key, result: r.result, error: r.error === undefined ? undefined : errorMessage(r.error) });
+          if (r.result !== 'ok')
+            log.debug('disk usage measurement did not finish', {
+              container: r.key,
+              result: r.result,
+              error: r.error === undefined ? undefined : errorMessage(r.error),
+            });
         },
       });
       scheduler.start();

@@ -90,7 +90,9 @@ export function checkLayoutReadable(layout: CgroupLayout): void {
     try {
       fs.readdirSync(dir);
     } catch (err) {
-      throw new StartupError(`cannot read cgroup hierarchy ${dir}: ${errorMessage(err)} (podvisor needs read access to /sys/fs/cgroup; run it as root or with the host's /sys mounted)`);
+      throw new StartupError(
+        `cannot read cgroup hierarchy ${dir}: ${errorMessage(err)} (podvisor needs read access to /sys/fs/cgroup; run it as root or with the host's /sys mounted)`,
+      );
     }
   }
 }
@@ -315,7 +317,13 @@ export class Gatherer {
       const usage = disk.scheduler.get(owner.id);
       const filesystem = disk.filesystems.of(plan.dir);
       if (usage === undefined || filesystem === undefined) return; // absent until the first walk finishes
-      c.fs = { device: filesystem.device, usageBytes: usage.bytes, inodes: usage.inodes, limitBytes: filesystem.capacityBytes, inodesFree: filesystem.inodesFree };
+      c.fs = {
+        device: filesystem.device,
+        usageBytes: usage.bytes,
+        inodes: usage.inodes,
+        limitBytes: filesystem.capacityBytes,
+        inodesFree: filesystem.inodesFree,
+      };
     });
     disk.scheduler.sync(measures);
     snapshot.filesystems = disk.filesystems.all();

@@ -73,10 +73,7 @@ export class WorkerEngine implements GatherEngine {
     const w = this.#worker;
     const id = this.#nextId++;
     return new Promise<GatherResult>((resolve, reject) => {
-      const timer = setTimeout(
-        () => this.#fail(w, `gather did not finish within ${this.#timeoutMs / 1000}s; restarting the gather worker`),
-        this.#timeoutMs,
-      );
+      const timer = setTimeout(() => this.#fail(w, `gather did not finish within ${this.#timeoutMs / 1000}s; restarting the gather worker`), this.#timeoutMs);
       this.#pending.set(id, { resolve, reject, timer });
       w.postMessage({ type: 'gather', id });
     });

@@ -32,12 +32,7 @@ const MACHINE_ID_FILES: readonly string[] = ['etc/machine-id', 'var/lib/dbus/mac
  * fallback, applied on every architecture — /etc/machine-id. That is why system_uuid equals machine_id on
  * VMs without a readable DMI product_uuid (this machine's cAdvisor sample shows exactly that).
  */
-const SYSTEM_UUID_FILES: readonly string[] = [
-  'sys/class/dmi/id/product_uuid',
-  'proc/device-tree/system-id',
-  'proc/device-tree/vm,uuid',
-  'etc/machine-id',
-];
+const SYSTEM_UUID_FILES: readonly string[] = ['sys/class/dmi/id/product_uuid', 'proc/device-tree/system-id', 'proc/device-tree/vm,uuid', 'etc/machine-id'];
 const BOOT_ID_FILES: readonly string[] = ['proc/sys/kernel/random/boot_id'];
 
 /**

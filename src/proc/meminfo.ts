@@ -15,7 +15,10 @@ export function parseMeminfo(text: string, file: string): Map<string, number> {
     const colon = line.indexOf(':');
     const name = colon < 0 ? '' : line.slice(0, colon).trim();
     if (name === '') throw new ParseError(file, `line ${i + 1}: expected "<name>: <value> [kB]"`);
-    const [valueToken, unit, extra] = line.slice(colon + 1).trim().split(/\s+/);
+    const [valueToken, unit, extra] = line
+      .slice(colon + 1)
+      .trim()
+      .split(/\s+/);
     const value = parseDecimal(valueToken);
     if (value === undefined || extra !== undefined) {
       throw new ParseError(file, `line ${i + 1}: ${name} has an unexpected value "${line.slice(colon + 1).trim()}"`);

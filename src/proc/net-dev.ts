@@ -34,7 +34,10 @@ export function parseNetDev(text: string, file: string): NetworkInterfaceStats[]
     const colon = line.indexOf(':');
     const name = colon < 0 ? '' : line.slice(0, colon).trim();
     if (name === '') throw new ParseError(file, `line ${i + 1}: expected "<interface>: <counters>"`);
-    const fields = line.slice(colon + 1).trim().split(/\s+/);
+    const fields = line
+      .slice(colon + 1)
+      .trim()
+      .split(/\s+/);
     if (fields.length < COUNTERS) {
       throw new ParseError(file, `line ${i + 1}: ${name} has ${fields.length} counters, expected ${COUNTERS}`);
     }

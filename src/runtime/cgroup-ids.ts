@@ -31,8 +31,7 @@ export interface CgroupIds {
 const LEAF_RE = /^(?:(cri-containerd|crio|docker|libpod)-)?([0-9a-f]{64})(?:\.scope)?$/;
 const CONMON_RE = /^(crio|libpod)-conmon-[0-9a-f]{64}(?:\.scope)?$/;
 /** A whole segment: `pod<uid>` (cgroupfs) or `kubepods[-<qos>]-pod<uid_>.slice` (systemd). */
-const POD_RE =
-  /^(?:.*-)?pod([0-9a-f]{8}[-_][0-9a-f]{4}[-_][0-9a-f]{4}[-_][0-9a-f]{4}[-_][0-9a-f]{12}|[0-9a-f]{32})(?:\.slice)?$/;
+const POD_RE = /^(?:.*-)?pod([0-9a-f]{8}[-_][0-9a-f]{4}[-_][0-9a-f]{4}[-_][0-9a-f]{4}[-_][0-9a-f]{12}|[0-9a-f]{32})(?:\.slice)?$/;
 
 const PREFIX_HINT: Readonly<Record<string, RuntimeHint | undefined>> = {
   'cri-containerd': 'containerd',

@@ -252,7 +252,11 @@ export class RuntimeFactory {
       await Promise.allSettled([...this.#inspects]);
       try {
         const timeout = AbortSignal.timeout(this.#callTimeoutMs);
-        await raceSignal(() => this.#client.close(), timeout, () => new Error(`close() timed out after ${this.#callTimeoutMs} ms`));
+        await raceSignal(
+          () => this.#client.close(),
+          timeout,
+          () => new Error(`close() timed out after ${this.#callTimeoutMs} ms`),
+        );
       } catch (err) {
         this.#log.debug(`${this.runtime} runtime client close failed: ${errorMessage(err)}`);
       }

@@ -25,10 +25,7 @@ export function createRuntimes(cfg: RuntimeConfig, log: Logger): RuntimeFactory[
   if (cfg.dockerEndpoint !== '') factories.push(new RuntimeFactory(new DockerClient({ endpoint: cfg.dockerEndpoint, timeoutMs: cfg.timeoutMs }), opts));
   if (cfg.containerdAddress !== '') {
     factories.push(
-      new RuntimeFactory(
-        new ContainerdClient({ address: cfg.containerdAddress, namespaces: [...cfg.containerdNamespaces], timeoutMs: cfg.timeoutMs }),
-        opts,
-      ),
+      new RuntimeFactory(new ContainerdClient({ address: cfg.containerdAddress, namespaces: [...cfg.containerdNamespaces], timeoutMs: cfg.timeoutMs }), opts),
     );
   }
   if (cfg.crioEndpoint !== '') factories.push(new RuntimeFactory(new CrioClient({ endpoint: cfg.crioEndpoint, timeoutMs: cfg.timeoutMs }), opts));

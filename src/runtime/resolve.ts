@@ -81,10 +81,7 @@ export function extraLabelsEnabled(o: ExtraLabelOptions): boolean {
  * values where a container lacks a key), and each container's values lined up with it. Keys that collide after
  * sanitizing keep the first in sorted order, so the choice is stable (cAdvisor's depends on map order).
  */
-export function extraLabels(
-  containers: readonly (RuntimeContainer | undefined)[],
-  o: ExtraLabelOptions,
-): { names: string[]; values: string[][] } {
+export function extraLabels(containers: readonly (RuntimeContainer | undefined)[], o: ExtraLabelOptions): { names: string[]; values: string[][] } {
   const wanted = new Map<string, { source: 'label' | 'env'; key: string }>();
   const addKey = (source: 'label' | 'env', key: string): void => {
     const name = `container_${source}_${sanitizeLabelName(key)}`;

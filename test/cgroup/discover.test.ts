@@ -87,11 +87,7 @@ t.test('v1: union of the controller trees we read, each mount once; others ignor
   };
   const walked = t.capture(fs, 'readdirSync', fs.readdirSync);
   t.strictSame(listCgroups(layout, []), ['/', '/kubepods', '/kubepods/pod1', '/user.slice']);
-  t.equal(
-    walked().filter((c) => String(c.args[0]) === dir('cpu,cpuacct')).length,
-    1,
-    'the co-mounted cpu,cpuacct dir is walked once',
-  );
+  t.equal(walked().filter((c) => String(c.args[0]) === dir('cpu,cpuacct')).length, 1, 'the co-mounted cpu,cpuacct dir is walked once');
   for (const other of ['freezer', 'devices']) {
     t.notOk(
       walked().some((c) => String(c.args[0]).startsWith(dir(other))),

@@ -93,7 +93,9 @@ t.test('detectLayout: hybrid with co-mounted controllers', async (t) => {
 });
 
 t.test('detectLayout: pure v1 and pure v2', async (t) => {
-  const v1Only = HYBRID.split('\n').filter((l) => !l.includes('cgroup2')).join('\n');
+  const v1Only = HYBRID.split('\n')
+    .filter((l) => !l.includes('cgroup2'))
+    .join('\n');
   const v1 = detectLayout(v1Only, '/');
   t.equal(v1.mode, 'v1');
   t.equal(v1.v2, undefined);

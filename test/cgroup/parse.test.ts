@@ -41,17 +41,23 @@ t.test('single values', async (t) => {
 
 t.test('flat keyed: v1 cpu.stat, cpuacct.stat, memory.stat; v2 cpu.stat', async (t) => {
   const v1CpuStat = 'nr_periods 0\nnr_throttled 0\nthrottled_time 0\nnr_bursts 0\nburst_time 0\n';
-  t.strictSame([...parseFlatKeyed(v1CpuStat, F)], [
-    ['nr_periods', 0],
-    ['nr_throttled', 0],
-    ['throttled_time', 0],
-    ['nr_bursts', 0],
-    ['burst_time', 0],
-  ]);
-  t.strictSame([...parseFlatKeyed('user 6176\nsystem 3208\n', F)], [
-    ['user', 6176],
-    ['system', 3208],
-  ]);
+  t.strictSame(
+    [...parseFlatKeyed(v1CpuStat, F)],
+    [
+      ['nr_periods', 0],
+      ['nr_throttled', 0],
+      ['throttled_time', 0],
+      ['nr_bursts', 0],
+      ['burst_time', 0],
+    ],
+  );
+  t.strictSame(
+    [...parseFlatKeyed('user 6176\nsystem 3208\n', F)],
+    [
+      ['user', 6176],
+      ['system', 3208],
+    ],
+  );
   const v1MemoryStat =
     'cache 9809920\nrss 6344704\nrss_huge 0\nshmem 8998912\nmapped_file 7380992\ndirty 20480\nwriteback 0\n' +
     'workingset_refault_anon 0\nworkingset_refault_file 53\nswap 0\nswapcached 0\npgpgin 33451\npgpgout 29507\n' +
@@ -129,13 +135,10 @@ t.test('v1 blkio recursive files', async (t) => {
 });
 
 t.test('PSI files', async (t) => {
-  t.strictSame(
-    parsePressure(
-      'some avg10=1.39 avg60=0.96 avg300=1.67 total=11714915\nfull avg10=0.00 avg60=0.00 avg300=0.00 total=0\n',
-      F,
-    ),
-    { someSeconds: 11.714915, fullSeconds: 0 },
-  );
+  t.strictSame(parsePressure('some avg10=1.39 avg60=0.96 avg300=1.67 total=11714915\nfull avg10=0.00 avg60=0.00 avg300=0.00 total=0\n', F), {
+    someSeconds: 11.714915,
+    fullSeconds: 0,
+  });
   t.strictSame(
     parsePressure('some avg10=0.00 avg60=0.00 avg300=0.00 total=2856686\n', F),
     { someSeconds: 2.856686 },

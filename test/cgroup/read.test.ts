@@ -92,11 +92,17 @@ t.test('v2 root: memory from /proc/meminfo', async (t) => {
 
   const bad = memoryContext(V2, files, 'MemTotal: lots\n');
   t.strictSame(readCgroupStats(bad.ctx, '/').memory, { rssBytes: 4096, cacheBytes: 8192, inactiveFileBytes: 100000 });
-  t.strictSame(bad.errors.map((e) => [e.collector, e.file, e.err instanceof ParseError]), [['memory', '/proc/meminfo', true]]);
+  t.strictSame(
+    bad.errors.map((e) => [e.collector, e.file, e.err instanceof ParseError]),
+    [['memory', '/proc/meminfo', true]],
+  );
 
   const failing = memoryContext(V2, files, eio('/proc/meminfo'));
   readCgroupStats(failing.ctx, '/');
-  t.strictSame(failing.errors.map((e) => [e.collector, e.file]), [['memory', '/proc/meminfo']]);
+  t.strictSame(
+    failing.errors.map((e) => [e.collector, e.file]),
+    [['memory', '/proc/meminfo']],
+  );
 
   const absent = memoryContext(V2, {}, undefined);
   t.strictSame(readCgroupStats(absent.ctx, '/'), { spec: {} }, 'no meminfo and no files: nothing, no error');
@@ -137,18 +143,25 @@ t.test('v1: errors by collector; working set and blkio rules', async (t) => {
     '/p/x/pids.current': '3\n',
     '/p/x/pids.max': 'max\n',
   });
-  t.strictSame(readCgroupStats(ctx, '/x'), {
-    cpu: { usageSeconds: 1, userSeconds: 1.5, systemSeconds: 0.5 },
-    memory: { usageBytes: 10000, workingSetBytes: 10000, rssBytes: 4096 },
-    blkio: [{ major: 8, minor: 0, bytes: { Read: 1, Write: 2 } }],
-    pids: { current: 3, max: 0 },
-    spec: { memoryLimitBytes: 0, memoryReservationBytes: 4611686018427387904, memorySwapLimitBytes: 1073741824 },
-  }, 'no total_inactive_file: working set = usage; first blkio file with a device row wins');
+  t.strictSame(
+    readCgroupStats(ctx, '/x'),
+    {
+      cpu: { usageSeconds: 1, userSeconds: 1.5, systemSeconds: 0.5 },
+      memory: { usageBytes: 10000, workingSetBytes: 10000, rssBytes: 4096 },
+      blkio: [{ major: 8, minor: 0, bytes: { Read: 1, Write: 2 } }],
+      pids: { current: 3, max: 0 },
+      spec: { memoryLimitBytes: 0, memoryReservationBytes: 4611686018427387904, memorySwapLimitBytes: 1073741824 },
+    },
+    'no total_inactive_file: working set = usage; first blkio file with a device row wins',
+  );
   t.notOk(reads.includes('/b/x/blkio.throttle.io_service_bytes_recursive'), 'later blkio files are not read');
-  t.strictSame(errors.map((e) => [e.collector, e.file]), [
-    ['cpu', '/c/x/cpuacct.usage_percpu'],
-    ['spec', '/c/x/cpu.cfs_period_us'],
-  ]);
+  t.strictSame(
+    errors.map((e) => [e.collector, e.file]),
+    [
+      ['cpu', '/c/x/cpuacct.usage_percpu'],
+      ['spec', '/c/x/cpu.cfs_period_us'],
+    ],
+  );
 });
 
 t.test('v1: memory.stat absent means no working set; no blkio file means no blkio', async (t) => {

@@ -110,7 +110,11 @@ t.test('readCgroupStats: app container with a CPU limit', async (t) => {
     },
   });
   t.strictSame(errors, []);
-  t.strictSame([...reads.values()].filter((n) => n !== 1), [], 'no file read twice');
+  t.strictSame(
+    [...reads.values()].filter((n) => n !== 1),
+    [],
+    'no file read twice',
+  );
   t.ok(
     reads.has(path.join(CG, 'blkio', APP, 'blkio.bfq.io_service_bytes_recursive')) &&
       reads.has(path.join(CG, 'blkio', APP, 'blkio.throttle.io_service_bytes_recursive')),
@@ -122,7 +126,11 @@ t.test('readCgroupStats: app container with a CPU limit', async (t) => {
 t.test('readCgroupStats: root and intermediate cgroups', async (t) => {
   const { ctx, errors } = recordingContext(fixtureLayout(ROOTFS), ROOTFS);
   const root = readCgroupStats(ctx, '/');
-  t.strictSame(root.spec, { cpuPeriod: 100000, cpuShares: 1024, memoryLimitBytes: 0, memoryReservationBytes: 0 }, 'unlimited → 0, quota -1 → absent, no memsw file → absent');
+  t.strictSame(
+    root.spec,
+    { cpuPeriod: 100000, cpuShares: 1024, memoryLimitBytes: 0, memoryReservationBytes: 0 },
+    'unlimited → 0, quota -1 → absent, no memsw file → absent',
+  );
   t.equal(root.pids, undefined, 'the v1 root has no pids.current / pids.max');
   t.equal(root.pressure, undefined, 'no PSI on pure v1');
   t.equal(root.memory?.usageBytes, 6121984000);

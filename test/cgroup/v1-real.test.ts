@@ -76,8 +76,7 @@ if (missing.length > 0) {
     t.teardown(cleanup);
 
     for (const dir of dirs) fs.mkdirSync(path.join(dir, CGROUP), { recursive: true });
-    const at = (controller: (typeof CONTROLLERS)[number], file: string): string =>
-      path.join(layout.v1.get(controller) ?? '', CGROUP, file);
+    const at = (controller: (typeof CONTROLLERS)[number], file: string): string => path.join(layout.v1.get(controller) ?? '', CGROUP, file);
     fs.writeFileSync(at('cpu', 'cpu.cfs_quota_us'), `${QUOTA_US}\n`);
     fs.writeFileSync(at('pids', 'pids.max'), `${PIDS_MAX}\n`);
     fs.writeFileSync(at('memory', 'memory.limit_in_bytes'), `${MEMORY_LIMIT}\n`);
@@ -137,9 +136,7 @@ if (missing.length > 0) {
     // Most of the 4 MiB read back stays charged as page cache (a few pages may already be reclaimed or uncharged).
     t.ok((mem?.cacheBytes ?? 0) >= 3 * 1024 * 1024, `the file read back is page cache (${mem?.cacheBytes})`);
     t.ok(
-      mem?.workingSetBytes !== undefined &&
-        mem.usageBytes !== undefined &&
-        mem.workingSetBytes === Math.max(0, mem.usageBytes - (mem.inactiveFileBytes ?? 0)),
+      mem?.workingSetBytes !== undefined && mem.usageBytes !== undefined && mem.workingSetBytes === Math.max(0, mem.usageBytes - (mem.inactiveFileBytes ?? 0)),
       'working set = usage − total_inactive_file',
     );
     t.ok((mem?.pgfault?.container ?? 0) > 0, 'page faults counted');

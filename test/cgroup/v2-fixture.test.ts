@@ -92,7 +92,7 @@ t.test('cgroupDirs, cgroupExists, procsFile', async (t) => {
   t.equal(procsFile(layout, '/system.slice/gone.service'), undefined);
 });
 
-t.test('weightToShares is cAdvisor\'s conversion', async (t) => {
+t.test("weightToShares is cAdvisor's conversion", async (t) => {
   t.equal(weightToShares(1), 2, 'BestEffort and pause');
   t.equal(weightToShares(10), 237, 'kubelet weight for 250m');
   t.equal(weightToShares(20), 500, 'kubelet weight for 500m');
@@ -174,7 +174,10 @@ t.test('readCgroupStats: burstable container, every file read once', async (t) =
     [],
     'no file read twice',
   );
-  t.notOk([...reads.keys()].some((f) => f.endsWith('meminfo')), 'meminfo is for the root only');
+  t.notOk(
+    [...reads.keys()].some((f) => f.endsWith('meminfo')),
+    'meminfo is for the root only',
+  );
 });
 
 t.test('readCgroupStats: guaranteed container with a CPU limit and throttling', async (t) => {
@@ -206,13 +209,17 @@ t.test('readCgroupStats: guaranteed container with a CPU limit and throttling', 
 t.test('readCgroupStats: besteffort pause (unlimited everything, no I/O)', async (t) => {
   const { ctx, errors } = recordingContext(fixtureLayout(ROOTFS), ROOTFS);
   const stats = readCgroupStats(ctx, BESTEFFORT_PAUSE);
-  t.strictSame(stats.spec, {
-    cpuPeriod: 100000,
-    cpuShares: 2,
-    memoryLimitBytes: 0,
-    memoryReservationBytes: 0,
-    memorySwapLimitBytes: 0,
-  }, 'cpu.max "max 100000" has no quota; memory.max "max" is 0');
+  t.strictSame(
+    stats.spec,
+    {
+      cpuPeriod: 100000,
+      cpuShares: 2,
+      memoryLimitBytes: 0,
+      memoryReservationBytes: 0,
+      memorySwapLimitBytes: 0,
+    },
+    'cpu.max "max 100000" has no quota; memory.max "max" is 0',
+  );
   t.notOk('cpuQuota' in stats.spec);
   t.strictSame(stats.blkio, [], 'an empty io.stat is no device, not an absent file');
   t.strictSame(stats.pressure?.cpu, { someSeconds: 0, fullSeconds: 0 });

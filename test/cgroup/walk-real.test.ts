@@ -45,7 +45,10 @@ if (!isRoot && process.env.CI === 'true') {
       const readdirs = t.capture(fs, 'readdirSync', fs.readdirSync);
       t.strictSame(listCgroups(only, [`${TOP}/`, TOP]), ['/', TOP, ...TREE].sort());
       const listed = readdirs().map((c) => path.relative(root, String(c.args[0])));
-      t.notOk(listed.some((d) => d.endsWith('/d') || d.endsWith('/e') || d.endsWith('c.scope') || d.endsWith('/g')), 'no readdir of a leaf');
+      t.notOk(
+        listed.some((d) => d.endsWith('/d') || d.endsWith('/e') || d.endsWith('c.scope') || d.endsWith('/g')),
+        'no readdir of a leaf',
+      );
 
       fs.mkdirSync(path.join(root, TOP, 'a', 'd', 'new'));
       t.ok(listCgroups(only, [TOP]).includes(`${TOP}/a/d/new`), 'a leaf that grows a child is walked into');

@@ -50,13 +50,27 @@ const KUBE_PROMETHEUS_CADVISOR_METRIC_RELABELINGS = [
   {
     action: 'drop',
     sourceLabels: ['__name__', 'pod', 'namespace'],
-    regex: '(container_spec_.*|container_file_descriptors|container_sockets|container_threads_max|container_threads|container_start_time_seconds|container_last_seen);;',
+    regex:
+      '(container_spec_.*|container_file_descriptors|container_sockets|container_threads_max|container_threads|container_start_time_seconds|container_last_seen);;',
   },
   { action: 'drop', sourceLabels: ['__name__', 'container'], regex: '(container_blkio_device_usage_total);.+' },
 ];
 
 /** Capabilities that would make podvisor's pod privileged in all but name, or let it write: never added. */
-const FORBIDDEN_CAPS = ['ALL', 'SYS_ADMIN', 'SYS_MODULE', 'SYS_RAWIO', 'SYS_BOOT', 'NET_ADMIN', 'BPF', 'MAC_ADMIN', 'MAC_OVERRIDE', 'DAC_OVERRIDE', 'FOWNER', 'CHOWN'];
+const FORBIDDEN_CAPS = [
+  'ALL',
+  'SYS_ADMIN',
+  'SYS_MODULE',
+  'SYS_RAWIO',
+  'SYS_BOOT',
+  'NET_ADMIN',
+  'BPF',
+  'MAC_ADMIN',
+  'MAC_OVERRIDE',
+  'DAC_OVERRIDE',
+  'FOWNER',
+  'CHOWN',
+];
 
 // ---------------------------------------------------------------------------------------------------------------
 // Rendering and schema validation
@@ -247,7 +261,8 @@ function daemonSetProblems(ds: IDaemonSet): string[] {
     if (hp === undefined) continue;
     const mustExist = ['/', '/sys', '/var/run'].includes(hp.path);
     const want = mustExist ? 'Directory' : 'DirectoryOrCreate';
-    if (hp.type !== want) p.push(`hostPath ${hp.path}: type ${String(hp.type)}, expected ${want}${mustExist ? '' : ' (a node without it must still start the pod)'}`);
+    if (hp.type !== want)
+      p.push(`hostPath ${hp.path}: type ${String(hp.type)}, expected ${want}${mustExist ? '' : ' (a node without it must still start the pod)'}`);
   }
 
   // Port, env
@@ -257,7 +272,8 @@ function daemonSetProblems(ds: IDaemonSet): string[] {
   // Probes
   const live = c.livenessProbe;
   const ready = c.readinessProbe;
-  if (live?.httpGet?.path !== '/healthz' || live.httpGet.port !== 'http-metrics') p.push('livenessProbe must GET /healthz on http-metrics (it never waits for a gather)');
+  if (live?.httpGet?.path !== '/healthz' || live.httpGet.port !== 'http-metrics')
+    p.push('livenessProbe must GET /healthz on http-metrics (it never waits for a gather)');
   if (ready?.httpGet?.path !== '/readyz' || ready.httpGet.port !== 'http-metrics') p.push('readinessProbe must GET /readyz on http-metrics');
   if (live !== undefined) {
     const timeoutMs = (live.timeoutSeconds ?? 1) * 1000;
@@ -277,8 +293,10 @@ function daemonSetProblems(ds: IDaemonSet): string[] {
     if (!(b > 0)) p.push(`limits.${r} missing`);
     if (a > b) p.push(`requests.${r} ${String(req[r])} above limits.${r} ${String(lim[r])}`);
   }
-  if (quantity(req.memory) < MEASURED.steadyRssMiB * 2 ** 20) p.push(`requests.memory ${String(req.memory)} is below the measured steady RSS (${MEASURED.steadyRssMiB} MiB)`);
-  if (quantity(lim.memory) < 2 * MEASURED.peakRssMiB * 2 ** 20) p.push(`limits.memory ${String(lim.memory)} leaves less than 2x the measured peak RSS (${MEASURED.peakRssMiB} MiB)`);
+  if (quantity(req.memory) < MEASURED.steadyRssMiB * 2 ** 20)
+    p.push(`requests.memory ${String(req.memory)} is below the measured steady RSS (${MEASURED.steadyRssMiB} MiB)`);
+  if (quantity(lim.memory) < 2 * MEASURED.peakRssMiB * 2 ** 20)
+    p.push(`limits.memory ${String(lim.memory)} leaves less than 2x the measured peak RSS (${MEASURED.peakRssMiB} MiB)`);
   if (quantity(lim.cpu) < 1) p.push(`limits.cpu ${String(lim.cpu)}: below one core a gather (single-threaded) is stretched by throttling`);
   return p;
 }
@@ -309,12 +327,15 @@ function wiringProblems(b: Bundle): string[] {
   const svcPort = svc.spec?.ports?.find((x) => x.name === 'http-metrics');
   const containerPortNames = (podvisorContainer(b.daemonSet).ports ?? []).map((x) => x.name);
   if (svcPort === undefined) p.push('Service port http-metrics missing');
-  else if (typeof svcPort.targetPort !== 'string' || !containerPortNames.includes(svcPort.targetPort)) p.push(`Service targetPort ${String(svcPort.targetPort)} is not a container port name`);
+  else if (typeof svcPort.targetPort !== 'string' || !containerPortNames.includes(svcPort.targetPort))
+    p.push(`Service targetPort ${String(svcPort.targetPort)} is not a container port name`);
 
   const sm = b.serviceMonitor.spec;
   const svcLabels = svc.metadata?.labels ?? {};
-  for (const [k, v] of Object.entries(sm.selector.matchLabels ?? {})) if (svcLabels[k] !== v) p.push(`ServiceMonitor selects ${k}=${v}, the Service does not carry it`);
-  if (sm.namespaceSelector !== undefined && !(sm.namespaceSelector.matchNames ?? []).includes(ns ?? '')) p.push('ServiceMonitor namespaceSelector excludes its own namespace');
+  for (const [k, v] of Object.entries(sm.selector.matchLabels ?? {}))
+    if (svcLabels[k] !== v) p.push(`ServiceMonitor selects ${k}=${v}, the Service does not carry it`);
+  if (sm.namespaceSelector !== undefined && !(sm.namespaceSelector.matchNames ?? []).includes(ns ?? ''))
+    p.push('ServiceMonitor namespaceSelector excludes its own namespace');
   if (sm.jobLabel === undefined || svcLabels[sm.jobLabel] !== 'podvisor') p.push('jobLabel must name a Service label whose value is podvisor (job="podvisor")');
   if (sm.endpoints.length !== 1) p.push(`one ServiceMonitor endpoint expected, got ${sm.endpoints.length}`);
   const ep = sm.endpoints[0];
@@ -324,7 +345,8 @@ function wiringProblems(b: Bundle): string[] {
   if (ep.honorLabels !== true) p.push('honorLabels must be true');
   if (ep.interval !== '30s') p.push(`interval ${String(ep.interval)}, kube-prometheus scrapes cAdvisor every 30s`);
   if (ep.scrapeTimeout !== undefined && quantitySeconds(ep.scrapeTimeout) > quantitySeconds(ep.interval ?? '30s')) p.push('scrapeTimeout above interval');
-  if (!isDeepStrictEqual(ep.metricRelabelings, KUBE_PROMETHEUS_CADVISOR_METRIC_RELABELINGS)) p.push("metricRelabelings differ from kube-prometheus' cAdvisor ones");
+  if (!isDeepStrictEqual(ep.metricRelabelings, KUBE_PROMETHEUS_CADVISOR_METRIC_RELABELINGS))
+    p.push("metricRelabelings differ from kube-prometheus' cAdvisor ones");
   const relabel = ep.relabelings ?? [];
   if (!relabel.some((r) => r.sourceLabels?.[0] === '__metrics_path__' && r.targetLabel === 'metrics_path')) p.push('metrics_path relabeling missing');
   return p;
@@ -402,7 +424,8 @@ function runtimeProblems(ds: IDaemonSet, want: RuntimeExpectation): string[] {
   const mounts = (podvisorContainer(ds).volumeMounts ?? []).map((m) => m.mountPath);
   const rootVolume = (podSpec(ds).volumes ?? []).find((v) => v.hostPath?.path === '/');
   const rootMount = podvisorContainer(ds).volumeMounts?.find((m) => m.name === rootVolume?.name);
-  if (rootMount === undefined || cfg.rootfs !== rootMount.mountPath) p.push(`--rootfs=${cfg.rootfs} is not where the host's / is mounted (${String(rootMount?.mountPath)})`);
+  if (rootMount === undefined || cfg.rootfs !== rootMount.mountPath)
+    p.push(`--rootfs=${cfg.rootfs} is not where the host's / is mounted (${String(rootMount?.mountPath)})`);
   const rt = cfg.runtimes;
   if (rt.dockerEndpoint !== want.dockerEndpoint) p.push(`docker endpoint "${rt.dockerEndpoint}", expected "${want.dockerEndpoint}"`);
   if (rt.containerdAddress !== want.containerdAddress) p.push(`containerd address "${rt.containerdAddress}", expected "${want.containerdAddress}"`);
@@ -432,7 +455,7 @@ for (const dir of DIRS) {
     const b = bundle(docs);
     t.same(daemonSetProblems(b.daemonSet), [], 'DaemonSet: read-only host, no privilege, probes, sizing');
     t.same(wiringProblems(b), [], 'Service, ServiceMonitor, labels and namespaces fit together');
-    t.same(runtimeProblems(b.daemonSet, RUNTIMES[dir]), [], 'args parse with podvisor\'s own parser and select the runtimes of this flavour');
+    t.same(runtimeProblems(b.daemonSet, RUNTIMES[dir]), [], "args parse with podvisor's own parser and select the runtimes of this flavour");
     t.equal(podvisorContainer(b.daemonSet).image, 'podvisor:0.1.0', 'image podvisor:0.1.0 unless overridden');
     t.equal(b.namespace.metadata?.labels?.['pod-security.kubernetes.io/enforce'], 'privileged', 'Pod Security admits hostPath, hostPID and the capabilities');
   });
@@ -486,7 +509,11 @@ t.test('schema and strict-field validation reject broken manifests, naming the p
     sc.readOnlyRootFilesytem = true;
   });
   t.same(apiProblems(misspelled), ['DaemonSet: unknown field "spec.template.spec.containers[0].securityContext.readOnlyRootFilesytem"'], 'misspelled field');
-  t.same(strict.unknownFields('DaemonSet', misspelled), ['spec.template.spec.containers[0].securityContext.readOnlyRootFilesytem'], 'only the strict check sees it');
+  t.same(
+    strict.unknownFields('DaemonSet', misspelled),
+    ['spec.template.spec.containers[0].securityContext.readOnlyRootFilesytem'],
+    'only the strict check sees it',
+  );
   t.doesNotThrow(() => VALIDATE.DaemonSet(misspelled), 'the schemas alone accept an unknown field (no additionalProperties: false)');
 
   const wrongType = mutate((d) => {
@@ -497,7 +524,11 @@ t.test('schema and strict-field validation reject broken manifests, naming the p
   const noName = mutate((d) => {
     delete container(d).name;
   });
-  t.match(apiProblems(noName), [/^DaemonSet: data\/spec\/template\/spec\/containers\/0 must have required property name/], 'missing required field (container name)');
+  t.match(
+    apiProblems(noName),
+    [/^DaemonSet: data\/spec\/template\/spec\/containers\/0 must have required property name/],
+    'missing required field (container name)',
+  );
 
   const noSelector = mutate((d) => {
     delete d.spec.selector;
@@ -535,14 +566,22 @@ t.test('the semantic checks bite', async (t) => {
     broken((_s, c) => {
       c.securityContext = { ...c.securityContext, privileged: true, capabilities: { add: ['SYS_ADMIN'] } };
     }),
-    ['privileged', 'capabilities.drop must include ALL', 'capability SYS_ADMIN must not be added', 'capability SYS_ADMIN is not documented in deploy/README.md'],
+    [
+      'privileged',
+      'capabilities.drop must include ALL',
+      'capability SYS_ADMIN must not be added',
+      'capability SYS_ADMIN is not documented in deploy/README.md',
+    ],
   );
   t.same(
     broken((s, c) => {
       c.volumeMounts = [...(c.volumeMounts ?? []), { name: 'nowhere', mountPath: '/nowhere', readOnly: true }];
       s.hostPID = false;
     }),
-    ['hostPID must be true: cgroup.procs pids are only meaningful in the host pid namespace', 'volumeMount /nowhere names volume nowhere, which does not exist'],
+    [
+      'hostPID must be true: cgroup.procs pids are only meaningful in the host pid namespace',
+      'volumeMount /nowhere names volume nowhere, which does not exist',
+    ],
   );
   t.same(
     broken((_s, c) => {
@@ -622,7 +661,8 @@ interface ScrapeConfig {
 function loadScrapeConfigs(): ScrapeConfig[] {
   const text = fs.readFileSync(path.join(REPO, 'deploy', 'prometheus', 'scrape-config.yaml'), 'utf8');
   const v: unknown = parseYaml(text);
-  if (!Array.isArray(v) || !v.every((x) => isObj(x) && typeof x.job_name === 'string')) throw new Error('scrape-config.yaml: a list of scrape configs expected');
+  if (!Array.isArray(v) || !v.every((x) => isObj(x) && typeof x.job_name === 'string'))
+    throw new Error('scrape-config.yaml: a list of scrape configs expected');
   return v as ScrapeConfig[];
 }
 
@@ -632,7 +672,17 @@ function sanitize(name: string): string {
 }
 
 /** The labels the Kubernetes pod role gives one container port of a pod (prometheus discovery/kubernetes/pod.go). */
-function podTarget(o: { namespace: string; pod: string; node: string; ip: string; phase: string; labels: Record<string, string>; container: string; portName: string; port: number }): Record<string, string> {
+function podTarget(o: {
+  namespace: string;
+  pod: string;
+  node: string;
+  ip: string;
+  phase: string;
+  labels: Record<string, string>;
+  container: string;
+  portName: string;
+  port: number;
+}): Record<string, string> {
   const l: Record<string, string> = {
     __address__: `${o.ip}:${o.port}`,
     __meta_kubernetes_namespace: o.namespace,
@@ -653,9 +703,24 @@ function podTarget(o: { namespace: string; pod: string; node: string; ip: string
 }
 
 const SD_FIELDS = new Set([
-  'api_server', 'role', 'kubeconfig_file', 'namespaces', 'selectors', 'attach_metadata',
-  'basic_auth', 'authorization', 'oauth2', 'bearer_token', 'bearer_token_file', 'tls_config', 'proxy_url', 'no_proxy',
-  'proxy_from_environment', 'proxy_connect_header', 'follow_redirects', 'enable_http2',
+  'api_server',
+  'role',
+  'kubeconfig_file',
+  'namespaces',
+  'selectors',
+  'attach_metadata',
+  'basic_auth',
+  'authorization',
+  'oauth2',
+  'bearer_token',
+  'bearer_token_file',
+  'tls_config',
+  'proxy_url',
+  'no_proxy',
+  'proxy_from_environment',
+  'proxy_connect_header',
+  'follow_redirects',
+  'enable_http2',
 ]);
 const SD_ROLES = ['node', 'pod', 'service', 'endpoints', 'endpointslice', 'ingress'];
 
@@ -666,8 +731,10 @@ function kubernetesSdProblems(sd: Obj): string[] {
   if (typeof sd.role !== 'string' || !SD_ROLES.includes(sd.role)) p.push(`kubernetes_sd_configs: role ${String(sd.role)}`);
   if (sd.namespaces !== undefined) {
     const ns = sd.namespaces;
-    if (!isObj(ns) || Object.keys(ns).some((k) => k !== 'names' && k !== 'own_namespace')) p.push('kubernetes_sd_configs.namespaces: names and own_namespace only');
-    else if (ns.names !== undefined && !(Array.isArray(ns.names) && ns.names.every((n) => typeof n === 'string'))) p.push('kubernetes_sd_configs.namespaces.names: a list of strings');
+    if (!isObj(ns) || Object.keys(ns).some((k) => k !== 'names' && k !== 'own_namespace'))
+      p.push('kubernetes_sd_configs.namespaces: names and own_namespace only');
+    else if (ns.names !== undefined && !(Array.isArray(ns.names) && ns.names.every((n) => typeof n === 'string')))
+      p.push('kubernetes_sd_configs.namespaces.names: a list of strings');
   }
   for (const s of Array.isArray(sd.selectors) ? sd.selectors : sd.selectors === undefined ? [] : [null]) {
     if (!isObj(s) || Object.keys(s).some((k) => !['role', 'label', 'field'].includes(k))) {
@@ -707,7 +774,11 @@ t.test('deploy/prometheus/scrape-config.yaml: the ServiceMonitor for Prometheus 
   t.equal(job.scrape_interval, ep.interval);
   t.equal(job.scrape_timeout, ep.scrapeTimeout);
   t.equal(job.honor_labels, true);
-  t.same(asOperatorRelabelings(job.metric_relabel_configs ?? []), KUBE_PROMETHEUS_CADVISOR_METRIC_RELABELINGS, 'the same metric relabelings as the ServiceMonitor');
+  t.same(
+    asOperatorRelabelings(job.metric_relabel_configs ?? []),
+    KUBE_PROMETHEUS_CADVISOR_METRIC_RELABELINGS,
+    'the same metric relabelings as the ServiceMonitor',
+  );
   for (const sd of job.kubernetes_sd_configs ?? []) t.same(kubernetesSdProblems(sd), [], 'kubernetes_sd_configs fields as Prometheus defines them');
 
   // The targets Prometheus would discover: podvisor's pod (from the rendered pod template) and a neighbour.
@@ -716,12 +787,27 @@ t.test('deploy/prometheus/scrape-config.yaml: the ServiceMonitor for Prometheus 
   const port = c.ports?.find((x) => x.name === 'http-metrics');
   if (tmpl === undefined || port === undefined) throw new Error('no pod template or port');
   const ours = podTarget({
-    namespace: 'podvisor', pod: 'podvisor-7xk2p', node: 'node-1', ip: '10.0.3.7', phase: 'Running',
-    labels: tmpl.metadata?.labels ?? {}, container: c.name, portName: port.name ?? '', port: port.containerPort,
+    namespace: 'podvisor',
+    pod: 'podvisor-7xk2p',
+    node: 'node-1',
+    ip: '10.0.3.7',
+    phase: 'Running',
+    labels: tmpl.metadata?.labels ?? {},
+    container: c.name,
+    portName: port.name ?? '',
+    port: port.containerPort,
   });
   t.same(
     targetLabels(ours, job),
-    { job: 'podvisor', namespace: 'podvisor', pod: 'podvisor-7xk2p', container: 'podvisor', metrics_path: '/metrics/cadvisor', node: 'node-1', instance: '10.0.3.7:8080' },
+    {
+      job: 'podvisor',
+      namespace: 'podvisor',
+      pod: 'podvisor-7xk2p',
+      container: 'podvisor',
+      metrics_path: '/metrics/cadvisor',
+      node: 'node-1',
+      instance: '10.0.3.7:8080',
+    },
     'a podvisor pod: one target at its pod IP, labelled as the ServiceMonitor labels it (less service and endpoint)',
   );
   t.equal(targetLabels({ ...ours, __meta_kubernetes_pod_container_port_name: 'other' }, job), undefined, 'another port of the pod is not scraped');
@@ -730,17 +816,23 @@ t.test('deploy/prometheus/scrape-config.yaml: the ServiceMonitor for Prometheus 
 
   // The metric relabelings, on series as podvisor prints them.
   const series = (name: string, l: Record<string, string>): boolean => relabel({ __name__: name, ...l }, job.metric_relabel_configs ?? []) !== undefined;
-  t.notOk(series('container_threads', { id: '/system.slice/containerd.service', pod: '', namespace: '', container: '' }), 'node cgroup: container_threads dropped');
+  t.notOk(
+    series('container_threads', { id: '/system.slice/containerd.service', pod: '', namespace: '', container: '' }),
+    'node cgroup: container_threads dropped',
+  );
   t.ok(series('container_threads', { id: '/kubepods/podx/c1', pod: 'web-1', namespace: 'shop', container: 'web' }), 'pod container: container_threads kept');
   t.ok(series('container_cpu_usage_seconds_total', { id: '/', pod: '', namespace: '', container: '' }), 'node cgroup: CPU kept');
   t.notOk(series('container_blkio_device_usage_total', { container: 'web' }), 'blkio per container dropped');
   t.ok(series('container_blkio_device_usage_total', { container: '' }), 'blkio without container kept');
 });
 
-t.test('deploy/prometheus/kube-prometheus-rbac.yaml: valid, and grants what service discovery needs in podvisor\'s namespace', async (t) => {
+t.test("deploy/prometheus/kube-prometheus-rbac.yaml: valid, and grants what service discovery needs in podvisor's namespace", async (t) => {
   const text = fs.readFileSync(path.join(REPO, 'deploy', 'prometheus', 'kube-prometheus-rbac.yaml'), 'utf8');
   const docs = parseAllDocuments(text).map((d) => d.toJS() as unknown);
-  t.same(docs.map((d) => (isObj(d) ? d.kind : undefined)), ['Role', 'RoleBinding']);
+  t.same(
+    docs.map((d) => (isObj(d) ? d.kind : undefined)),
+    ['Role', 'RoleBinding'],
+  );
   for (const d of docs) {
     if (!isObj(d)) continue;
     t.same(apiProblems(d), [], `${String(d.kind)}: schema and strict field validation`);
@@ -762,7 +854,9 @@ t.test('promtool accepts the scrape config', async (t) => {
     const file = path.join(dir, 'prometheus.yml');
     fs.writeFileSync(file, stringify({ global: { scrape_interval: '1m' }, scrape_configs: scrapeConfigs }));
     return new Promise((resolve) => {
-      execFile('promtool', ['check', 'config', file], { timeout: 30_000, encoding: 'utf8' }, (err, stdout, stderr) => resolve({ ok: err === null, output: `${stdout}${stderr}` }));
+      execFile('promtool', ['check', 'config', file], { timeout: 30_000, encoding: 'utf8' }, (err, stdout, stderr) =>
+        resolve({ ok: err === null, output: `${stdout}${stderr}` }),
+      );
     });
   };
   const full = await check(configs);

@@ -39,7 +39,10 @@ export function createStrictChecker(repoRoot: string): StrictChecker {
   const source =
     Object.entries(ROOTS)
       .map(([kind, [mod, iface]]) => `import type { ${iface} as ${kind} } from '${mod}';`)
-      .join('\n') + `\nexport interface Roots {\n${Object.keys(ROOTS).map((k) => `  ${k}: ${k};`).join('\n')}\n}\n`;
+      .join('\n') +
+    `\nexport interface Roots {\n${Object.keys(ROOTS)
+      .map((k) => `  ${k}: ${k};`)
+      .join('\n')}\n}\n`;
   const options: ts.CompilerOptions = {
     target: ts.ScriptTarget.ES2022,
     module: ts.ModuleKind.NodeNext,
@@ -53,7 +56,8 @@ export function createStrictChecker(repoRoot: string): StrictChecker {
   const getSourceFile = host.getSourceFile.bind(host);
   const fileExists = host.fileExists.bind(host);
   const readFile = host.readFile.bind(host);
-  host.getSourceFile = (name, lang, onError, create) => (path.resolve(name) === rootFile ? ts.createSourceFile(name, source, lang) : getSourceFile(name, lang, onError, create));
+  host.getSourceFile = (name, lang, onError, create) =>
+    path.resolve(name) === rootFile ? ts.createSourceFile(name, source, lang) : getSourceFile(name, lang, onError, create);
   host.fileExists = (name) => path.resolve(name) === rootFile || fileExists(name);
   host.readFile = (name) => (path.resolve(name) === rootFile ? source : readFile(name));
   const program = ts.createProgram({ rootNames: [rootFile], options, host });

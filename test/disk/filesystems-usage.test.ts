@@ -22,11 +22,15 @@ t.test('majorMinor decodes st_dev as glibc does', async (t) => {
 t.test('filesystems of this host match df, cached', async (t) => {
   let now = 0;
   const f = new Filesystems({ rootfs: '/', now: () => now });
-  const [source = '', size = ''] = execFileSync('df', ['-B1', '--output=source,size', '/'], { encoding: 'utf8' }).trim().split('\n')[1]?.trim().split(/\s+/) ?? [];
+  const [source = '', size = ''] =
+    execFileSync('df', ['-B1', '--output=source,size', '/'], { encoding: 'utf8' }).trim().split('\n')[1]?.trim().split(/\s+/) ?? [];
   const root = f.of('/');
   if (source.startsWith('/dev/')) {
     t.equal(root?.device, source, 'device label: the mount source');
-    t.ok(f.all().some((x) => x.device === source), 'block filesystems include the root one');
+    t.ok(
+      f.all().some((x) => x.device === source),
+      'block filesystems include the root one',
+    );
   }
   t.equal(root?.capacityBytes, Number(size), 'capacity as df reports it');
   t.ok((root?.inodes ?? 0) >= (root?.inodesFree ?? Infinity), 'inodes ≥ free inodes');
@@ -87,30 +91,38 @@ t.test('planUsage: snapshot usage for containerd, walks of upper + log dir for D
   t.equal(planUsage(ctr({}), noSnapshots, '/'), undefined, 'nothing known to measure: no plan, no sample');
 });
 
-t.test('planUsage: a walk denied permission rejects with the dir and the fix, instead of resolving to the undercount', { skip: process.getuid?.() === 0 ? false : 'needs root to chown and to switch to uid 65534' }, async (t) => {
-  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'pv-usage-'));
-  t.teardown(() => fs.rmSync(dir, { recursive: true, force: true }));
-  fs.chmodSync(dir, 0o755);
-  const upper = path.join(dir, 'diff');
-  fs.mkdirSync(path.join(upper, 'home/app/data'), { recursive: true });
-  fs.writeFileSync(path.join(upper, 'home/app/data/db'), Buffer.alloc(1 << 20, 1));
-  fs.chownSync(path.join(upper, 'home/app/data'), 1000, 1000);
-  fs.chmodSync(path.join(upper, 'home/app/data'), 0o700);
-  const got = runAsNobody(
-    `import { planUsage } from ${repoUrl('src/disk/usage.ts')};\n` +
-      `const plan = planUsage({ runtime: 'crio', id: 'x', name: 'x', image: 'i', labels: {}, kind: 'container', networkOwner: true, upperDir: ${JSON.stringify(upper)} },` +
-      ` { canMeasureSnapshot: () => false, snapshotUsage: async () => ({ bytes: 0, inodes: 0 }) }, '/');\n` +
-      `const out = await plan.measure(new AbortController().signal).then((value) => ({ value }), (e) => ({ name: e.name, code: e.code, message: e.message, dir: e.dir, denied: e.denied, deniedPath: e.deniedPath }));\n` +
-      `console.log(JSON.stringify(out));\n`,
-  );
-  t.same(got, {
-    name: 'DiskPermissionError',
-    code: 'EACCES',
-    message: `permission denied reading 1 entry under ${upper}: podvisor needs CAP_DAC_READ_SEARCH (see deploy/README.md)`,
-    dir: upper,
-    denied: 1,
-    deniedPath: path.join(upper, 'home/app/data'),
-  });
-  const asRoot = await planUsage(ctr({ runtime: 'crio', upperDir: upper }), { canMeasureSnapshot: () => false, snapshotUsage: async () => ({ bytes: 0, inodes: 0 }) }, '/')?.measure(new AbortController().signal);
-  t.equal(asRoot?.inodes, 5, 'with CAP_DAC_READ_SEARCH (root here) the same tree measures: diff, home, app, data, db');
-});
+t.test(
+  'planUsage: a walk denied permission rejects with the dir and the fix, instead of resolving to the undercount',
+  { skip: process.getuid?.() === 0 ? false : 'needs root to chown and to switch to uid 65534' },
+  async (t) => {
+    const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'pv-usage-'));
+    t.teardown(() => fs.rmSync(dir, { recursive: true, force: true }));
+    fs.chmodSync(dir, 0o755);
+    const upper = path.join(dir, 'diff');
+    fs.mkdirSync(path.join(upper, 'home/app/data'), { recursive: true });
+    fs.writeFileSync(path.join(upper, 'home/app/data/db'), Buffer.alloc(1 << 20, 1));
+    fs.chownSync(path.join(upper, 'home/app/data'), 1000, 1000);
+    fs.chmodSync(path.join(upper, 'home/app/data'), 0o700);
+    const got = runAsNobody(
+      `import { planUsage } from ${repoUrl('src/disk/usage.ts')};\n` +
+        `const plan = planUsage({ runtime: 'crio', id: 'x', name: 'x', image: 'i', labels: {}, kind: 'container', networkOwner: true, upperDir: ${JSON.stringify(upper)} },` +
+        ` { canMeasureSnapshot: () => false, snapshotUsage: async () => ({ bytes: 0, inodes: 0 }) }, '/');\n` +
+        `const out = await plan.measure(new AbortController().signal).then((value) => ({ value }), (e) => ({ name: e.name, code: e.code, message: e.message, dir: e.dir, denied: e.denied, deniedPath: e.deniedPath }));\n` +
+        `console.log(JSON.stringify(out));\n`,
+    );
+    t.same(got, {
+      name: 'DiskPermissionError',
+      code: 'EACCES',
+      message: `permission denied reading 1 entry under ${upper}: podvisor needs CAP_DAC_READ_SEARCH (see deploy/README.md)`,
+      dir: upper,
+      denied: 1,
+      deniedPath: path.join(upper, 'home/app/data'),
+    });
+    const asRoot = await planUsage(
+      ctr({ runtime: 'crio', upperDir: upper }),
+      { canMeasureSnapshot: () => false, snapshotUsage: async () => ({ bytes: 0, inodes: 0 }) },
+      '/',
+    )?.measure(new AbortController().signal);
+    t.equal(asRoot?.inodes, 5, 'with CAP_DAC_READ_SEARCH (root here) the same tree measures: diff, home, app, data, db');
+  },
+);

@@ -19,11 +19,11 @@ export function runAsNobody(body: string): unknown {
     chmodSync(dir, 0o755); // mkdtemp makes it 0700, root's
     const script = join(dir, 'run.mts');
     writeFileSync(script, body, { mode: 0o644 });
-    const child = spawnSync(
-      'setpriv',
-      ['--reuid=65534', '--regid=65534', '--clear-groups', process.execPath, '--import=tsx', script],
-      { encoding: 'utf8', cwd: repo, timeout: 60_000 },
-    );
+    const child = spawnSync('setpriv', ['--reuid=65534', '--regid=65534', '--clear-groups', process.execPath, '--import=tsx', script], {
+      encoding: 'utf8',
+      cwd: repo,
+      timeout: 60_000,
+    });
     if (child.status !== 0) throw new Error(`child as nobody failed (${child.status}): ${child.stderr}`);
     return JSON.parse(child.stdout) as unknown;
   } finally {

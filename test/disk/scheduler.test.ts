@@ -6,15 +6,7 @@
 import t from 'tap';
 import { spawnSync } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
-import {
-  DiskScheduler,
-  nextWaitMs,
-  type Measure,
-  type MeasureReport,
-  type SchedulerOptions,
-  type TimerApi,
-  type Usage,
-} from '../../src/disk/scheduler.js';
+import { DiskScheduler, nextWaitMs, type Measure, type MeasureReport, type SchedulerOptions, type TimerApi, type Usage } from '../../src/disk/scheduler.js';
 import { DiskPermissionError } from '../../src/disk/walker.js';
 import { ConfigError } from '../../src/errors.js';
 
@@ -127,7 +119,12 @@ t.test('nothing runs inside sync or before start', async (t) => {
   await clock.advance(10_000);
   t.equal(calls.length, 0, 'not started');
   s.start();
-  s.sync(new Map([['a', manual(clock, calls)], ['b', manual(clock, calls)]]));
+  s.sync(
+    new Map([
+      ['a', manual(clock, calls)],
+      ['b', manual(clock, calls)],
+    ]),
+  );
   t.equal(calls.length, 0, 'sync only records');
   t.equal(s.queueLength(), 2);
   await clock.advance(0);
@@ -188,7 +185,12 @@ t.test('the deadline aborts, frees the slot, keeps the previous value, discards 
 
   await clock.advance(10_000);
   t.equal(calls.length, 2, 'refresh started after one interval');
-  s.sync(new Map([['a', manual(clock, calls)], ['b', clock.measure(10, { bytes: 7, inodes: 7 }, other)]]));
+  s.sync(
+    new Map([
+      ['a', manual(clock, calls)],
+      ['b', clock.measure(10, { bytes: 7, inodes: 7 }, other)],
+    ]),
+  );
   await clock.advance(999);
   t.equal(other.length, 0, 'b waits: the one slot is taken');
   t.notOk(calls[1]?.signal.aborted);
@@ -311,7 +313,10 @@ t.test('never-measured keys go first, then the oldest due', async (t) => {
       return inner(signal);
     };
   };
-  const keys = new Map([['a', m('a', 10)], ['b', m('b', 10)]]);
+  const keys = new Map([
+    ['a', m('a', 10)],
+    ['b', m('b', 10)],
+  ]);
   s.sync(keys);
   s.start();
   await clock.advance(20);
@@ -332,7 +337,12 @@ t.test('sync drops departed keys: aborts their measurement and forgets them', as
   const clock = new FakeClock();
   const calls: Deferred[] = [];
   const { s, reports } = scheduler(clock, { intervalMs: 100 });
-  s.sync(new Map([['a', manual(clock, calls)], ['b', manual(clock, calls)]]));
+  s.sync(
+    new Map([
+      ['a', manual(clock, calls)],
+      ['b', manual(clock, calls)],
+    ]),
+  );
   s.start();
   await clock.advance(0);
   calls[1]?.resolve({ bytes: 5, inodes: 5 });
@@ -350,7 +360,11 @@ t.test('sync drops departed keys: aborts their measurement and forgets them', as
   calls[2]?.reject(new Error('late'));
   await clock.advance(1000);
   t.equal(s.get('a'), undefined, 'late result discarded');
-  t.same(reports.map((r) => r.key), ['b'], 'no reports for dropped keys');
+  t.same(
+    reports.map((r) => r.key),
+    ['b'],
+    'no reports for dropped keys',
+  );
   t.equal(clock.pending(), 0, 'no timer with no keys');
 
   s.sync(new Map([['b', manual(clock, calls)]]));
@@ -426,7 +440,12 @@ t.test('a measure that throws, returns garbage, or a throwing onResult does not 
       throw new Error('metrics broke');
     },
   });
-  s2.sync(new Map<string, Measure>([['a', async () => ({ bytes: 1, inodes: 1 })], ['b', async () => ({ bytes: 2, inodes: 2 })]]));
+  s2.sync(
+    new Map<string, Measure>([
+      ['a', async () => ({ bytes: 1, inodes: 1 })],
+      ['b', async () => ({ bytes: 2, inodes: 2 })],
+    ]),
+  );
   s2.start();
   await clock2.advance(0);
   t.same(s2.get('b'), { bytes: 2, inodes: 2 });
@@ -446,7 +465,12 @@ t.test('close aborts in flight, waits for it (at most its deadline), leaves no t
   const calls: Deferred[] = [];
   const honest: { at: number; signal: AbortSignal }[] = [];
   const { s } = scheduler(clock, { deadlineMs: 3000 });
-  s.sync(new Map([['ignores', manual(clock, calls)], ['honours', clock.measure(10_000, { bytes: 1, inodes: 1 }, honest)]]));
+  s.sync(
+    new Map([
+      ['ignores', manual(clock, calls)],
+      ['honours', clock.measure(10_000, { bytes: 1, inodes: 1 }, honest)],
+    ]),
+  );
   s.start();
   await clock.advance(1000);
   let closed = false;
@@ -526,7 +550,10 @@ t.test('re-measurements stay within the CPU budget; first measurements are never
   const before = reports.length;
   s.sync(new Map([...keys, 'e'].map((k) => [k, clock.measure(1000, { bytes: 2, inodes: 2 })])));
   await clock.advance(1_000);
-  t.ok(reports.slice(before).some((r) => r.key === 'e'), 'the new key e got its first measurement right away');
+  t.ok(
+    reports.slice(before).some((r) => r.key === 'e'),
+    'the new key e got its first measurement right away',
+  );
   await s.close();
 });
 

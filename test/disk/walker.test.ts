@@ -1,18 +1,6 @@
 import t, { type Test } from 'tap';
 import { execFileSync, spawnSync } from 'node:child_process';
-import {
-  chmodSync,
-  chownSync,
-  closeSync,
-  linkSync,
-  mkdirSync,
-  mkdtempSync,
-  openSync,
-  rmSync,
-  symlinkSync,
-  writeFileSync,
-  writeSync,
-} from 'node:fs';
+import { chmodSync, chownSync, closeSync, linkSync, mkdirSync, mkdtempSync, openSync, rmSync, symlinkSync, writeFileSync, writeSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { walk, type WalkResult } from '../../src/disk/walker.js';
@@ -99,8 +87,7 @@ t.test('the root missing rejects with the path in the message', async (t) => {
 t.test('names with newlines and invalid UTF-8 are walked, not mangled', async (t) => {
   const { root } = scratch(t);
   const r = Buffer.from(root);
-  const p = (...parts: (string | Buffer)[]): Buffer =>
-    Buffer.concat([r, ...parts.flatMap((x) => [Buffer.from('/'), Buffer.from(x)])]);
+  const p = (...parts: (string | Buffer)[]): Buffer => Buffer.concat([r, ...parts.flatMap((x) => [Buffer.from('/'), Buffer.from(x)])]);
   const bad = Buffer.from([0x62, 0xff, 0xfe, 0x0a, 0x61]); // "b\xff\xfe\na"
   const bad2 = Buffer.from([0xc3, 0x28]); // an invalid 2-byte sequence
   writeFileSync(p('new\nline'), Buffer.alloc(5000));
@@ -120,87 +107,102 @@ t.test('names with newlines and invalid UTF-8 are walked, not mangled', async (t
   t.same({ bytes: under.bytes, inodes: under.inodes }, reference(p(bad)), 'a Buffer root with invalid UTF-8');
 });
 
-t.test('another device mounted inside is listed (as find) but neither entered nor summed (as du -x)', { skip: isRoot ? false : 'mounting tmpfs needs root' }, async (t) => {
-  const { root, mount } = scratch(t);
-  mkdirSync(join(root, 'mnt'));
-  writeFileSync(join(root, 'outside'), Buffer.alloc(10000));
-  mount(['-t', 'tmpfs', '-o', 'size=16m', 'tmpfs'], join(root, 'mnt'));
-  writeFileSync(join(root, 'mnt/inside'), Buffer.alloc(1 << 20));
-  mkdirSync(join(root, 'mnt/sub'));
+t.test(
+  'another device mounted inside is listed (as find) but neither entered nor summed (as du -x)',
+  { skip: isRoot ? false : 'mounting tmpfs needs root' },
+  async (t) => {
+    const { root, mount } = scratch(t);
+    mkdirSync(join(root, 'mnt'));
+    writeFileSync(join(root, 'outside'), Buffer.alloc(10000));
+    mount(['-t', 'tmpfs', '-o', 'size=16m', 'tmpfs'], join(root, 'mnt'));
+    writeFileSync(join(root, 'mnt/inside'), Buffer.alloc(1 << 20));
+    mkdirSync(join(root, 'mnt/sub'));
 
-  const got = await walk(root);
-  t.same({ bytes: got.bytes, inodes: got.inodes }, reference(root));
-  t.equal(got.inodes, 3, 'root, outside and the mount point');
-  t.ok(got.bytes < 1 << 20, "the tmpfs file's MiB is not counted");
-  const inside = await walk(join(root, 'mnt'));
-  t.same({ bytes: inside.bytes, inodes: inside.inodes }, reference(join(root, 'mnt')), 'walking the mount itself');
-});
+    const got = await walk(root);
+    t.same({ bytes: got.bytes, inodes: got.inodes }, reference(root));
+    t.equal(got.inodes, 3, 'root, outside and the mount point');
+    t.ok(got.bytes < 1 << 20, "the tmpfs file's MiB is not counted");
+    const inside = await walk(join(root, 'mnt'));
+    t.same({ bytes: inside.bytes, inodes: inside.inodes }, reference(join(root, 'mnt')), 'walking the mount itself');
+  },
+);
 
-t.test('permission denied is counted in errors and in denied, as nobody, and matches du/find run as nobody', { skip: isRoot ? false : 'needs root to switch to uid 65534' }, async (t) => {
-  const { root } = scratch(t);
-  chmodSync(root, 0o755);
-  mkdirSync(join(root, 'open'));
-  mkdirSync(join(root, 'secret'), { mode: 0o700 });
-  mkdirSync(join(root, 'noexec'), { mode: 0o744 }); // readable, not searchable: names but no lstat
-  chmodSync(join(root, 'secret'), 0o700);
-  chmodSync(join(root, 'noexec'), 0o744);
-  for (const d of ['open', 'secret', 'noexec']) {
-    for (let i = 0; i < 3; i++) writeFileSync(join(root, d, `f${i}`), Buffer.alloc(6000));
-  }
-  const got = runAsNobody(
-    `import { walk } from ${repoUrl('src/disk/walker.ts')};\n` + `console.log(JSON.stringify(await walk(${JSON.stringify(root)})));\n`,
-  ) as WalkResult;
-  t.same({ bytes: got.bytes, inodes: got.inodes }, reference(root, true));
-  t.equal(got.errors, 4, 'secret cannot be opened; noexec lists 3 names that cannot be lstat-ed');
-  t.equal(got.denied, 4, 'all four are EACCES: denied');
-  t.equal(got.inodes, 10, 'the 3 names are entries all the same (as find lists them)');
-  t.match(got.deniedPath, /\/(secret|noexec\/f\d)$/, 'the first denied path');
-  const asRoot = await walk(root);
-  t.equal(asRoot.errors, 0);
-  t.equal(asRoot.denied, 0);
-  t.notOk('deniedPath' in asRoot);
-  t.ok(asRoot.bytes > got.bytes);
-});
+t.test(
+  'permission denied is counted in errors and in denied, as nobody, and matches du/find run as nobody',
+  { skip: isRoot ? false : 'needs root to switch to uid 65534' },
+  async (t) => {
+    const { root } = scratch(t);
+    chmodSync(root, 0o755);
+    mkdirSync(join(root, 'open'));
+    mkdirSync(join(root, 'secret'), { mode: 0o700 });
+    mkdirSync(join(root, 'noexec'), { mode: 0o744 }); // readable, not searchable: names but no lstat
+    chmodSync(join(root, 'secret'), 0o700);
+    chmodSync(join(root, 'noexec'), 0o744);
+    for (const d of ['open', 'secret', 'noexec']) {
+      for (let i = 0; i < 3; i++) writeFileSync(join(root, d, `f${i}`), Buffer.alloc(6000));
+    }
+    const got = runAsNobody(
+      `import { walk } from ${repoUrl('src/disk/walker.ts')};\n` + `console.log(JSON.stringify(await walk(${JSON.stringify(root)})));\n`,
+    ) as WalkResult;
+    t.same({ bytes: got.bytes, inodes: got.inodes }, reference(root, true));
+    t.equal(got.errors, 4, 'secret cannot be opened; noexec lists 3 names that cannot be lstat-ed');
+    t.equal(got.denied, 4, 'all four are EACCES: denied');
+    t.equal(got.inodes, 10, 'the 3 names are entries all the same (as find lists them)');
+    t.match(got.deniedPath, /\/(secret|noexec\/f\d)$/, 'the first denied path');
+    const asRoot = await walk(root);
+    t.equal(asRoot.errors, 0);
+    t.equal(asRoot.denied, 0);
+    t.notOk('deniedPath' in asRoot);
+    t.ok(asRoot.bytes > got.bytes);
+  },
+);
 
-t.test("a 0700 directory of another user: denied, on one thread and on two (the worker's count is merged)", { skip: isRoot ? false : 'needs root to chown and to switch to uid 65534' }, async (t) => {
-  const { root } = scratch(t);
-  chmodSync(root, 0o755);
-  // the capability-less container image: a writable layer whose data dir is uid 1000's, 0700
-  mkdirSync(join(root, 'home/app/data'), { recursive: true });
-  writeFileSync(join(root, 'home/app/data/db'), Buffer.alloc(20 << 20, 1));
-  writeFileSync(join(root, 'home/app/readme'), Buffer.alloc(4000, 1));
-  chownSync(join(root, 'home/app/data'), 1000, 1000);
-  chownSync(join(root, 'home/app/data/db'), 1000, 1000);
-  chmodSync(join(root, 'home/app/data'), 0o700);
-  // many subtrees, each with one: whichever thread walks a subtree, its denial must reach the result
-  for (let d = 0; d < 30; d++) {
-    mkdirSync(join(root, `s${d}/private`), { recursive: true });
-    for (let f = 0; f < 20; f++) writeFileSync(join(root, `s${d}`, `f${f}`), Buffer.alloc(100));
-    writeFileSync(join(root, `s${d}/private/secret`), Buffer.alloc(9000));
-    chownSync(join(root, `s${d}/private`), 1000, 1000);
-    chmodSync(join(root, `s${d}/private`), 0o700);
-  }
-  const workerUrl = new URL('../support/ts-walker-worker.mjs', import.meta.url).href;
-  const got = runAsNobody(
-    `import { walk } from ${repoUrl('src/disk/walker.ts')};\n` +
-      `const root = ${JSON.stringify(root)};\n` +
-      `const one = await walk(root, { threads: 1 });\n` +
-      `const two = await walk(root, { threads: 2, threadAfter: 0, workerUrl: new URL(${JSON.stringify(workerUrl)}) });\n` +
-      `const data = await walk(root + '/home/app', { threads: 1 });\n` +
-      `console.log(JSON.stringify({ one, two, data }));\n`,
-  ) as { one: WalkResult; two: WalkResult; data: WalkResult };
-  const asRoot = await walk(root, { threads: 1 });
-  t.equal(asRoot.denied, 0, 'root here has CAP_DAC_READ_SEARCH');
-  for (const [name, r] of [['one thread', got.one], ['two threads', got.two]] as const) {
-    t.equal(r.denied, 31, `${name}: home/app/data and the 30 private dirs`);
-    t.equal(r.errors, 31, `${name}: nothing else failed`);
-    t.same({ bytes: r.bytes, inodes: r.inodes }, reference(root, true), `${name}: what du/find as nobody see`);
-    t.ok(r.bytes < asRoot.bytes - (20 << 20), `${name}: the 20 MiB are missing (${r.bytes} < ${asRoot.bytes})`);
-  }
-  t.same({ ...got.two, deniedPath: undefined }, { ...got.one, deniedPath: undefined }, 'two threads count as one');
-  t.equal(got.data.denied, 1);
-  t.equal(got.data.deniedPath, join(root, 'home/app/data'));
-});
+t.test(
+  "a 0700 directory of another user: denied, on one thread and on two (the worker's count is merged)",
+  { skip: isRoot ? false : 'needs root to chown and to switch to uid 65534' },
+  async (t) => {
+    const { root } = scratch(t);
+    chmodSync(root, 0o755);
+    // the capability-less container image: a writable layer whose data dir is uid 1000's, 0700
+    mkdirSync(join(root, 'home/app/data'), { recursive: true });
+    writeFileSync(join(root, 'home/app/data/db'), Buffer.alloc(20 << 20, 1));
+    writeFileSync(join(root, 'home/app/readme'), Buffer.alloc(4000, 1));
+    chownSync(join(root, 'home/app/data'), 1000, 1000);
+    chownSync(join(root, 'home/app/data/db'), 1000, 1000);
+    chmodSync(join(root, 'home/app/data'), 0o700);
+    // many subtrees, each with one: whichever thread walks a subtree, its denial must reach the result
+    for (let d = 0; d < 30; d++) {
+      mkdirSync(join(root, `s${d}/private`), { recursive: true });
+      for (let f = 0; f < 20; f++) writeFileSync(join(root, `s${d}`, `f${f}`), Buffer.alloc(100));
+      writeFileSync(join(root, `s${d}/private/secret`), Buffer.alloc(9000));
+      chownSync(join(root, `s${d}/private`), 1000, 1000);
+      chmodSync(join(root, `s${d}/private`), 0o700);
+    }
+    const workerUrl = new URL('../support/ts-walker-worker.mjs', import.meta.url).href;
+    const got = runAsNobody(
+      `import { walk } from ${repoUrl('src/disk/walker.ts')};\n` +
+        `const root = ${JSON.stringify(root)};\n` +
+        `const one = await walk(root, { threads: 1 });\n` +
+        `const two = await walk(root, { threads: 2, threadAfter: 0, workerUrl: new URL(${JSON.stringify(workerUrl)}) });\n` +
+        `const data = await walk(root + '/home/app', { threads: 1 });\n` +
+        `console.log(JSON.stringify({ one, two, data }));\n`,
+    ) as { one: WalkResult; two: WalkResult; data: WalkResult };
+    const asRoot = await walk(root, { threads: 1 });
+    t.equal(asRoot.denied, 0, 'root here has CAP_DAC_READ_SEARCH');
+    for (const [name, r] of [
+      ['one thread', got.one],
+      ['two threads', got.two],
+    ] as const) {
+      t.equal(r.denied, 31, `${name}: home/app/data and the 30 private dirs`);
+      t.equal(r.errors, 31, `${name}: nothing else failed`);
+      t.same({ bytes: r.bytes, inodes: r.inodes }, reference(root, true), `${name}: what du/find as nobody see`);
+      t.ok(r.bytes < asRoot.bytes - (20 << 20), `${name}: the 20 MiB are missing (${r.bytes} < ${asRoot.bytes})`);
+    }
+    t.same({ ...got.two, deniedPath: undefined }, { ...got.one, deniedPath: undefined }, 'two threads count as one');
+    t.equal(got.data.denied, 1);
+    t.equal(got.data.deniedPath, join(root, 'home/app/data'));
+  },
+);
 
 t.test('100k entries in one directory', async (t) => {
   const { root } = scratch(t);
@@ -294,8 +296,7 @@ t.test('two threads: names with invalid UTF-8 cross to the worker as bytes', asy
   const { root } = scratch(t);
   const bad = Buffer.from([0x62, 0xff, 0xfe, 0x0a, 0x61]);
   const bad2 = Buffer.from([0xc3, 0x28]);
-  const p = (...parts: (string | Buffer)[]): Buffer =>
-    Buffer.concat([Buffer.from(root), ...parts.flatMap((x) => [Buffer.from('/'), Buffer.from(x)])]);
+  const p = (...parts: (string | Buffer)[]): Buffer => Buffer.concat([Buffer.from(root), ...parts.flatMap((x) => [Buffer.from('/'), Buffer.from(x)])]);
   mkdirSync(p(bad));
   for (let i = 0; i < 100; i++) {
     mkdirSync(p(bad, `sub${i}`));

@@ -33,11 +33,35 @@ t.test('Docker: container_fs_usage_bytes within 2% of du over the same dirs', as
     await run('docker', ['rm', '-f', name], { timeoutMs: 60_000 }).catch(() => undefined);
     removeCgroupDirs(`/kubepods/burstable/pod${uid}`);
   });
-  const script = 'mkdir /data && cd /data && i=0; while [ $i -lt 5000 ]; do echo $i > f$i; i=$((i+1)); done; dd if=/dev/urandom of=/data/big bs=1M count=20 2>/dev/null; sync; touch /ready; exec sleep 600';
-  const id = (await run('docker', ['run', '-d', '--name', name, '--cgroup-parent', `/kubepods/burstable/pod${uid}`,
-    '--label', 'io.kubernetes.pod.name=disk-0', '--label', 'io.kubernetes.pod.namespace=podvisor-e2e', '--label', 'io.kubernetes.container.name=writer',
-    'podvisor-test:1', 'sh', '-c', script], { timeoutMs: 60_000 })).stdout.trim();
-  await until('the container to finish writing', async () => ((await run('docker', ['exec', name, 'ls', '/ready']).catch(() => undefined)) === undefined ? undefined : true));
+  const script =
+    'mkdir /data && cd /data && i=0; while [ $i -lt 5000 ]; do echo $i > f$i; i=$((i+1)); done; dd if=/dev/urandom of=/data/big bs=1M count=20 2>/dev/null; sync; touch /ready; exec sleep 600';
+  const id = (
+    await run(
+      'docker',
+      [
+        'run',
+        '-d',
+        '--name',
+        name,
+        '--cgroup-parent',
+        `/kubepods/burstable/pod${uid}`,
+        '--label',
+        'io.kubernetes.pod.name=disk-0',
+        '--label',
+        'io.kubernetes.pod.namespace=podvisor-e2e',
+        '--label',
+        'io.kubernetes.container.name=writer',
+        'podvisor-test:1',
+        'sh',
+        '-c',
+        script,
+      ],
+      { timeoutMs: 60_000 },
+    )
+  ).stdout.trim();
+  await until('the container to finish writing', async () =>
+    (await run('docker', ['exec', name, 'ls', '/ready']).catch(() => undefined)) === undefined ? undefined : true,
+  );
   const cg = `/kubepods/burstable/pod${uid}/${id}`;
   const ex = await startExporter(['--disk-usage-interval=2s', `--raw-cgroup-prefix-allowlist=${cg}`, '--containerd-address=', '--crio-endpoint=']);
   t.teardown(() => ex.stop());
@@ -68,8 +92,29 @@ t.test('containerd: usage from Snapshots/Usage, no walk', async (t) => {
     removeCgroupDirs(cg);
     removeCgroupDirs(`/kubepods/besteffort/pod${uid}`);
   });
-  await run('ctr', ['-n', 'k8s.io', 'run', '-d', '--cgroup', cg, '--label', 'io.kubernetes.pod.name=snap-0', '--label', 'io.kubernetes.pod.namespace=podvisor-e2e',
-    '--label', 'io.kubernetes.container.name=writer', 'docker.io/library/podvisor-test:1', id, 'sh', '-c', 'dd if=/dev/zero of=/blob bs=1M count=8 2>/dev/null; exec sleep 600'], { timeoutMs: 60_000 });
+  await run(
+    'ctr',
+    [
+      '-n',
+      'k8s.io',
+      'run',
+      '-d',
+      '--cgroup',
+      cg,
+      '--label',
+      'io.kubernetes.pod.name=snap-0',
+      '--label',
+      'io.kubernetes.pod.namespace=podvisor-e2e',
+      '--label',
+      'io.kubernetes.container.name=writer',
+      'docker.io/library/podvisor-test:1',
+      id,
+      'sh',
+      '-c',
+      'dd if=/dev/zero of=/blob bs=1M count=8 2>/dev/null; exec sleep 600',
+    ],
+    { timeoutMs: 60_000 },
+  );
   const ex = await startExporter(['--disk-usage-interval=2s', `--raw-cgroup-prefix-allowlist=${cg}`, '--docker-endpoint=', '--crio-endpoint=']);
   t.teardown(() => ex.stop());
   const body = await until('a snapshot usage sample', async () => {

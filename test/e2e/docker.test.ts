@@ -12,7 +12,8 @@ import { removeCgroupDirs } from '../support/cgroups.js';
 
 const IMAGE = 'podvisor-test:1';
 /** The six kubelet labels, in podvisor's order, with any values (runtime factories fill them in). */
-const BASE = /^\{id="(?:[^"\\]|\\.)*",name="(?:[^"\\]|\\.)*",image="(?:[^"\\]|\\.)*",container="(?:[^"\\]|\\.)*",pod="(?:[^"\\]|\\.)*",namespace="(?:[^"\\]|\\.)*"[,}]/;
+const BASE =
+  /^\{id="(?:[^"\\]|\\.)*",name="(?:[^"\\]|\\.)*",image="(?:[^"\\]|\\.)*",container="(?:[^"\\]|\\.)*",pod="(?:[^"\\]|\\.)*",namespace="(?:[^"\\]|\\.)*"[,}]/;
 
 /** Every sample line of `name` for cgroup `id`; each must carry the six labels. */
 function samples(body: string, name: string, id: string): string[] {
@@ -37,10 +38,27 @@ t.test('Docker containers in /kubepods get every core family with the six labels
     names.push(name);
     const { stdout } = await run(
       'docker',
-      ['run', '-d', '--name', name, '--cgroup-parent', parent,
-        '--label', `io.kubernetes.pod.name=${name}`, '--label', 'io.kubernetes.pod.namespace=podvisor-e2e',
-        '--label', `io.kubernetes.pod.uid=${uid}`, '--label', 'io.kubernetes.container.name=app',
-        ...extra, IMAGE, 'sh', '-c', cmd],
+      [
+        'run',
+        '-d',
+        '--name',
+        name,
+        '--cgroup-parent',
+        parent,
+        '--label',
+        `io.kubernetes.pod.name=${name}`,
+        '--label',
+        'io.kubernetes.pod.namespace=podvisor-e2e',
+        '--label',
+        `io.kubernetes.pod.uid=${uid}`,
+        '--label',
+        'io.kubernetes.container.name=app',
+        ...extra,
+        IMAGE,
+        'sh',
+        '-c',
+        cmd,
+      ],
       { timeoutMs: 60_000 },
     );
     return stdout.trim();
@@ -49,10 +67,12 @@ t.test('Docker containers in /kubepods get every core family with the six labels
   // One limited container doing real I/O and holding a socket; one unlimited and idle.
   // On cgroup v1 this kernel accounts block I/O in blk-throttle only for cgroups that have a throttle rule (and in
   // bfq only under the bfq scheduler), so the busy container gets a generous rule; I/O is then visible per cgroup.
-  const disk = (await run('sh', ['-c', "df --output=source /var/lib/docker | tail -1"])).stdout.trim();
-  const busy = await start(`podvisor-e2e-busy-${suffix}`,
+  const disk = (await run('sh', ['-c', 'df --output=source /var/lib/docker | tail -1'])).stdout.trim();
+  const busy = await start(
+    `podvisor-e2e-busy-${suffix}`,
     ['--memory', '64m', '--cpus', '0.5', '--device-write-bps', `${disk}:1gb`, '--device-read-bps', `${disk}:1gb`],
-    'dd if=/dev/zero of=/tmp/f bs=1M count=8 conv=fsync 2>/dev/null; dd if=/tmp/f of=/dev/null bs=1M iflag=direct 2>/dev/null; nc -l -p 8080 & exec sleep 3600');
+    'dd if=/dev/zero of=/tmp/f bs=1M count=8 conv=fsync 2>/dev/null; dd if=/tmp/f of=/dev/null bs=1M iflag=direct 2>/dev/null; nc -l -p 8080 & exec sleep 3600',
+  );
   const idle = await start(`podvisor-e2e-idle-${suffix}`, [], 'exec sleep 3600');
 
   const ex = await startExporter([`--raw-cgroup-prefix-allowlist=/kubepods/burstable/pod${uid}`]);
@@ -67,18 +87,38 @@ t.test('Docker containers in /kubepods get every core family with the six labels
   t.same(ids, [`/`, parent, busyId, idleId].sort(), 'the allowlist narrows to / and this pod (machine series aside)');
 
   const always = [
-    'container_cpu_usage_seconds_total', 'container_cpu_user_seconds_total', 'container_cpu_system_seconds_total',
-    'container_memory_usage_bytes', 'container_memory_max_usage_bytes', 'container_memory_working_set_bytes',
-    'container_memory_rss', 'container_memory_cache', 'container_memory_mapped_file', 'container_memory_swap',
-    'container_memory_failcnt', 'container_memory_failures_total',
-    'container_processes', 'container_threads', 'container_threads_max', 'container_file_descriptors', 'container_sockets',
-    'container_spec_cpu_period', 'container_spec_cpu_shares', 'container_spec_memory_limit_bytes',
-    'container_spec_memory_reservation_limit_bytes', 'container_spec_memory_swap_limit_bytes',
-    'container_start_time_seconds', 'container_last_seen',
-    'container_network_receive_bytes_total', 'container_network_transmit_bytes_total',
-    'container_network_receive_packets_total', 'container_network_transmit_packets_total',
-    'container_network_receive_errors_total', 'container_network_transmit_errors_total',
-    'container_network_receive_packets_dropped_total', 'container_network_transmit_packets_dropped_total',
+    'container_cpu_usage_seconds_total',
+    'container_cpu_user_seconds_total',
+    'container_cpu_system_seconds_total',
+    'container_memory_usage_bytes',
+    'container_memory_max_usage_bytes',
+    'container_memory_working_set_bytes',
+    'container_memory_rss',
+    'container_memory_cache',
+    'container_memory_mapped_file',
+    'container_memory_swap',
+    'container_memory_failcnt',
+    'container_memory_failures_total',
+    'container_processes',
+    'container_threads',
+    'container_threads_max',
+    'container_file_descriptors',
+    'container_sockets',
+    'container_spec_cpu_period',
+    'container_spec_cpu_shares',
+    'container_spec_memory_limit_bytes',
+    'container_spec_memory_reservation_limit_bytes',
+    'container_spec_memory_swap_limit_bytes',
+    'container_start_time_seconds',
+    'container_last_seen',
+    'container_network_receive_bytes_total',
+    'container_network_transmit_bytes_total',
+    'container_network_receive_packets_total',
+    'container_network_transmit_packets_total',
+    'container_network_receive_errors_total',
+    'container_network_transmit_errors_total',
+    'container_network_receive_packets_dropped_total',
+    'container_network_transmit_packets_dropped_total',
   ];
   for (const id of [busyId, idleId]) {
     for (const name of always) t.ok(samples(body, name, id).length > 0, `${name} for ${id.slice(-12)}`);
@@ -88,7 +128,11 @@ t.test('Docker containers in /kubepods get every core family with the six labels
         for (const k of ['stalled', 'waiting']) t.equal(samples(body, `container_pressure_${r}_${k}_seconds_total`, id).length, 1);
       }
     }
-    t.same(samples(body, 'container_network_receive_bytes_total', id).map((l) => /interface="([^"]+)"/.exec(l)?.[1]), ['eth0'], 'eth0 only: lo is skipped');
+    t.same(
+      samples(body, 'container_network_receive_bytes_total', id).map((l) => /interface="([^"]+)"/.exec(l)?.[1]),
+      ['eth0'],
+      'eth0 only: lo is skipped',
+    );
   }
   // The limits we asked Docker for.
   t.equal(value(samples(body, 'container_spec_memory_limit_bytes', busyId)[0]), 64 * 1024 * 1024);
@@ -104,8 +148,14 @@ t.test('Docker containers in /kubepods get every core family with the six labels
   // dd wrote 8 MiB with fsync: the write bytes show up on a device.
   const writes = samples(body, 'container_fs_writes_bytes_total', busyId);
   t.ok(writes.length >= 1, 'blkio rows for the container that wrote');
-  t.ok(writes.some((l) => value(l) >= 8 * 1024 * 1024), `at least 8 MiB written: ${writes.join(' | ')}`);
-  t.ok(samples(body, 'container_fs_reads_bytes_total', busyId).some((l) => value(l) >= 8 * 1024 * 1024), 'and 8 MiB read back');
+  t.ok(
+    writes.some((l) => value(l) >= 8 * 1024 * 1024),
+    `at least 8 MiB written: ${writes.join(' | ')}`,
+  );
+  t.ok(
+    samples(body, 'container_fs_reads_bytes_total', busyId).some((l) => value(l) >= 8 * 1024 * 1024),
+    'and 8 MiB read back',
+  );
   t.match(writes[0] ?? '', new RegExp(`device="${disk}"`), 'the device label names the disk, from /proc/partitions');
   t.ok(samples(body, 'container_blkio_device_usage_total', busyId).some((l) => l.includes('operation="Write"')));
   // The pod cgroup itself is reported too, without network (it has no process of its own).
@@ -126,7 +176,10 @@ t.test('Docker containers in /kubepods get every core family with the six labels
   const gathers0 = gathers(await (await fetch(`${ex.url}/metrics`)).text());
   const bodies = await Promise.all(Array.from({ length: 20 }, () => fetch(`${ex.url}/metrics`).then((r) => r.text())));
   const gathers1 = gathers(await (await fetch(`${ex.url}/metrics`)).text());
-  t.ok(bodies.every((b) => b.includes(busyId)), 'every concurrent scrape got the containers');
+  t.ok(
+    bodies.every((b) => b.includes(busyId)),
+    'every concurrent scrape got the containers',
+  );
   t.ok(gathers1 - gathers0 - 1 <= 2, `20 concurrent scrapes ran ${gathers1 - gathers0 - 1} gather(s)`);
 
   // A removed container is simply gone at the next scrape.

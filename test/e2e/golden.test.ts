@@ -16,7 +16,10 @@ import { requireDaemon } from '../support/daemons.js';
 import { copyFixtureHost, fixtureEngine, FIXTURE_HOSTS } from '../support/fixture-host.js';
 
 const GOLDEN_DIR = path.resolve(FIXTURE_HOSTS, '../golden');
-const hosts = fs.readdirSync(FIXTURE_HOSTS, { withFileTypes: true }).filter((e) => e.isDirectory()).map((e) => e.name);
+const hosts = fs
+  .readdirSync(FIXTURE_HOSTS, { withFileTypes: true })
+  .filter((e) => e.isDirectory())
+  .map((e) => e.name);
 
 for (const host of hosts) {
   t.test(`golden /metrics for ${host}`, async (t) => {

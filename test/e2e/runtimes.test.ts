@@ -57,31 +57,91 @@ t.test('Docker and containerd containers in /kubepods get pod, namespace, contai
   });
   // Both started after the exporter: they must show up with labels.
   const dockerId = (
-    await run('docker', ['run', '-d', '--name', dockerName, '--cgroup-parent', `/kubepods/burstable/pod${uid}`,
-      '--label', 'io.kubernetes.pod.name=shop-0', '--label', 'io.kubernetes.pod.namespace=podvisor-e2e',
-      '--label', `io.kubernetes.pod.uid=${uid}`, '--label', 'io.kubernetes.container.name=app',
-      'podvisor-test:1', 'sleep', '600'], { timeoutMs: 60_000 })
+    await run(
+      'docker',
+      [
+        'run',
+        '-d',
+        '--name',
+        dockerName,
+        '--cgroup-parent',
+        `/kubepods/burstable/pod${uid}`,
+        '--label',
+        'io.kubernetes.pod.name=shop-0',
+        '--label',
+        'io.kubernetes.pod.namespace=podvisor-e2e',
+        '--label',
+        `io.kubernetes.pod.uid=${uid}`,
+        '--label',
+        'io.kubernetes.container.name=app',
+        'podvisor-test:1',
+        'sleep',
+        '600',
+      ],
+      { timeoutMs: 60_000 },
+    )
   ).stdout.trim();
-  await run('ctr', ['-n', 'k8s.io', 'run', '-d', '--cgroup', `/kubepods/besteffort/pod${ctrUid}/${ctrId}`,
-    '--label', 'io.kubernetes.pod.name=cache-0', '--label', 'io.kubernetes.pod.namespace=podvisor-e2e-2',
-    '--label', `io.kubernetes.pod.uid=${ctrUid}`, '--label', 'io.kubernetes.container.name=redis',
-    'docker.io/library/podvisor-test:1', ctrId, 'sleep', '600'], { timeoutMs: 60_000 });
+  await run(
+    'ctr',
+    [
+      '-n',
+      'k8s.io',
+      'run',
+      '-d',
+      '--cgroup',
+      `/kubepods/besteffort/pod${ctrUid}/${ctrId}`,
+      '--label',
+      'io.kubernetes.pod.name=cache-0',
+      '--label',
+      'io.kubernetes.pod.namespace=podvisor-e2e-2',
+      '--label',
+      `io.kubernetes.pod.uid=${ctrUid}`,
+      '--label',
+      'io.kubernetes.container.name=redis',
+      'docker.io/library/podvisor-test:1',
+      ctrId,
+      'sleep',
+      '600',
+    ],
+    { timeoutMs: 60_000 },
+  );
 
   const dockerCg = `/kubepods/burstable/pod${uid}/${dockerId}`;
   const ctrCg = `/kubepods/besteffort/pod${ctrUid}/${ctrId}`;
   const body = await until('labels on both containers', async () => {
     const b = await metrics(ex.url);
-    return labelsOf(b, 'container_memory_usage_bytes', dockerCg)?.pod === 'shop-0' && labelsOf(b, 'container_memory_usage_bytes', ctrCg)?.pod === 'cache-0' ? b : undefined;
+    return labelsOf(b, 'container_memory_usage_bytes', dockerCg)?.pod === 'shop-0' && labelsOf(b, 'container_memory_usage_bytes', ctrCg)?.pod === 'cache-0'
+      ? b
+      : undefined;
   });
   t.same(labelsOf(body, 'container_memory_usage_bytes', dockerCg), {
-    id: dockerCg, name: dockerName, image: 'podvisor-test:1', container: 'app', pod: 'shop-0', namespace: 'podvisor-e2e',
+    id: dockerCg,
+    name: dockerName,
+    image: 'podvisor-test:1',
+    container: 'app',
+    pod: 'shop-0',
+    namespace: 'podvisor-e2e',
   });
   t.same(labelsOf(body, 'container_memory_usage_bytes', ctrCg), {
-    id: ctrCg, name: ctrId, image: 'docker.io/library/podvisor-test:1', container: 'redis', pod: 'cache-0', namespace: 'podvisor-e2e-2',
+    id: ctrCg,
+    name: ctrId,
+    image: 'docker.io/library/podvisor-test:1',
+    container: 'redis',
+    pod: 'cache-0',
+    namespace: 'podvisor-e2e-2',
   });
-  t.same(labelsOf(body, 'container_memory_usage_bytes', `/kubepods/burstable/pod${uid}`), {
-    id: `/kubepods/burstable/pod${uid}`, name: '', image: '', container: '', pod: 'shop-0', namespace: 'podvisor-e2e',
-  }, 'the pod cgroup: pod and namespace, container and image empty');
+  t.same(
+    labelsOf(body, 'container_memory_usage_bytes', `/kubepods/burstable/pod${uid}`),
+    {
+      id: `/kubepods/burstable/pod${uid}`,
+      name: '',
+      image: '',
+      container: '',
+      pod: 'shop-0',
+      namespace: 'podvisor-e2e',
+    },
+    'the pod cgroup: pod and namespace, container and image empty',
+  );
   t.match(body, /\npodvisor_runtime_up\{runtime="docker"\} 1\n/);
   t.match(body, /\npodvisor_runtime_up\{runtime="containerd"\} 1\n/);
   t.match(body, /\npodvisor_runtime_up\{runtime="crio"\} 0\n/);
@@ -134,14 +194,46 @@ t.test('a Docker that reports version "dev" still registers and labels', async (
   );
   const name = `podvisor-dev-${crypto.randomUUID().slice(0, 8)}`;
   t.teardown(() => run('docker', ['rm', '-f', name], { timeoutMs: 60_000 }).catch(() => undefined));
-  const id = (await run('docker', ['run', '-d', '--name', name, '--label', 'io.kubernetes.pod.name=dev-0', '--label', 'io.kubernetes.pod.namespace=dev-ns', '--label', 'io.kubernetes.container.name=main', 'podvisor-test:1', 'sleep', '600'], { timeoutMs: 60_000 })).stdout.trim();
-  const ex = await startExporter([`--docker-endpoint=unix://${sock}`, '--containerd-address=', '--crio-endpoint=', `--raw-cgroup-prefix-allowlist=/docker/${id}`]);
+  const id = (
+    await run(
+      'docker',
+      [
+        'run',
+        '-d',
+        '--name',
+        name,
+        '--label',
+        'io.kubernetes.pod.name=dev-0',
+        '--label',
+        'io.kubernetes.pod.namespace=dev-ns',
+        '--label',
+        'io.kubernetes.container.name=main',
+        'podvisor-test:1',
+        'sleep',
+        '600',
+      ],
+      { timeoutMs: 60_000 },
+    )
+  ).stdout.trim();
+  const ex = await startExporter([
+    `--docker-endpoint=unix://${sock}`,
+    '--containerd-address=',
+    '--crio-endpoint=',
+    `--raw-cgroup-prefix-allowlist=/docker/${id}`,
+  ]);
   t.teardown(() => ex.stop());
   const body = await until('the dev Docker container labelled', async () => {
     const b = await metrics(ex.url);
     return labelsOf(b, 'container_memory_usage_bytes', `/docker/${id}`)?.pod === 'dev-0' ? b : undefined;
   });
-  t.same(labelsOf(body, 'container_memory_usage_bytes', `/docker/${id}`), { id: `/docker/${id}`, name, image: 'podvisor-test:1', container: 'main', pod: 'dev-0', namespace: 'dev-ns' });
+  t.same(labelsOf(body, 'container_memory_usage_bytes', `/docker/${id}`), {
+    id: `/docker/${id}`,
+    name,
+    image: 'podvisor-test:1',
+    container: 'main',
+    pod: 'dev-0',
+    namespace: 'dev-ns',
+  });
   t.match(body, /\npodvisor_runtime_info\{runtime="docker",version="dev",parsed_version="unknown",api_version="[^"]+"\} 1\n/);
   t.notMatch(body, /podvisor_runtime_up\{runtime="containerd"/, 'an empty address turns a runtime off');
 });
@@ -150,17 +242,20 @@ t.test('containerd started after podvisor is registered within 30 s', async (t) 
   if (!(await requireDaemon(t, 'containerd'))) return;
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'pv-ctrd-'));
   const sock = path.join(dir, 'c.sock');
-  fs.writeFileSync(path.join(dir, 'config.toml'), [
-    'version = 2',
-    `root = "${dir}/root"`,
-    `state = "${dir}/state"`,
-    'disabled_plugins = ["io.containerd.grpc.v1.cri"]',
-    '[grpc]',
-    `  address = "${sock}"`,
-    '[ttrpc]',
-    `  address = "${sock}.ttrpc"`,
-    '',
-  ].join('\n'));
+  fs.writeFileSync(
+    path.join(dir, 'config.toml'),
+    [
+      'version = 2',
+      `root = "${dir}/root"`,
+      `state = "${dir}/state"`,
+      'disabled_plugins = ["io.containerd.grpc.v1.cri"]',
+      '[grpc]',
+      `  address = "${sock}"`,
+      '[ttrpc]',
+      `  address = "${sock}.ttrpc"`,
+      '',
+    ].join('\n'),
+  );
   const ex = await startExporter(['--docker-endpoint=', '--crio-endpoint=', `--containerd-address=${sock}`, '--raw-cgroup-prefix-allowlist=/nothing']);
   t.teardown(() => ex.stop());
   t.match(await metrics(ex.url), /\npodvisor_runtime_up\{runtime="containerd"\} 0\n/, 'down while containerd is not there');
@@ -177,7 +272,11 @@ t.test('containerd started after podvisor is registered within 30 s', async (t) 
     fs.rmSync(dir, { recursive: true, force: true });
   });
   const started = Date.now();
-  await until('containerd registered', async () => ((await metrics(ex.url)).includes('podvisor_runtime_up{runtime="containerd"} 1\n') ? true : undefined), 45_000);
+  await until(
+    'containerd registered',
+    async () => ((await metrics(ex.url)).includes('podvisor_runtime_up{runtime="containerd"} 1\n') ? true : undefined),
+    45_000,
+  );
   const took = Date.now() - started;
   t.ok(took < 30_000, `registered ${Math.round(took / 1000)} s after containerd started`);
 });

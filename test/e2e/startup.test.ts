@@ -80,7 +80,10 @@ t.test('serves a fixture host from the worker thread, then shuts down cleanly on
   const ready = await waitForStatus(`${ex.url}/readyz`, 200);
   t.equal(((await ready.json()) as { ready: boolean }).ready, true);
   const m = await (await fetch(`${ex.url}/metrics/cadvisor`)).text();
-  t.match(m, /\ncontainer_memory_working_set_bytes\{id="\/kubepods.slice\/kubepods-burstable.slice\/kubepods-burstable-pod[^"]+\/cri-containerd-[0-9a-f]{64}.scope",name="",image="",container="",pod="",namespace=""\} \d+\n/);
+  t.match(
+    m,
+    /\ncontainer_memory_working_set_bytes\{id="\/kubepods.slice\/kubepods-burstable.slice\/kubepods-burstable-pod[^"]+\/cri-containerd-[0-9a-f]{64}.scope",name="",image="",container="",pod="",namespace=""\} \d+\n/,
+  );
   const landing = await fetch(ex.url);
   t.match(await landing.text(), /metrics\/cadvisor/);
   const exit = await ex.stop();

@@ -33,7 +33,10 @@ t.test('network: the host namespace on / only, a shared pod namespace once', asy
   const snap = await gatherer(fixture(t)).gather();
   const withNet = snap.containers.filter((c) => c.network !== undefined).map((c) => c.id);
   t.ok(withNet.includes('/'), 'the root cgroup reports the host network');
-  t.notOk(withNet.some((id) => id.startsWith('/system.slice')), 'host-namespace services do not repeat it');
+  t.notOk(
+    withNet.some((id) => id.startsWith('/system.slice')),
+    'host-namespace services do not repeat it',
+  );
   const pod = withNet.filter((id) => id.startsWith(`${POD}/`));
   t.equal(pod.length, 1, 'the pod namespace (shared by pause and app) is reported once');
   t.same(
@@ -58,7 +61,10 @@ t.test("network: when init's namespace cannot be read, kthreadd's (pid 2) names 
   const snap = await gatherer(root).gather();
   const withNet = snap.containers.filter((c) => c.network !== undefined).map((c) => c.id);
   t.ok(withNet.includes('/'), 'the root cgroup reports the host network');
-  t.notOk(withNet.some((id) => id.startsWith('/system.slice')), 'host-namespace services still do not repeat it');
+  t.notOk(
+    withNet.some((id) => id.startsWith('/system.slice')),
+    'host-namespace services still do not repeat it',
+  );
   t.equal(withNet.filter((id) => id.startsWith(`${POD}/`)).length, 1, 'the pod namespace is reported once');
 });
 
@@ -84,13 +90,19 @@ t.test('a cgroup removed mid-gather is simply not reported, and its errors are n
     fs.openSync = open;
   });
   // Remove the pause container's cgroup the moment its first file is opened.
-  fs.openSync = ((file: fs.PathLike, flags: fs.OpenMode = "r", mode?: fs.Mode) => {
+  fs.openSync = ((file: fs.PathLike, flags: fs.OpenMode = 'r', mode?: fs.Mode) => {
     if (String(file).startsWith(`${victim}/`) && fs.existsSync(victim)) fs.rmSync(victim, { recursive: true, force: true });
     return open(file, flags, mode);
   }) as typeof fs.openSync;
   const snap = await gatherer(root).gather();
-  t.notOk(snap.containers.some((c) => c.id === PAUSE), 'not reported');
-  t.ok(snap.containers.some((c) => c.id === APP), 'its sibling is');
+  t.notOk(
+    snap.containers.some((c) => c.id === PAUSE),
+    'not reported',
+  );
+  t.ok(
+    snap.containers.some((c) => c.id === APP),
+    'its sibling is',
+  );
   t.same(snap.collectorErrors, {}, 'no errors for the vanished cgroup');
 });
 
@@ -134,13 +146,33 @@ t.test('v1 blkio: the root decides which files are worth reading', async (t) => 
   const reader = new FileReader();
   const ctx = (read: (f: string) => string | undefined): CgroupReadContext => ({ layout, read, onError() {}, readMeminfo: () => undefined });
   const blkio = layout.v1.get('blkio') ?? '';
-  t.same(probeBlkioFiles(ctx((f) => reader.read(f))), ['blkio.bfq.io_service_bytes_recursive', 'blkio.throttle.io_service_bytes_recursive'].slice(
-    fs.readFileSync(path.join(blkio, 'blkio.bfq.io_service_bytes_recursive'), 'utf8').includes(':') ? 0 : 1,
-  ), 'CFQ (missing at the root) is dropped; BFQ only if it has rows');
+  t.same(
+    probeBlkioFiles(ctx((f) => reader.read(f))),
+    ['blkio.bfq.io_service_bytes_recursive', 'blkio.throttle.io_service_bytes_recursive'].slice(
+      fs.readFileSync(path.join(blkio, 'blkio.bfq.io_service_bytes_recursive'), 'utf8').includes(':') ? 0 : 1,
+    ),
+    'CFQ (missing at the root) is dropped; BFQ only if it has rows',
+  );
   fs.writeFileSync(path.join(blkio, 'blkio.bfq.io_service_bytes_recursive'), 'Total 0\n');
   t.same(probeBlkioFiles(ctx((f) => reader.read(f))), ['blkio.throttle.io_service_bytes_recursive'], 'BFQ without rows at the root: skipped everywhere');
   fs.writeFileSync(path.join(blkio, 'blkio.throttle.io_service_bytes_recursive'), 'Total 0\n');
-  t.same(probeBlkioFiles(ctx((f) => reader.read(f))), ['blkio.bfq.io_service_bytes_recursive'], 'no rows anywhere: the first existing file, read as "no device"');
-  t.equal(probeBlkioFiles(ctx(() => { throw new Error('EIO'); })), undefined, 'an unreadable root gives no hint');
-  t.same(probeBlkioFiles({ layout: { mode: 'v1', v1: new Map() }, read: () => undefined, onError() {}, readMeminfo: () => undefined }), [], 'no blkio controller');
+  t.same(
+    probeBlkioFiles(ctx((f) => reader.read(f))),
+    ['blkio.bfq.io_service_bytes_recursive'],
+    'no rows anywhere: the first existing file, read as "no device"',
+  );
+  t.equal(
+    probeBlkioFiles(
+      ctx(() => {
+        throw new Error('EIO');
+      }),
+    ),
+    undefined,
+    'an unreadable root gives no hint',
+  );
+  t.same(
+    probeBlkioFiles({ layout: { mode: 'v1', v1: new Map() }, read: () => undefined, onError() {}, readMeminfo: () => undefined }),
+    [],
+    'no blkio controller',
+  );
 });

@@ -65,7 +65,10 @@ for (const host of ['v2-systemd', 'v1-cgroupfs']) {
     t.equal(ra.batches.length, 1, 'the second one reads ahead');
     const batch = ra.batches[0] ?? { files: [], fds: 0 };
     t.ok(batch.files.length > 0, `${batch.files.length} files read ahead`);
-    t.ok(batch.files.some((f) => f.endsWith('/cgroup.procs')), 'cgroup.procs among them');
+    t.ok(
+      batch.files.some((f) => f.endsWith('/cgroup.procs')),
+      'cgroup.procs among them',
+    );
     t.ok(batch.fds > 0, `${batch.fds} processes' fds counted ahead`);
     t.ok(batch.files.length < second.containers.length * 40, 'a share of the files, not all of them');
     t.same(view(second), view(await one.gather()), 'same snapshot, same (zero) errors');
@@ -83,7 +86,7 @@ t.test('outcomes from the thread stand for the reads: an error there is the erro
   const g = gatherer(root, ra);
   await g.gather();
   const snap = await g.gather();
-  t.ok(ra.batches[0]?.files.includes(target), 'the app container is in the thread\'s share');
+  t.ok(ra.batches[0]?.files.includes(target), "the app container is in the thread's share");
   const app = snap.containers.find((c) => c.id === APP);
   t.equal(app?.cgroup.memory?.rssBytes, undefined, 'memory.stat series dropped');
   t.ok(app?.cgroup.cpu?.usageSeconds !== undefined, 'other collectors untouched');

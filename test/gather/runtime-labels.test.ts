@@ -47,7 +47,14 @@ t.test('containerd pod: labels, pod cgroup, network on the sandbox only, opt-in 
   const root = fixture(t);
   const client = new FakeClient({ runtime: 'containerd', version: { version: '1.7.0-beta.3', apiVersion: '' } });
   client.add(
-    container(APP_ID, { runtime: 'containerd', name: APP_ID, image: 'docker.io/library/nginx:1.25', labels: { ...POD_LABELS, 'io.kubernetes.container.name': 'nginx', tier: 'front "end"' }, kind: 'container', networkOwner: false }),
+    container(APP_ID, {
+      runtime: 'containerd',
+      name: APP_ID,
+      image: 'docker.io/library/nginx:1.25',
+      labels: { ...POD_LABELS, 'io.kubernetes.container.name': 'nginx', tier: 'front "end"' },
+      kind: 'container',
+      networkOwner: false,
+    }),
     container(PAUSE_ID, { runtime: 'containerd', name: PAUSE_ID, image: 'registry.k8s.io/pause:3.9', labels: POD_LABELS, kind: 'sandbox', networkOwner: true }),
   );
   const factory = new RuntimeFactory(client, { callTimeoutMs: 1000, log: silentLogger });
@@ -61,14 +68,27 @@ t.test('containerd pod: labels, pod cgroup, network on the sandbox only, opt-in 
   t.same(byId(PAUSE)?.labels, { name: PAUSE_ID, image: 'registry.k8s.io/pause:3.9', container: '', pod: 'web-0', namespace: 'shop' });
   t.same(byId(POD)?.labels, { name: '', image: '', container: '', pod: 'web-0', namespace: 'shop' });
   t.equal(byId(APP)?.network, undefined, 'the app container shares the sandbox namespace: no network series');
-  t.same(byId(PAUSE)?.network?.map((i) => i.name), ['eth0'], 'the sandbox reports the pod network, though it sorts after the app');
-  t.same(snap.runtimes?.map((r) => [r.runtime, r.up, r.parsedVersion]), [['containerd', true, '1.7.0']]);
+  t.same(
+    byId(PAUSE)?.network?.map((i) => i.name),
+    ['eth0'],
+    'the sandbox reports the pod network, though it sorts after the app',
+  );
+  t.same(
+    snap.runtimes?.map((r) => [r.runtime, r.up, r.parsedVersion]),
+    [['containerd', true, '1.7.0']],
+  );
 
   const text = assemble([encodeFamilies(renderSnapshot(snap))], 'text').toString('utf8');
   const series = text.split('\n').filter((l) => l.startsWith('container_'));
   const missing = series.filter((l) => !/,container_label_tier="(?:[^"\\]|\\.)*"[,}]/.test(l));
-  t.same(missing, [], "every container series carries the opt-in label");
-  t.match(text, new RegExp(`container_memory_usage_bytes\\{id="${APP.replace(/\./g, '\\.')}",name="${APP_ID}",image="docker\\.io/library/nginx:1\\.25",container="nginx",pod="web-0",namespace="shop",container_label_tier="front \\\\"end\\\\""\\} \\d+`), 'escaped label values');
+  t.same(missing, [], 'every container series carries the opt-in label');
+  t.match(
+    text,
+    new RegExp(
+      `container_memory_usage_bytes\\{id="${APP.replace(/\./g, '\\.')}",name="${APP_ID}",image="docker\\.io/library/nginx:1\\.25",container="nginx",pod="web-0",namespace="shop",container_label_tier="front \\\\"end\\\\""\\} \\d+`,
+    ),
+    'escaped label values',
+  );
   t.match(text, /\npodvisor_runtime_up\{runtime="containerd"\} 1\n/);
   t.match(text, /\npodvisor_runtime_info\{runtime="containerd",version="1\.7\.0-beta\.3",parsed_version="1\.7\.0",api_version=""\} 1\n/);
 });
@@ -100,7 +120,13 @@ t.test('CRI-O: a miss degrades to raw labels, the background inspect fills them 
   t.equal(first.containers.find((c) => c.id === scope)?.labels.pod, '', 'first gather: not cached yet, reported raw');
   await until(() => factory.get(id) !== undefined, 3000, 'the background inspect');
   const second = await g.gather();
-  t.same(second.containers.find((c) => c.id === scope)?.labels, { name: `k8s_app_web-0_shop_${UID}_0`, image: 'quay.io/example/app:2', container: 'app', pod: 'web-0', namespace: 'shop' });
+  t.same(second.containers.find((c) => c.id === scope)?.labels, {
+    name: `k8s_app_web-0_shop_${UID}_0`,
+    image: 'quay.io/example/app:2',
+    container: 'app',
+    pod: 'web-0',
+    namespace: 'shop',
+  });
   t.equal(second.containers.find((c) => c.id === scope)?.startTimeSeconds, 1700000000, 'start time from the runtime');
   t.equal(second.containers.find((c) => c.id === `${POD}/crio-conmon-${id}.scope`)?.labels.pod, '', 'conmon stays raw');
   t.equal(crio.requests.filter((r) => r.url === `/containers/${id}`).length, 1, 'inspected once, then served from cache');
@@ -120,7 +146,15 @@ t.test('disk usage: absent until measured, then from containerd snapshots, also 
   docker.add(container(PAUSE_ID, { runtime: 'docker', name: 'pause', labels: POD_LABELS, kind: 'sandbox' }));
   const containerd = new Snapshotting({ runtime: 'containerd' });
   containerd.add(
-    container(APP_ID, { runtime: 'containerd', name: APP_ID, labels: POD_LABELS, networkOwner: false, namespace: 'k8s.io', snapshotter: 'overlayfs', snapshotKey: APP_ID }),
+    container(APP_ID, {
+      runtime: 'containerd',
+      name: APP_ID,
+      labels: POD_LABELS,
+      networkOwner: false,
+      namespace: 'k8s.io',
+      snapshotter: 'overlayfs',
+      snapshotKey: APP_ID,
+    }),
     container(PAUSE_ID, { runtime: 'containerd', name: PAUSE_ID, labels: {}, namespace: 'moby', snapshotter: 'overlayfs', snapshotKey: PAUSE_ID }),
   );
   const factories = [docker, containerd].map((c) => new RuntimeFactory(c, { callTimeoutMs: 1000, log: silentLogger }));
@@ -146,6 +180,10 @@ t.test('disk usage: absent until measured, then from containerd snapshots, also 
   await until(() => scheduler.get(APP_ID) !== undefined && scheduler.get(PAUSE_ID) !== undefined, 2000, 'measurements');
   const second = await g.gather();
   t.match(second.containers.find((c) => c.id === APP)?.fs, { usageBytes: 1_048_576, inodes: 7 });
-  t.match(second.containers.find((c) => c.id === PAUSE)?.fs, { usageBytes: 4096, inodes: 7 }, 'the Docker container measured through containerd’s moby snapshot');
+  t.match(
+    second.containers.find((c) => c.id === PAUSE)?.fs,
+    { usageBytes: 4096, inodes: 7 },
+    'the Docker container measured through containerd’s moby snapshot',
+  );
   t.equal(second.containers.find((c) => c.id === POD)?.fs, undefined, 'the pod cgroup has no writable layer of its own');
 });

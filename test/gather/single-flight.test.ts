@@ -33,7 +33,11 @@ t.test('callers during a run share it', async (t) => {
 t.test('min age reuses a fresh result, then expires', async (t) => {
   let now = 1000;
   let runs = 0;
-  const f = new SingleFlight(async () => ++runs, 5000, () => now);
+  const f = new SingleFlight(
+    async () => ++runs,
+    5000,
+    () => now,
+  );
   t.equal(await f.get().value, 1);
   await new Promise((r) => setImmediate(r));
   now += 4999;

@@ -36,7 +36,13 @@ t.test('a worker that dies fails its gathers with a clear error, and the next ga
   const root = copyFixtureHost('v2-systemd');
   const lines: string[] = [];
   const opts = options(root);
-  const worker = new WorkerEngine(opts, createLogger('error', (l) => lines.push(l)), 'error', 30_000, ENTRY);
+  const worker = new WorkerEngine(
+    opts,
+    createLogger('error', (l) => lines.push(l)),
+    'error',
+    30_000,
+    ENTRY,
+  );
   t.teardown(async () => {
     await worker.close();
     fs.rmSync(root, { recursive: true, force: true });

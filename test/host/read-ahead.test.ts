@@ -38,11 +38,27 @@ t.test('reads on its thread exactly what FileReader reads, and counts the fds of
 });
 
 t.test('replies are checked: one outcome per file, fd counts by pid', async (t) => {
-  t.same(parseReply({ id: 1, outcomes: ['a', null, { code: 'EIO', message: 'x' }], fds: [[7, { fds: 2, sockets: 1 }], [8, null]] }, 3), {
-    id: 1,
-    outcomes: ['a', null, { code: 'EIO', message: 'x' }],
-    fds: [[7, { fds: 2, sockets: 1 }], [8, null]],
-  });
+  t.same(
+    parseReply(
+      {
+        id: 1,
+        outcomes: ['a', null, { code: 'EIO', message: 'x' }],
+        fds: [
+          [7, { fds: 2, sockets: 1 }],
+          [8, null],
+        ],
+      },
+      3,
+    ),
+    {
+      id: 1,
+      outcomes: ['a', null, { code: 'EIO', message: 'x' }],
+      fds: [
+        [7, { fds: 2, sockets: 1 }],
+        [8, null],
+      ],
+    },
+  );
   t.equal(parseReply({ id: 1, outcomes: ['a'], fds: [] }, 2), undefined, 'too few outcomes');
   t.equal(parseReply({ id: 1, outcomes: [42], fds: [] }, 1), undefined, 'not an outcome');
   t.equal(parseReply({ id: 1, outcomes: ['a'], fds: [['7', null]] }, 1), undefined, 'pid not a number');

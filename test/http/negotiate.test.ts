@@ -7,7 +7,10 @@ t.test('chooseFormat', async (t) => {
     'application/openmetrics-text;version=1.0.0;escaping=allow-utf-8;q=0.5,application/openmetrics-text;version=0.0.1;q=0.4,text/plain;version=1.0.0;escaping=allow-utf-8;q=0.3,text/plain;version=0.0.4;q=0.2,*/*;q=0.1';
   t.equal(chooseFormat(prom3), 'openmetrics');
   // Prometheus 2.x with OpenMetrics
-  t.equal(chooseFormat('application/openmetrics-text;version=1.0.0,application/openmetrics-text;version=0.0.1;q=0.75,text/plain;version=0.0.4;q=0.5,*/*;q=0.1'), 'openmetrics');
+  t.equal(
+    chooseFormat('application/openmetrics-text;version=1.0.0,application/openmetrics-text;version=0.0.1;q=0.75,text/plain;version=0.0.4;q=0.5,*/*;q=0.1'),
+    'openmetrics',
+  );
   // Prometheus configured for text only, metrics-server (no Accept), curl
   t.equal(chooseFormat('text/plain;version=0.0.4;q=1,*/*;q=0.1'), 'text');
   t.equal(chooseFormat(undefined), 'text');

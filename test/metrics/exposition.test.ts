@@ -68,7 +68,10 @@ t.test('encoded families: one owned buffer, UTF-8 offsets, empty families droppe
   const b = new FamilyWriter('b_bytes', 'B.', 'gauge');
   b.sample('id="x"', 2);
   const e = encodeFamilies([a.finish(), new FamilyWriter('none', 'N.', 'gauge').finish(), b.finish()]);
-  t.same(e.families.map((f) => f.name), ['a_bytes', 'b_bytes']);
+  t.same(
+    e.families.map((f) => f.name),
+    ['a_bytes', 'b_bytes'],
+  );
   t.equal(e.bytes.byteOffset, 0);
   t.equal(e.bytes.buffer.byteLength, e.bytes.byteLength, 'owns its ArrayBuffer, so it can be transferred');
   t.equal(familySamples(e, 'a_bytes'), 'a_bytes{id="/pod/ünï"} 1\n');

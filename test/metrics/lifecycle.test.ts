@@ -6,9 +6,6 @@ t.test('last_seen is the gather time for every container; start time only when k
   const known = container('/a', { spec: {} }, { startTimeSeconds: 1_700_000_000 });
   const unknown = container('/b', { spec: {} });
   const snap = snapshotOf([known, unknown]);
-  t.same(runContainer(LIFECYCLE_METRICS, known, snap), [
-    'container_last_seen 1700000123.456',
-    'container_start_time_seconds 1700000000',
-  ]);
+  t.same(runContainer(LIFECYCLE_METRICS, known, snap), ['container_last_seen 1700000123.456', 'container_start_time_seconds 1700000000']);
   t.same(runContainer(LIFECYCLE_METRICS, unknown, snap), ['container_last_seen 1700000123.456']);
 });

@@ -37,10 +37,13 @@ t.test('kB values become bytes, unitless values stay as they are', async (t) => 
 
 t.test('a unitless count that is not zero; no trailing newline; blank lines', async (t) => {
   const m = parseMeminfo('HugePages_Total:     512\n\nHugePages_Free:      500', 'meminfo');
-  t.same([...m], [
-    ['HugePages_Total', 512],
-    ['HugePages_Free', 500],
-  ]);
+  t.same(
+    [...m],
+    [
+      ['HugePages_Total', 512],
+      ['HugePages_Free', 500],
+    ],
+  );
   t.same(parseMeminfo('', 'meminfo').size, 0);
 });
 

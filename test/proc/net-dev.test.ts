@@ -58,17 +58,20 @@ cali8d6e2b1f0a3: 5566778    3344    1    2    0     0          0         0  1122
     txErrors: 5,
     txDropped: 6,
   });
-  t.same(got.find((i) => i.name === 'cali8d6e2b1f0a3'), {
-    name: 'cali8d6e2b1f0a3',
-    rxBytes: 5566778,
-    rxPackets: 3344,
-    rxErrors: 1,
-    rxDropped: 2,
-    txBytes: 1122334,
-    txPackets: 5566,
-    txErrors: 3,
-    txDropped: 4,
-  });
+  t.same(
+    got.find((i) => i.name === 'cali8d6e2b1f0a3'),
+    {
+      name: 'cali8d6e2b1f0a3',
+      rxBytes: 5566778,
+      rxPackets: 3344,
+      rxErrors: 1,
+      rxDropped: 2,
+      txBytes: 1122334,
+      txPackets: 5566,
+      txErrors: 3,
+      txDropped: 4,
+    },
+  );
   t.equal(got.find((i) => i.name === 'flannel.1')?.txDropped, 21);
 });
 

@@ -35,7 +35,15 @@ t.test('only the header: no devices', async (t) => {
 
 t.test('malformed input throws ParseError', async (t) => {
   const header = 'major minor  #blocks  name\n\n';
-  for (const text of ['', '\n\n', ' 8 0 100 sda\n', `${header} 8 0 100\n`, `${header} 8 x 100 sda\n`, `${header} 8 0 -1 sda\n`, `${header} 8 0 100 sda extra\n`]) {
+  for (const text of [
+    '',
+    '\n\n',
+    ' 8 0 100 sda\n',
+    `${header} 8 0 100\n`,
+    `${header} 8 x 100 sda\n`,
+    `${header} 8 0 -1 sda\n`,
+    `${header} 8 0 100 sda extra\n`,
+  ]) {
     t.throws(() => parsePartitions(text, 'partitions'), ParseError, JSON.stringify(text));
   }
   t.throws(() => parsePartitions(`${header} 8 0 100 sda\n8:1 100 sda1\n`, 'partitions'), { message: /^partitions: line 4: / });

@@ -20,11 +20,7 @@ const ROWS: ReadonlyArray<readonly [string, CgroupIds, string]> = [
   // CRI-O
   [`/kubepods/burstable/pod${UID}/crio-${ID}`, { id: ID, hint: 'crio', podUid: UID }, 'CRI-O, cgroupfs'],
   [`/kubepods/burstable/pod${UID}/crio-conmon-${ID}`, { hint: 'crio', podUid: UID, conmon: true }, 'CRI-O conmon, cgroupfs'],
-  [
-    `/kubepods.slice/kubepods-burstable.slice/kubepods-burstable-pod${UID_}.slice/crio-${ID}.scope`,
-    { id: ID, hint: 'crio', podUid: UID },
-    'CRI-O, systemd',
-  ],
+  [`/kubepods.slice/kubepods-burstable.slice/kubepods-burstable-pod${UID_}.slice/crio-${ID}.scope`, { id: ID, hint: 'crio', podUid: UID }, 'CRI-O, systemd'],
   [
     `/kubepods.slice/kubepods-burstable.slice/kubepods-burstable-pod${UID_}.slice/crio-conmon-${ID}.scope`,
     { hint: 'crio', podUid: UID, conmon: true },
@@ -46,11 +42,7 @@ const ROWS: ReadonlyArray<readonly [string, CgroupIds, string]> = [
   [`/docker/${ID}`, { id: ID, hint: 'docker' }, 'plain Docker, cgroupfs'],
   [`/system.slice/docker-${ID}.scope`, { id: ID, hint: 'docker' }, 'plain Docker, systemd'],
   [`/my-parent/${ID}`, { id: ID }, 'Docker with a CgroupParent: no hint'],
-  [
-    `/user.slice/user-1000.slice/user@1000.service/docker-${ID}.scope`,
-    { id: ID, hint: 'docker' },
-    'rootless Docker, systemd',
-  ],
+  [`/user.slice/user-1000.slice/user@1000.service/docker-${ID}.scope`, { id: ID, hint: 'docker' }, 'rootless Docker, systemd'],
   [`/docker/${ID}/docker/${'a'.repeat(64)}`, { id: 'a'.repeat(64), hint: 'docker' }, 'Docker in Docker: the innermost'],
   // plain containerd
   [`/default/${ID}`, { id: ID }, 'ctr / nerdctl, cgroupfs'],

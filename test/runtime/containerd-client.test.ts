@@ -169,7 +169,11 @@ t.test('fake containerd', async (t) => {
     t.equal(bad?.cgroupsPath, undefined);
     t.equal(bad?.env, undefined);
     t.equal(bad?.networkOwner, false, 'CRI container: kind decides');
-    t.match(list.find((x) => x.id === 'badmoby'), { networkOwner: true }, 'plain container with unreadable spec counts as owner');
+    t.match(
+      list.find((x) => x.id === 'badmoby'),
+      { networkOwner: true },
+      'plain container with unreadable spec counts as owner',
+    );
     const typed = list.find((x) => x.id === 'typed');
     t.equal(typed?.cgroupsPath, undefined, 'non-string cgroupsPath ignored');
     t.equal(typed?.env, undefined, 'non-string env ignored');
@@ -203,14 +207,67 @@ t.test('fake containerd', async (t) => {
       'namespace=="moby",topic~="^/tasks/"',
     ]);
     const E = 'containerd.events.';
-    fake.emit('k8s.io', '/containers/create', `${E}ContainerCreate`, encodeFields([[1, APP_ID], [2, 'nginx']]));
-    fake.emit('k8s.io', '/tasks/create', `${E}TaskCreate`, encodeFields([[1, APP_ID], [6, 99]]));
-    fake.emit('k8s.io', '/tasks/start', `${E}TaskStart`, encodeFields([[1, APP_ID], [2, 99]]));
-    fake.emit('k8s.io', '/tasks/exit', `${E}TaskExit`, encodeFields([[1, APP_ID], [2, 'exec-1'], [3, 100], [4, 0]]));
+    fake.emit(
+      'k8s.io',
+      '/containers/create',
+      `${E}ContainerCreate`,
+      encodeFields([
+        [1, APP_ID],
+        [2, 'nginx'],
+      ]),
+    );
+    fake.emit(
+      'k8s.io',
+      '/tasks/create',
+      `${E}TaskCreate`,
+      encodeFields([
+        [1, APP_ID],
+        [6, 99],
+      ]),
+    );
+    fake.emit(
+      'k8s.io',
+      '/tasks/start',
+      `${E}TaskStart`,
+      encodeFields([
+        [1, APP_ID],
+        [2, 99],
+      ]),
+    );
+    fake.emit(
+      'k8s.io',
+      '/tasks/exit',
+      `${E}TaskExit`,
+      encodeFields([
+        [1, APP_ID],
+        [2, 'exec-1'],
+        [3, 100],
+        [4, 0],
+      ]),
+    );
     fake.emit('k8s.io', '/images/create', `${E}ImageCreate`, encodeFields([[1, 'nginx']]));
     fake.emit('default', '/containers/create', `${E}ContainerCreate`, encodeFields([[1, 'foreign']]));
-    fake.emit('moby', '/tasks/exit', `type.googleapis.com/${E}TaskExit`, encodeFields([[1, 'own'], [2, 'own'], [3, 777], [4, 137]]));
-    fake.emit('moby', '/tasks/delete', `${E}TaskDelete`, encodeFields([[1, 'own'], [2, 777], [3, 137]]));
+    fake.emit(
+      'moby',
+      '/tasks/exit',
+      `type.googleapis.com/${E}TaskExit`,
+      encodeFields([
+        [1, 'own'],
+        [2, 'own'],
+        [3, 777],
+        [4, 137],
+      ]),
+    );
+    fake.emit(
+      'moby',
+      '/tasks/delete',
+      `${E}TaskDelete`,
+      encodeFields([
+        [1, 'own'],
+        [2, 777],
+        [3, 137],
+      ]),
+    );
     fake.emit('k8s.io', '/containers/update', `${E}ContainerUpdate`, encodeFields([[1, APP_ID]]));
     fake.emit('k8s.io', '/containers/delete', `${E}ContainerDelete`, encodeFields([[1, APP_ID]]));
     await new Promise((r) => setTimeout(r, 100));
@@ -294,7 +351,9 @@ t.test('fake containerd', async (t) => {
       name: 'ContainerdError',
       code: 'PODVISOR_RUNTIME',
       grpcCode: 14,
-      message: new RegExp(`^containerd at ${path}: Version/Version: 14 UNAVAILABLE: No connection established\\. Last error: Error: connect ENOENT [^ ]+\\.sock\\.?$`),
+      message: new RegExp(
+        `^containerd at ${path}: Version/Version: 14 UNAVAILABLE: No connection established\\. Last error: Error: connect ENOENT [^ ]+\\.sock\\.?$`,
+      ),
     });
   });
 
@@ -329,7 +388,17 @@ t.test('decoders', async (t) => {
   t.same(parseSpec(Buffer.from('{"linux":{"namespaces":[{"type":"network","path":""}]}}')), { netns: 'new' });
   t.equal(parseSpec(Buffer.from('null')), undefined);
   t.equal(parseSpec(Buffer.from([0xff, 0xfe])), undefined);
-  t.same(readStringFields(encodeFields([[3, 7], [1, 'id'], [2, 'x']]), [1]), new Map([[1, 'id']]));
+  t.same(
+    readStringFields(
+      encodeFields([
+        [3, 7],
+        [1, 'id'],
+        [2, 'x'],
+      ]),
+      [1],
+    ),
+    new Map([[1, 'id']]),
+  );
   t.throws(() => readStringFields(Buffer.from([0x08]), [1]), /truncated varint/);
   t.throws(() => readStringFields(Buffer.from([0x0b]), [1]), /unsupported wire type 3/);
   t.throws(() => decodeEvent({ typeUrl: 'containerd.events.TaskStart', value: encodeFields([[2, 5]]) }), /empty container id/);
@@ -363,12 +432,24 @@ t.test('real containerd', async (t) => {
   await new Promise((r) => setTimeout(r, 500));
 
   await run('ctr', [
-    '-n', 'k8s.io', 'run', '-d', '--cgroup', cgroup,
-    '--label', 'io.kubernetes.pod.name=pv-test',
-    '--label', 'io.kubernetes.pod.namespace=podvisor',
-    '--label', `io.kubernetes.pod.uid=${uid}`,
-    '--label', 'io.kubernetes.container.name=app',
-    'docker.io/library/podvisor-test:1', id, 'sleep', '300',
+    '-n',
+    'k8s.io',
+    'run',
+    '-d',
+    '--cgroup',
+    cgroup,
+    '--label',
+    'io.kubernetes.pod.name=pv-test',
+    '--label',
+    'io.kubernetes.pod.namespace=podvisor',
+    '--label',
+    `io.kubernetes.pod.uid=${uid}`,
+    '--label',
+    'io.kubernetes.container.name=app',
+    'docker.io/library/podvisor-test:1',
+    id,
+    'sleep',
+    '300',
   ]);
 
   const waitFor = async (what: string, ok: () => boolean): Promise<void> => {
@@ -410,11 +491,7 @@ t.test('real containerd', async (t) => {
   await run('ctr', ['-n', 'k8s.io', 'task', 'rm', '-f', id]);
   await run('ctr', ['-n', 'k8s.io', 'container', 'rm', id]);
   await waitFor('destroy event', () => events.some((e) => e.action === 'destroy'));
-  t.same(
-    [...new Set(events.map((e) => e.action))],
-    ['create', 'start', 'die', 'destroy'],
-    'actions in order',
-  );
+  t.same([...new Set(events.map((e) => e.action))], ['create', 'start', 'die', 'destroy'], 'actions in order');
   t.equal(await c.inspect(id, never()), undefined, 'gone after rm');
   ac.abort();
   await eventsDone;

@@ -242,7 +242,10 @@ t.test('inspect: other statuses and bodies reject with the reason', async (t) =>
 t.test('a connection dropped mid-answer and an oversized answer reject', async (t) => {
   const { fake, client } = await setup(t);
   fake.overrides.set(`/containers/${CTR}`, 'truncate');
-  await t.rejects(client.inspect(CTR, never()), { name: 'CrioError', message: new RegExp(`^CRI-O GET /containers/${CTR} on .* failed: the connection closed before the whole answer arrived$`) });
+  await t.rejects(client.inspect(CTR, never()), {
+    name: 'CrioError',
+    message: new RegExp(`^CRI-O GET /containers/${CTR} on .* failed: the connection closed before the whole answer arrived$`),
+  });
   fake.overrides.set(`/containers/${CTR}`, { status: 200, body: `{"name":"${'x'.repeat(5 * 1024 * 1024)}"}` });
   await t.rejects(client.inspect(CTR, never()), { name: 'CrioError', message: /answered more than 4194304 bytes/ });
   fake.overrides.clear();

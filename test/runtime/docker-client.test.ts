@@ -14,9 +14,7 @@ import { JsonLineDecoder, MAX_LINE_CHARS } from '../../src/runtime/docker/json-l
 import { containerFromInspect, eventFromMessage, rfc3339ToUnix } from '../../src/runtime/docker/map.js';
 import type { RuntimeEvent } from '../../src/runtime/types.js';
 import { requireDaemon, run } from '../support/daemons.js';
-import {
-  FAKE_ID, FakeDocker, SANDBOX_ID, inspectBody, sendJson, sendText, startHungSocket, tmpSocketPath,
-} from './fixtures/fake-docker.js';
+import { FAKE_ID, FakeDocker, SANDBOX_ID, inspectBody, sendJson, sendText, startHungSocket, tmpSocketPath } from './fixtures/fake-docker.js';
 
 /** The timeout under test (hung daemons); other fake-daemon clients get SLACK so a loaded machine cannot flake them. */
 const TIMEOUT = 300;
@@ -32,7 +30,6 @@ async function fake(t: Test, timeoutMs = SLACK): Promise<{ docker: FakeDocker; c
   });
   return { docker, client };
 }
-
 
 t.test('version', async (t) => {
   t.test('answers the raw version, even "dev" and ""', async (t) => {
@@ -69,7 +66,10 @@ t.test('version', async (t) => {
   t.test('HTTP 500 rejects with the status and the daemon message', async (t) => {
     const { docker, client } = await fake(t);
     docker.routes.set('/version', (_req, res) => sendJson(res, 500, { message: 'daemon is  shutting\ndown' }));
-    const err = await client.version(never()).then(() => undefined, (e: unknown) => e);
+    const err = await client.version(never()).then(
+      () => undefined,
+      (e: unknown) => e,
+    );
     t.type(err, DockerClientError);
     t.match(err, {
       code: 'PODVISOR_RUNTIME_DOCKER',
@@ -94,9 +94,7 @@ t.test('version', async (t) => {
       await client.close();
       await hung.close();
     });
-    const calls: Array<() => Promise<unknown>> = [
-      () => client.version(never()), () => client.list(never()), () => client.inspect(FAKE_ID, never()),
-    ];
+    const calls: Array<() => Promise<unknown>> = [() => client.version(never()), () => client.list(never()), () => client.inspect(FAKE_ID, never())];
     for (const call of calls) {
       const start = performance.now();
       await t.rejects(call(), { message: /: GET \/\S+ timed out after 300 ms$/ });
@@ -209,12 +207,34 @@ t.test('inspect', async (t) => {
 
 t.test('containerFromInspect edge cases', async (t) => {
   const base = { Id: FAKE_ID, Name: '/x' };
-  t.same(containerFromInspect({ ...base, Config: { Image: 'i', Labels: null, Env: null }, State: { Pid: 0, StartedAt: '0001-01-01T00:00:00Z' } }), {
-    runtime: 'docker', id: FAKE_ID, name: 'x', image: 'i', labels: {}, env: {}, kind: 'container', networkOwner: true,
-  }, 'null labels/env, never started, not running, no GraphDriver/LogPath');
-  t.same(containerFromInspect({ ...base, LogPath: '', GraphDriver: { Name: 'overlayfs', Data: null } }), {
-    runtime: 'docker', id: FAKE_ID, name: 'x', image: '', labels: {}, env: {}, kind: 'container', networkOwner: true,
-  }, 'containerd image store: no dirs');
+  t.same(
+    containerFromInspect({ ...base, Config: { Image: 'i', Labels: null, Env: null }, State: { Pid: 0, StartedAt: '0001-01-01T00:00:00Z' } }),
+    {
+      runtime: 'docker',
+      id: FAKE_ID,
+      name: 'x',
+      image: 'i',
+      labels: {},
+      env: {},
+      kind: 'container',
+      networkOwner: true,
+    },
+    'null labels/env, never started, not running, no GraphDriver/LogPath',
+  );
+  t.same(
+    containerFromInspect({ ...base, LogPath: '', GraphDriver: { Name: 'overlayfs', Data: null } }),
+    {
+      runtime: 'docker',
+      id: FAKE_ID,
+      name: 'x',
+      image: '',
+      labels: {},
+      env: {},
+      kind: 'container',
+      networkOwner: true,
+    },
+    'containerd image store: no dirs',
+  );
   const kind = (labels: Record<string, string>, NetworkMode: string): unknown => {
     const c = containerFromInspect({ ...base, Config: { Labels: labels }, HostConfig: { NetworkMode } });
     return { kind: c.kind, networkOwner: c.networkOwner };
@@ -232,27 +252,45 @@ t.test('containerFromInspect edge cases', async (t) => {
 t.test('list', async (t) => {
   t.test('lists all containers and inspects each, skipping ones removed meanwhile', async (t) => {
     const { docker, client } = await fake(t);
-    docker.containers.set(SANDBOX_ID, inspectBody(SANDBOX_ID, { Name: '/k8s_POD_web-0', Config: { Image: 'pause:3.9', Labels: { 'io.kubernetes.docker.type': 'podsandbox' } } }));
+    docker.containers.set(
+      SANDBOX_ID,
+      inspectBody(SANDBOX_ID, { Name: '/k8s_POD_web-0', Config: { Image: 'pause:3.9', Labels: { 'io.kubernetes.docker.type': 'podsandbox' } } }),
+    );
     const gone = 'd'.repeat(64);
-    docker.routes.set('/containers/json', (_req, res) =>
-      sendJson(res, 200, [{ Id: FAKE_ID }, { Id: gone }, { Id: SANDBOX_ID }]));
+    docker.routes.set('/containers/json', (_req, res) => sendJson(res, 200, [{ Id: FAKE_ID }, { Id: gone }, { Id: SANDBOX_ID }]));
     const list = await client.list(never());
-    t.same(list.map((c) => [c.id, c.name, c.kind]), [[FAKE_ID, 'web', 'container'], [SANDBOX_ID, 'k8s_POD_web-0', 'sandbox']]);
+    t.same(
+      list.map((c) => [c.id, c.name, c.kind]),
+      [
+        [FAKE_ID, 'web', 'container'],
+        [SANDBOX_ID, 'k8s_POD_web-0', 'sandbox'],
+      ],
+    );
     t.equal(docker.requests[0], '/containers/json?all=true');
     t.same(docker.requests.slice(1).sort(), [FAKE_ID, SANDBOX_ID, gone].map((id) => `/containers/${id}/json`).sort());
   });
 
   t.test('containers `known` returns are not inspected again', async (t) => {
     const { docker, client } = await fake(t);
-    docker.containers.set(SANDBOX_ID, inspectBody(SANDBOX_ID, { Name: '/k8s_POD_web-0', Config: { Image: 'pause:3.9', Labels: { 'io.kubernetes.docker.type': 'podsandbox' } } }));
+    docker.containers.set(
+      SANDBOX_ID,
+      inspectBody(SANDBOX_ID, { Name: '/k8s_POD_web-0', Config: { Image: 'pause:3.9', Labels: { 'io.kubernetes.docker.type': 'podsandbox' } } }),
+    );
     docker.routes.set('/containers/json', (_req, res) => sendJson(res, 200, [{ Id: FAKE_ID }, { Id: SANDBOX_ID }]));
     const first = await client.list(never());
     const cached = first.find((c) => c.id === FAKE_ID);
     docker.requests.length = 0;
     const again = await client.list(never(), (id) => (id === FAKE_ID ? cached : undefined));
     t.same(docker.requests, ['/containers/json?all=true', `/containers/${SANDBOX_ID}/json`], 'only the unknown one is inspected');
-    t.equal(again.find((c) => c.id === FAKE_ID), cached, 'the known entry is returned as it was');
-    t.same(again.map((c) => c.id), [FAKE_ID, SANDBOX_ID]);
+    t.equal(
+      again.find((c) => c.id === FAKE_ID),
+      cached,
+      'the known entry is returned as it was',
+    );
+    t.same(
+      again.map((c) => c.id),
+      [FAKE_ID, SANDBOX_ID],
+    );
   });
 
   t.test(`inspects at most ${INSPECT_CONCURRENCY} at once`, async (t) => {
@@ -289,7 +327,16 @@ t.test('list', async (t) => {
 
 t.test('events', async (t) => {
   const ev = (action: string, id: string, type = 'container'): string =>
-    JSON.stringify({ status: action, id, Type: type, Action: action, Actor: { ID: id, Attributes: { name: 'web', image: 'nginx' } }, scope: 'local', time: 1714557600, timeNano: 1714557600123456789 });
+    JSON.stringify({
+      status: action,
+      id,
+      Type: type,
+      Action: action,
+      Actor: { ID: id, Attributes: { name: 'web', image: 'nginx' } },
+      scope: 'local',
+      time: 1714557600,
+      timeNano: 1714557600123456789,
+    });
 
   t.test('decodes events split across chunks, skips garbage, resolves when the daemon ends the stream', async (t) => {
     const { docker, client } = await fake(t);
@@ -310,7 +357,10 @@ t.test('events', async (t) => {
     await new Promise((r) => setTimeout(r, 20));
     await docker.stop();
     await done;
-    t.same(got, [{ id: FAKE_ID, action: 'start' }, { id: SANDBOX_ID, action: 'destroy' }]);
+    t.same(got, [
+      { id: FAKE_ID, action: 'start' },
+      { id: SANDBOX_ID, action: 'destroy' },
+    ]);
   });
 
   t.test('aborting the signal resolves; close() ends open streams', async (t) => {
@@ -337,7 +387,10 @@ t.test('events', async (t) => {
     await docker.waitForEventStreams();
     await docker.crash();
     await t.rejects(broken, { message: /^docker at unix:\S+: the event stream \/events\S+ broke: / });
-    await t.rejects(client.events(() => undefined, never()), { message: /connect (ENOENT|ECONNREFUSED)/ });
+    await t.rejects(
+      client.events(() => undefined, never()),
+      { message: /connect (ENOENT|ECONNREFUSED)/ },
+    );
 
     const hung = await startHungSocket();
     const hungClient = new DockerClient({ endpoint: hung.endpoint, timeoutMs: TIMEOUT });
@@ -346,7 +399,10 @@ t.test('events', async (t) => {
       await hung.close();
     });
     const start = performance.now();
-    await t.rejects(hungClient.events(() => undefined, never()), { message: /GET \/events\S+ timed out after 300 ms$/ });
+    await t.rejects(
+      hungClient.events(() => undefined, never()),
+      { message: /GET \/events\S+ timed out after 300 ms$/ },
+    );
     t.ok(performance.now() - start < 3 * TIMEOUT);
   });
 
@@ -372,7 +428,10 @@ t.test('events', async (t) => {
     await t.rejects(failing, boom);
 
     docker.routes.set('/events', (_req, res) => sendJson(res, 500, { message: 'no events today' }));
-    await t.rejects(client.events(() => undefined, never()), { httpStatus: 500, message: /answered HTTP 500 for GET \/events\S*: no events today$/ });
+    await t.rejects(
+      client.events(() => undefined, never()),
+      { httpStatus: 500, message: /answered HTTP 500 for GET \/events\S*: no events today$/ },
+    );
   });
 
   t.test('eventFromMessage', async (t) => {
@@ -413,12 +472,29 @@ t.test('real Docker Engine', async (t) => {
   const uid = crypto.randomUUID();
   const start = async (name: string): Promise<string> => {
     names.push(name);
-    const { stdout } = await run('docker', [
-      'run', '-d', '--name', name, '--cgroup-parent', `/kubepods/burstable/pod${uid}`,
-      '--label', `io.kubernetes.pod.name=${name}`, '--label', 'io.kubernetes.pod.namespace=podvisor-test',
-      '--label', `io.kubernetes.pod.uid=${uid}`, '--label', 'io.kubernetes.container.name=app',
-      'podvisor-test:1', 'sleep', '300',
-    ], { timeoutMs: 60_000 });
+    const { stdout } = await run(
+      'docker',
+      [
+        'run',
+        '-d',
+        '--name',
+        name,
+        '--cgroup-parent',
+        `/kubepods/burstable/pod${uid}`,
+        '--label',
+        `io.kubernetes.pod.name=${name}`,
+        '--label',
+        'io.kubernetes.pod.namespace=podvisor-test',
+        '--label',
+        `io.kubernetes.pod.uid=${uid}`,
+        '--label',
+        'io.kubernetes.container.name=app',
+        'podvisor-test:1',
+        'sleep',
+        '300',
+      ],
+      { timeoutMs: 60_000 },
+    );
     return stdout.trim();
   };
 
@@ -432,10 +508,17 @@ t.test('real Docker Engine', async (t) => {
   t.ok(c, 'inspect finds it');
   if (!c) return;
   t.match(c, {
-    runtime: 'docker', id, name, image: 'podvisor-test:1', kind: 'container', networkOwner: true,
+    runtime: 'docker',
+    id,
+    name,
+    image: 'podvisor-test:1',
+    kind: 'container',
+    networkOwner: true,
     labels: {
-      'io.kubernetes.pod.name': name, 'io.kubernetes.pod.namespace': 'podvisor-test',
-      'io.kubernetes.pod.uid': uid, 'io.kubernetes.container.name': 'app',
+      'io.kubernetes.pod.name': name,
+      'io.kubernetes.pod.namespace': 'podvisor-test',
+      'io.kubernetes.pod.uid': uid,
+      'io.kubernetes.container.name': 'app',
     },
   });
   t.ok(c.pid !== undefined && c.pid > 1, `pid ${String(c.pid)}`);
@@ -447,7 +530,10 @@ t.test('real Docker Engine', async (t) => {
   t.equal(c.pid, Number(pidOut.trim()), 'pid matches docker inspect');
 
   const listed = await client.list(never());
-  t.ok(listed.some((x) => x.id === id && x.name === name), 'list contains it');
+  t.ok(
+    listed.some((x) => x.id === id && x.name === name),
+    'list contains it',
+  );
   t.equal(await client.inspect('0'.repeat(64), never()), undefined, 'unknown id is undefined');
 
   const seen: RuntimeEvent[] = [];
@@ -475,7 +561,10 @@ t.test('real Docker Engine', async (t) => {
   await waitFor((e) => e.id === id2 && e.action === 'destroy', 'destroy');
   t.pass('destroy event delivered');
   const actions = seen.filter((e) => e.id === id2).map((e) => e.action);
-  t.same(actions.filter((a) => a === 'create' || a === 'start' || a === 'die' || a === 'destroy'), ['create', 'start', 'die', 'destroy']);
+  t.same(
+    actions.filter((a) => a === 'create' || a === 'start' || a === 'die' || a === 'destroy'),
+    ['create', 'start', 'die', 'destroy'],
+  );
   ctl.abort();
   await stream;
   t.pass('aborted stream resolves');

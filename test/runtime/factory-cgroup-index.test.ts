@@ -7,7 +7,10 @@ import type { RuntimeContainer } from '../../src/runtime/types.js';
 t.test('containers are found by the cgroup path the runtime named, and dropped with them', async (t) => {
   const client = new FakeClient({ runtime: 'containerd' });
   const id = hexId(7);
-  client.add(container(id, { runtime: 'containerd', cgroupsPath: `kubepods-besteffort-pod9.slice:cri-containerd:${id}` }), container('plain', { runtime: 'containerd', cgroupsPath: '/default/plain' }));
+  client.add(
+    container(id, { runtime: 'containerd', cgroupsPath: `kubepods-besteffort-pod9.slice:cri-containerd:${id}` }),
+    container('plain', { runtime: 'containerd', cgroupsPath: '/default/plain' }),
+  );
   const f = new RuntimeFactory(client, { callTimeoutMs: 1000, log: silentLogger });
   t.teardown(() => f.close());
   f.start();

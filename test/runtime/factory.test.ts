@@ -113,7 +113,10 @@ t.test('backoff is capped at retryMaxMs', async (t) => {
   const gaps = client.versionCalls.slice(1).map((v, i) => v - (client.versionCalls[i] ?? 0));
   t.equal(gaps.length, 6);
   const shown = gaps.map((g) => g.toFixed(1)).join(', ');
-  t.ok(gaps.slice(1).every((g) => g >= 18), `gaps ${shown} ms: 10, then 20 each`);
+  t.ok(
+    gaps.slice(1).every((g) => g >= 18),
+    `gaps ${shown} ms: 10, then 20 each`,
+  );
   // Uncapped, the last three waits would be 80 + 160 + 320 ms.
   const last3 = gaps.slice(3).reduce((a, b) => a + b, 0);
   t.ok(last3 < 250, `the last three waits sum to ${last3.toFixed(1)} ms, not 560`);

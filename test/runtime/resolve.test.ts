@@ -47,7 +47,15 @@ function source(runtime: RuntimeName, containers: RuntimeContainer[]): LabelSour
 
 t.test('containers get the kubelet labels from the runtime that owns them', async (t) => {
   const docker = source('docker', []);
-  const containerd = source('containerd', [container(ID), container(SANDBOX, { kind: 'sandbox', networkOwner: true, labels: { 'io.kubernetes.pod.name': 'web-0', 'io.kubernetes.pod.namespace': 'shop', 'io.kubernetes.pod.uid': UID }, image: 'registry.k8s.io/pause:3.9' })]);
+  const containerd = source('containerd', [
+    container(ID),
+    container(SANDBOX, {
+      kind: 'sandbox',
+      networkOwner: true,
+      labels: { 'io.kubernetes.pod.name': 'web-0', 'io.kubernetes.pod.namespace': 'shop', 'io.kubernetes.pod.uid': UID },
+      image: 'registry.k8s.io/pause:3.9',
+    }),
+  ]);
   const factories = [docker, containerd];
   const systemd = `/kubepods.slice/kubepods-burstable.slice/kubepods-burstable-pod${UID.replace(/-/g, '_')}.slice/cri-containerd-${ID}.scope`;
   const r = resolveCgroup(systemd, factories);
@@ -71,16 +79,32 @@ t.test('a cache miss degrades to raw labels and schedules a lookup; system cgrou
   t.same(r.labels, { name: '', image: '', container: '', pod: '', namespace: '' });
   t.same([docker.lookups, containerd.lookups], [[ID], [ID]], 'a bare id is looked up in every runtime');
   t.same(resolveCgroup('/system.slice/containerd.service', [docker, containerd]).labels.pod, '');
-  t.same(resolveCgroup(`/kubepods.slice/kubepods-besteffort.slice/crio-conmon-${ID}.scope`, [docker, containerd]).container, undefined, 'conmon is not a workload');
+  t.same(
+    resolveCgroup(`/kubepods.slice/kubepods-besteffort.slice/crio-conmon-${ID}.scope`, [docker, containerd]).container,
+    undefined,
+    'conmon is not a workload',
+  );
   t.equal(docker.lookups.length, 1, 'conmon and system cgroups cause no lookups');
 });
 
 t.test('opt-in container_label_* / container_env_*: one name list per gather, stable under collisions', async (t) => {
   const a = container(ID);
   const b = container(SANDBOX, { labels: { 'app.kubernetes.io/name': 'db', 'app_kubernetes_io/name': 'clash' }, env: { shop_mode: 'dev' } });
-  const white = extraLabels([a, undefined, b], { storeContainerLabels: false, whitelistedContainerLabels: ['app.kubernetes.io/name'], envMetadataWhitelist: ['shop_'] });
+  const white = extraLabels([a, undefined, b], {
+    storeContainerLabels: false,
+    whitelistedContainerLabels: ['app.kubernetes.io/name'],
+    envMetadataWhitelist: ['shop_'],
+  });
   t.same(white.names, ['container_env_shop_mode', 'container_label_app_kubernetes_io_name']);
-  t.same(white.values, [['prod', 'web'], ['', ''], ['dev', 'db']], 'raw cgroups get empty values');
+  t.same(
+    white.values,
+    [
+      ['prod', 'web'],
+      ['', ''],
+      ['dev', 'db'],
+    ],
+    'raw cgroups get empty values',
+  );
   const all = extraLabels([a, b], { storeContainerLabels: true, whitelistedContainerLabels: [], envMetadataWhitelist: [] });
   t.ok(all.names.includes('container_label_io_kubernetes_pod_name'));
   t.equal(all.values[1]?.[all.names.indexOf('container_label_app_kubernetes_io_name')], 'db', 'of two keys that sanitize alike, the first in sort order wins');

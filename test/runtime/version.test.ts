@@ -72,9 +72,12 @@ t.test('parseVersion over version strings seen in the wild', async (t) => {
   t.ok(CASES.length >= 30);
   for (const [raw, want, why] of CASES) {
     let got: string | undefined;
-    t.doesNotThrow(() => {
-      got = parseVersion(raw);
-    }, `${JSON.stringify(raw)} does not throw`);
+    t.doesNotThrow(
+      () => {
+        got = parseVersion(raw);
+      },
+      `${JSON.stringify(raw)} does not throw`,
+    );
     t.equal(got, want, `${JSON.stringify(raw)} → ${want} (${why})`);
   }
 });

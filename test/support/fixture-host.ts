@@ -44,9 +44,8 @@ export function copyFixtureHost(name: string): string {
 }
 
 export function fixtureEngine(rootfs: string, allowPrefixes: readonly string[] = []): LocalEngine {
-  return new LocalEngine(
-    { layout: loadLayout(rootfs), rootfs, allowPrefixes, machineInfoIntervalMs: 300_000 },
-    silentLogger,
-    { now: () => PINNED_NOW_MS, machineInfo: async () => PINNED_MACHINE },
-  );
+  return new LocalEngine({ layout: loadLayout(rootfs), rootfs, allowPrefixes, machineInfoIntervalMs: 300_000 }, silentLogger, {
+    now: () => PINNED_NOW_MS,
+    machineInfo: async () => PINNED_MACHINE,
+  });
 }

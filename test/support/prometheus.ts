@@ -84,7 +84,18 @@ export interface ServiceMonitorScrape {
 }
 
 /** Endpoint fields the translation understands; any other fails loudly, so the test never silently diverges. */
-const ENDPOINT_FIELDS = new Set(['port', 'path', 'interval', 'scrapeTimeout', 'honorLabels', 'honorTimestamps', 'scheme', 'params', 'relabelings', 'metricRelabelings']);
+const ENDPOINT_FIELDS = new Set([
+  'port',
+  'path',
+  'interval',
+  'scrapeTimeout',
+  'honorLabels',
+  'honorTimestamps',
+  'scheme',
+  'params',
+  'relabelings',
+  'metricRelabelings',
+]);
 
 /**
  * The scrape config prometheus-operator generates for the (single) endpoint of `sm`, for one static target.
@@ -110,7 +121,8 @@ export function scrapeConfigFromServiceMonitor(
   if (!Array.isArray(endpoints) || endpoints.length !== 1) throw new Error('ServiceMonitor: expected exactly one endpoint');
   const ep: unknown = endpoints[0];
   if (!isRecord(ep)) throw new Error('ServiceMonitor: endpoint is not an object');
-  for (const k of Object.keys(ep)) if (!ENDPOINT_FIELDS.has(k)) throw new Error(`ServiceMonitor endpoint field ${k} is not translated by test/support/prometheus.ts`);
+  for (const k of Object.keys(ep))
+    if (!ENDPOINT_FIELDS.has(k)) throw new Error(`ServiceMonitor endpoint field ${k} is not translated by test/support/prometheus.ts`);
   if (typeof ep.port !== 'string') throw new Error('ServiceMonitor endpoint: port (name) missing');
   const smIntervalSeconds = durationSeconds(typeof ep.interval === 'string' ? ep.interval : '30s');
   const smTimeoutSeconds = durationSeconds(typeof ep.scrapeTimeout === 'string' ? ep.scrapeTimeout : '10s');
@@ -152,7 +164,10 @@ export interface RunningPrometheus {
  * `promtool check config`, starts `prometheus` on a free loopback port and waits for /-/ready.
  * `config` may be a function of the chosen port (for a self-scrape job).
  */
-export async function startPrometheus(config: Record<string, unknown> | ((port: number) => Record<string, unknown>), rules?: Record<string, unknown>): Promise<RunningPrometheus> {
+export async function startPrometheus(
+  config: Record<string, unknown> | ((port: number) => Record<string, unknown>),
+  rules?: Record<string, unknown>,
+): Promise<RunningPrometheus> {
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'podvisor-prom-'));
   const cleanupDir = (): void => fs.rmSync(dir, { recursive: true, force: true });
   try {
@@ -166,17 +181,23 @@ export async function startPrometheus(config: Record<string, unknown> | ((port: 
     fs.writeFileSync(file, YAML.stringify(cfg));
     const check = await new Promise<{ code: number | null; out: string }>((resolve) => {
       execFile('promtool', ['check', 'config', file], { timeout: 20_000, encoding: 'utf8' }, (err, stdout, stderr) =>
-        resolve({ code: err === null ? 0 : typeof err.code === 'number' ? err.code : null, out: `${stdout}${stderr}`.trim() || (err?.message ?? '') }));
+        resolve({ code: err === null ? 0 : typeof err.code === 'number' ? err.code : null, out: `${stdout}${stderr}`.trim() || (err?.message ?? '') }),
+      );
     });
     if (check.code !== 0) {
-      throw new Error(`promtool check config rejected the generated config: ${check.out.split('\n').map((l) => l.trim()).filter(Boolean).join(' | ')}\n${YAML.stringify(cfg)}`);
+      throw new Error(
+        `promtool check config rejected the generated config: ${check.out
+          .split('\n')
+          .map((l) => l.trim())
+          .filter(Boolean)
+          .join(' | ')}\n${YAML.stringify(cfg)}`,
+      );
     }
-    const proc = spawn('prometheus', [
-      `--config.file=${file}`,
-      `--storage.tsdb.path=${path.join(dir, 'data')}`,
-      `--web.listen-address=127.0.0.1:${port}`,
-      '--log.level=info',
-    ], { stdio: ['ignore', 'ignore', 'pipe'] });
+    const proc = spawn(
+      'prometheus',
+      [`--config.file=${file}`, `--storage.tsdb.path=${path.join(dir, 'data')}`, `--web.listen-address=127.0.0.1:${port}`, '--log.level=info'],
+      { stdio: ['ignore', 'ignore', 'pipe'] },
+    );
     let log = '';
     proc.stderr?.on('data', (d: Buffer) => {
       log = (log + d.toString()).slice(-65_536);
@@ -208,7 +229,10 @@ export async function startPrometheus(config: Record<string, unknown> | ((port: 
         await stop();
         throw new Error(`prometheus exited during start-up: ${spawnError?.message ?? log.trim().split('\n').slice(-3).join(' | ')}`);
       }
-      const ok = await fetch(`${url}/-/ready`).then((r) => r.status === 200, () => false);
+      const ok = await fetch(`${url}/-/ready`).then(
+        (r) => r.status === 200,
+        () => false,
+      );
       if (ok) break;
       if (Date.now() > deadline) {
         await stop();
@@ -231,7 +255,14 @@ export interface Sample {
 }
 
 function isVectorSample(v: unknown): v is { metric: Record<string, string>; value: [number, string] } {
-  return isRecord(v) && isStringRecord(v.metric) && Array.isArray(v.value) && v.value.length === 2 && typeof v.value[0] === 'number' && typeof v.value[1] === 'string';
+  return (
+    isRecord(v) &&
+    isStringRecord(v.metric) &&
+    Array.isArray(v.value) &&
+    v.value.length === 2 &&
+    typeof v.value[0] === 'number' &&
+    typeof v.value[1] === 'string'
+  );
 }
 
 async function apiData(url: string): Promise<unknown> {
@@ -263,8 +294,16 @@ export interface ActiveTarget {
 }
 
 function isActiveTarget(v: unknown): v is ActiveTarget {
-  return isRecord(v) && typeof v.scrapePool === 'string' && typeof v.scrapeUrl === 'string' && typeof v.health === 'string'
-    && typeof v.lastError === 'string' && typeof v.lastScrapeDuration === 'number' && isStringRecord(v.labels) && isStringRecord(v.discoveredLabels);
+  return (
+    isRecord(v) &&
+    typeof v.scrapePool === 'string' &&
+    typeof v.scrapeUrl === 'string' &&
+    typeof v.health === 'string' &&
+    typeof v.lastError === 'string' &&
+    typeof v.lastScrapeDuration === 'number' &&
+    isStringRecord(v.labels) &&
+    isStringRecord(v.discoveredLabels)
+  );
 }
 
 export async function activeTargets(promUrl: string): Promise<ActiveTarget[]> {

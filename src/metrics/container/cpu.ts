@@ -39,9 +39,7 @@ export const CPU_METRICS: readonly ContainerMetricSpec[] = [
   scalar('container_cpu_user_seconds_total', 'counter', 'Cumulative user cpu time consumed in seconds.', (c) => c.cgroup.cpu?.userSeconds),
   scalar('container_cpu_system_seconds_total', 'counter', 'Cumulative system cpu time consumed in seconds.', (c) => c.cgroup.cpu?.systemSeconds),
   scalar('container_cpu_cfs_periods_total', 'counter', 'Number of elapsed enforcement period intervals.', (c) => cfs(c, c.cgroup.cpu?.periods)),
-  scalar('container_cpu_cfs_throttled_periods_total', 'counter', 'Number of throttled period intervals.', (c) =>
-    cfs(c, c.cgroup.cpu?.throttledPeriods),
-  ),
+  scalar('container_cpu_cfs_throttled_periods_total', 'counter', 'Number of throttled period intervals.', (c) => cfs(c, c.cgroup.cpu?.throttledPeriods)),
   scalar('container_cpu_cfs_throttled_seconds_total', 'counter', 'Total time duration the container has been throttled.', (c) =>
     cfs(c, c.cgroup.cpu?.throttledSeconds),
   ),

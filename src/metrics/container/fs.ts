@@ -31,9 +31,33 @@ function fsSpec(
 }
 
 export const FS_METRICS: readonly ContainerMetricSpec[] = [
-  fsSpec('container_fs_inodes_free', 'Number of available Inodes', 'gauge', (f) => f.inodesFree, (u) => u.inodesFree),
+  fsSpec(
+    'container_fs_inodes_free',
+    'Number of available Inodes',
+    'gauge',
+    (f) => f.inodesFree,
+    (u) => u.inodesFree,
+  ),
   // cAdvisor's name: a gauge ending in `_total`, typed untyped so the name stays and promtool lints clean.
-  fsSpec('container_fs_inodes_total', 'Number of Inodes', 'untyped', (f) => f.inodes, (u) => u.inodes),
-  fsSpec('container_fs_limit_bytes', 'Number of bytes that can be consumed by the container on this filesystem.', 'gauge', (f) => f.capacityBytes, (u) => u.limitBytes),
-  fsSpec('container_fs_usage_bytes', 'Number of bytes that are consumed by the container on this filesystem.', 'gauge', (f) => f.capacityBytes - f.freeBytes, (u) => u.usageBytes),
+  fsSpec(
+    'container_fs_inodes_total',
+    'Number of Inodes',
+    'untyped',
+    (f) => f.inodes,
+    (u) => u.inodes,
+  ),
+  fsSpec(
+    'container_fs_limit_bytes',
+    'Number of bytes that can be consumed by the container on this filesystem.',
+    'gauge',
+    (f) => f.capacityBytes,
+    (u) => u.limitBytes,
+  ),
+  fsSpec(
+    'container_fs_usage_bytes',
+    'Number of bytes that are consumed by the container on this filesystem.',
+    'gauge',
+    (f) => f.capacityBytes - f.freeBytes,
+    (u) => u.usageBytes,
+  ),
 ];

@@ -40,10 +40,5 @@ export const MEMORY_METRICS: readonly ContainerMetricSpec[] = [
   scalar('container_memory_failcnt', 'gauge', 'Number of memory usage hits limits', (c) => c.cgroup.memory?.failcnt),
   failures,
   scalar('container_memory_total_active_file_bytes', 'gauge', 'Current total active file in bytes.', (c) => c.cgroup.memory?.activeFileBytes),
-  scalar(
-    'container_memory_total_inactive_file_bytes',
-    'gauge',
-    'Current total inactive file in bytes.',
-    (c) => c.cgroup.memory?.inactiveFileBytes,
-  ),
+  scalar('container_memory_total_inactive_file_bytes', 'gauge', 'Current total inactive file in bytes.', (c) => c.cgroup.memory?.inactiveFileBytes),
 ];

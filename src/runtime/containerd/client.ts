@@ -176,14 +176,7 @@ export class ContainerdClient implements RuntimeClient {
         resolve();
         return;
       }
-      const call = this.#client.makeServerStreamRequest(
-        m.path,
-        m.requestSerialize,
-        m.responseDeserialize,
-        { filters },
-        new grpc.Metadata(),
-        {},
-      );
+      const call = this.#client.makeServerStreamRequest(m.path, m.requestSerialize, m.responseDeserialize, { filters }, new grpc.Metadata(), {});
       let settled = false;
       const finish = (err?: unknown): void => {
         if (settled) return;
@@ -206,9 +199,7 @@ export class ContainerdClient implements RuntimeClient {
           if (e !== undefined) onEvent(e);
         } catch (err) {
           finish(
-            err instanceof ContainerdError
-              ? err
-              : new ContainerdError(`containerd at ${this.address}: ${shortName(m.path)}: ${describe(err)}`, undefined, err),
+            err instanceof ContainerdError ? err : new ContainerdError(`containerd at ${this.address}: ${shortName(m.path)}: ${describe(err)}`, undefined, err),
           );
           call.cancel();
         }
@@ -226,10 +217,7 @@ export class ContainerdClient implements RuntimeClient {
   }
 
   async #listNamespace(ns: string, signal: AbortSignal): Promise<RuntimeContainer[]> {
-    const [cres, tres] = await Promise.all([
-      this.#unary(this.#m.containersList, { filters: [] }, ns, signal),
-      this.#unary(this.#m.tasksList, {}, ns, signal),
-    ]);
+    const [cres, tres] = await Promise.all([this.#unary(this.#m.containersList, { filters: [] }, ns, signal), this.#unary(this.#m.tasksList, {}, ns, signal)]);
     const containers = this.#decode(this.#m.containersList, ns, () => decodeListContainers(cres));
     const tasks = new Map(this.#decode(this.#m.tasksList, ns, () => decodeListTasks(tres)).map((p) => [p.containerId, p]));
     return containers.map((c) => toRuntimeContainer(c, ns, tasks.get(c.id)));

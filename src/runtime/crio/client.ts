@@ -63,12 +63,7 @@ interface CrioInfo {
 }
 
 function isCrioInfo(v: unknown): v is CrioInfo {
-  return (
-    isObject(v) &&
-    typeof v['storage_driver'] === 'string' &&
-    typeof v['storage_root'] === 'string' &&
-    typeof v['cgroup_driver'] === 'string'
-  );
+  return isObject(v) && typeof v['storage_driver'] === 'string' && typeof v['storage_root'] === 'string' && typeof v['cgroup_driver'] === 'string';
 }
 
 /** The fields of CRI-O's ContainerInfo that we use; each may be absent (older CRI-O), none may have another type. */
@@ -171,9 +166,7 @@ export class CrioClient implements RuntimeClient {
     if (socketPath === '') throw new CrioError('CRI-O endpoint is empty');
     const bytes = Buffer.byteLength(socketPath);
     if (bytes > MAX_SOCKET_PATH_BYTES) {
-      throw new CrioError(
-        `CRI-O socket path ${socketPath} is ${bytes} bytes long; unix socket paths are limited to ${MAX_SOCKET_PATH_BYTES}`,
-      );
+      throw new CrioError(`CRI-O socket path ${socketPath} is ${bytes} bytes long; unix socket paths are limited to ${MAX_SOCKET_PATH_BYTES}`);
     }
     if (!Number.isFinite(opts.timeoutMs) || opts.timeoutMs <= 0) {
       throw new CrioError(`CRI-O timeout must be a positive number of milliseconds, got ${opts.timeoutMs}`);

@@ -100,9 +100,7 @@ export class DockerClient implements RuntimeClient {
     const path = `/containers/${encodeURIComponent(id)}/json`;
     let body: unknown;
     try {
-      body = await this.#request(path, signal, (abortSignal) =>
-        this.#docker.getContainer(encodeURIComponent(id)).inspect({ abortSignal }),
-      );
+      body = await this.#request(path, signal, (abortSignal) => this.#docker.getContainer(encodeURIComponent(id)).inspect({ abortSignal }));
     } catch (err) {
       if (err instanceof DockerClientError && err.httpStatus === 404) return undefined;
       throw err;
@@ -130,10 +128,7 @@ export class DockerClient implements RuntimeClient {
       }, this.timeoutMs);
       let stream: unknown;
       try {
-        stream = await raceAbort(
-          this.#docker.getEvents({ filters: { type: ['container'] }, abortSignal: ctl.signal }),
-          ctl.signal,
-        );
+        stream = await raceAbort(this.#docker.getEvents({ filters: { type: ['container'] }, abortSignal: ctl.signal }), ctl.signal);
       } catch (err) {
         if (ctl.signal.aborted && !timedOut) return;
         throw this.#error(path, err, timedOut ? 'timeout' : undefined);
@@ -204,9 +199,7 @@ export class DockerClient implements RuntimeClient {
     }
     if (Buffer.isBuffer(body)) {
       // docker-modem hands back the raw bytes when the body is not JSON.
-      throw new DockerClientError(
-        `docker at ${this.endpoint} returned an unexpected body for ${path}: not JSON: ${quote(body.toString('utf8')) || '(empty)'}`,
-      );
+      throw new DockerClientError(`docker at ${this.endpoint} returned an unexpected body for ${path}: not JSON: ${quote(body.toString('utf8')) || '(empty)'}`);
     }
     return body;
   }
@@ -228,10 +221,10 @@ export class DockerClient implements RuntimeClient {
     const status = prop(err, 'statusCode');
     if (typeof status === 'number') {
       const detail = daemonMessage(prop(err, 'json')) || modemMessage(err instanceof Error ? err.message : '');
-      return new DockerClientError(
-        `docker at ${this.endpoint} answered HTTP ${status} for GET ${path}${detail ? `: ${detail}` : ''}`,
-        { cause: err, httpStatus: status },
-      );
+      return new DockerClientError(`docker at ${this.endpoint} answered HTTP ${status} for GET ${path}${detail ? `: ${detail}` : ''}`, {
+        cause: err,
+        httpStatus: status,
+      });
     }
     if (stopped === 'timeout') {
       return new DockerClientError(`docker at ${this.endpoint}: GET ${path} timed out after ${this.timeoutMs} ms`, {

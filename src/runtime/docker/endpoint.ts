@@ -9,9 +9,7 @@ import { ConfigError } from '../../errors.js';
 /** Longest unix socket path the kernel accepts (`sizeof(sockaddr_un.sun_path)` - 1 on Linux). */
 export const MAX_UNIX_PATH_BYTES = 107;
 
-export type DockerEndpoint =
-  | { kind: 'unix'; socketPath: string }
-  | { kind: 'tcp'; host: string; port: number };
+export type DockerEndpoint = { kind: 'unix'; socketPath: string } | { kind: 'tcp'; host: string; port: number };
 
 /** Parses `unix:///path` or `tcp://host:port`; throws ConfigError on anything else. */
 export function parseDockerEndpoint(endpoint: string): DockerEndpoint {
