@@ -4,7 +4,8 @@
  *
  *   node --import=tsx bench/gather-phases.ts [passes=20]
  */
-import { loadLayout, Gatherer } from '../src/gather/gatherer.js';
+import { Gatherer } from '../src/gather/gatherer.js';
+import { loadLayout } from '../src/cgroup/layout.js';
 import { renderSnapshot } from '../src/gather/engine.js';
 import { listCgroups } from '../src/cgroup/discover.js';
 import { readCgroupStats } from '../src/cgroup/read.js';
@@ -12,7 +13,7 @@ import { probeBlkioFiles } from '../src/cgroup/v1.js';
 import { encodeFamilies } from '../src/metrics/exposition.js';
 import { FileReader } from '../src/host/file-reader.js';
 import { silentLogger } from '../src/log.js';
-import { ThreadReadAhead } from '../src/host/read-ahead.js';
+import { ThreadReadAhead } from '../src/gather/read-ahead.js';
 
 const passes = Number(process.argv[2] ?? 20);
 const layout = loadLayout('/');

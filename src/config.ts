@@ -3,6 +3,7 @@
  * A flag beats its variable, which beats the default. `--help` prints every flag with its default.
  */
 import { ConfigError } from './errors.js';
+import type { LogLevel } from './log.js';
 import type { RuntimeConfig } from './runtime/index.js';
 
 export interface Config {
@@ -23,8 +24,6 @@ export interface Config {
   /** Undefined when --no-disk-usage. */
   disk?: { concurrency: number; intervalMs: number; cpuBudget: number };
 }
-
-export type LogLevel = 'debug' | 'info' | 'warn' | 'error';
 
 type Kind = 'string' | 'duration' | 'bool' | 'list' | 'address' | 'level';
 

@@ -1,5 +1,8 @@
 /** A tiny leveled logger writing one logfmt line per event to stderr. */
-import type { LogLevel } from './config.js';
+
+/** The levels, lowest first; `--log-level` takes one. */
+export const LOG_LEVELS = ['debug', 'info', 'warn', 'error'] as const;
+export type LogLevel = (typeof LOG_LEVELS)[number];
 
 const ORDER: Record<LogLevel, number> = { debug: 0, info: 1, warn: 2, error: 3 };
 

@@ -4,8 +4,8 @@
  */
 import { helpText, parseArgs, type Config } from './config.js';
 import { ConfigError, errorMessage } from './errors.js';
-import { errorCode } from './host/file-reader.js';
-import { checkLayoutReadable, loadLayout } from './gather/gatherer.js';
+import { errnoCode } from './guards.js';
+import { checkLayoutReadable, loadLayout } from './cgroup/layout.js';
 import { LocalEngine, type EngineOptions, type GatherEngine } from './gather/engine.js';
 import { WorkerEngine } from './gather/worker-engine.js';
 import { buildApp } from './http/app.js';
@@ -16,7 +16,7 @@ import { VERSION } from './version.js';
 
 function listenError(err: unknown, cfg: Config): string {
   const where = `${cfg.listenHost}:${cfg.listenPort}`;
-  switch (errorCode(err)) {
+  switch (errnoCode(err)) {
     case 'EADDRINUSE':
       return `cannot listen on ${where}: the address is already in use (another exporter on this port? choose one with --listen-address)`;
     case 'EACCES':

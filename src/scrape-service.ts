@@ -12,7 +12,7 @@ import { assemble, CONTENT_TYPES, encodeFamilies, type ExpositionFormat } from '
 import { promClientFamilies } from './metrics/prom-client-families.js';
 import type { SelfMetrics } from './metrics/self.js';
 import type { Logger } from './log.js';
-import type { RuntimeStatus } from './runtime/types.js';
+import type { RuntimeStatus } from './model/runtime.js';
 
 const gzipAsync = promisify(gzip);
 
@@ -134,7 +134,7 @@ export class ScrapeService {
         () =>
           reject(
             new DeadlineError(
-              `podvisor: the gather did not finish within the scrape deadline (${budgetText}); it goes on in the background and its result will serve the next scrape\n`,
+              `the gather did not finish within the scrape deadline (${budgetText}); it goes on in the background and its result will serve the next scrape`,
             ),
           ),
         Math.max(0, left),

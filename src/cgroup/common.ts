@@ -1,4 +1,5 @@
-import type { CgroupReadContext, CollectorName, MemoryStats } from './types.js';
+import type { CgroupReadContext } from './types.js';
+import type { CollectorName, MemoryStats } from '../model/cgroup.js';
 
 /** Helpers shared by the v1 and v2 readers. */
 

@@ -1,5 +1,5 @@
 import { ParseError } from '../errors.js';
-import type { BlkioDeviceStats, PressureStats } from './types.js';
+import type { BlkioDeviceStats, PressureStats } from '../model/cgroup.js';
 
 /**
  * Small pure parsers for cgroup v1 and v2 pseudo-files, `(text, file) → value`.

@@ -1,5 +1,6 @@
 import { hostPath } from '../host/paths.js';
-import type { CgroupReadContext, CgroupStats } from './types.js';
+import type { CgroupReadContext } from './types.js';
+import type { CgroupStats } from '../model/cgroup.js';
 import { readV1 } from './v1.js';
 import { readPressure, readV2 } from './v2.js';
 

@@ -1,8 +1,5 @@
-/**
- * What podvisor learns from one cgroup's files, in base units (seconds, bytes).
- * Every field is optional: `undefined` means the file is absent or could not be read or parsed,
- * and it becomes no sample, never a fake 0.
- */
+/** Where the cgroup hierarchies are, and what a cgroup reader needs from its caller. */
+import type { CollectorName } from '../model/cgroup.js';
 
 export type CgroupMode = 'v1' | 'v2' | 'hybrid';
 
@@ -14,102 +11,6 @@ export interface CgroupLayout {
   /** The cgroup2 mount point, if any (pure v2, or hybrid's `/sys/fs/cgroup/unified`). */
   v2?: string;
 }
-
-export interface CpuStats {
-  /** v1 cpuacct.usage, v2 cpu.stat usage_usec. */
-  usageSeconds?: number;
-  /** v1 cpuacct.usage_percpu, index = cpu number. Not available on v2. */
-  perCpuSeconds?: readonly number[];
-  /** v1 cpuacct.stat user (USER_HZ ticks), v2 cpu.stat user_usec. */
-  userSeconds?: number;
-  /** v1 cpuacct.stat system, v2 cpu.stat system_usec. */
-  systemSeconds?: number;
-  /** cpu.stat nr_periods. */
-  periods?: number;
-  /** cpu.stat nr_throttled. */
-  throttledPeriods?: number;
-  /** v1 cpu.stat throttled_time (ns), v2 throttled_usec. */
-  throttledSeconds?: number;
-}
-
-export interface MemoryStats {
-  /** v1 memory.usage_in_bytes, v2 memory.current (root on v2: MemTotal - MemFree from /proc/meminfo). */
-  usageBytes?: number;
-  /** v1 memory.max_usage_in_bytes, v2 memory.peak (kernel >= 5.19). */
-  maxUsageBytes?: number;
-  /** usage - inactive_file (v1 total_inactive_file), floored at 0. */
-  workingSetBytes?: number;
-  /** v1 memory.stat total_rss, v2 anon. */
-  rssBytes?: number;
-  /** v1 total_cache, v2 file. */
-  cacheBytes?: number;
-  /** v1 total_mapped_file, v2 file_mapped. */
-  mappedFileBytes?: number;
-  /** v1 total_swap (memory.stat), v2 memory.swap.current (root on v2: SwapTotal - SwapFree). */
-  swapBytes?: number;
-  /** v1 total_active_file, v2 active_file. */
-  activeFileBytes?: number;
-  /** v1 total_inactive_file, v2 inactive_file. */
-  inactiveFileBytes?: number;
-  /** v1 memory.failcnt. No v2 equivalent: absent on v2. */
-  failcnt?: number;
-  /**
-   * Page faults, memory.stat `pgfault` / `pgmajfault` (v1 and v2). cAdvisor puts the same value in both scopes
-   * (setMemoryStats), so `hierarchy` is NOT v1 `total_pgfault`: cAdvisor 0.38.7 on a v1 host shows the root's
-   * `pgfault` in both scopes.
-   */
-  pgfault?: { container: number; hierarchy: number };
-  pgmajfault?: { container: number; hierarchy: number };
-}
-
-/** One block device's I/O from v1 blkio.*io_service_bytes_recursive or v2 io.stat. */
-export interface BlkioDeviceStats {
-  major: number;
-  minor: number;
-  /** Bytes by operation: v1 Read, Write, Sync, Async, Discard, Total; v2 Read, Write. */
-  bytes: Readonly<Record<string, number>>;
-}
-
-export interface PidsStats {
-  /** pids.current: tasks (threads) in the cgroup. */
-  current?: number;
-  /** pids.max; "max" (unlimited) is 0, as cAdvisor reports it. */
-  max?: number;
-}
-
-/** Limits and shares (cAdvisor's ContainerSpec). */
-export interface CgroupSpec {
-  /** v1 cpu.cfs_period_us, v2 cpu.max period (µs, as cAdvisor exports it). */
-  cpuPeriod?: number;
-  /** v1 cpu.cfs_quota_us, v2 cpu.max quota (µs). `undefined` when unlimited (-1 / "max"): cAdvisor then emits nothing. */
-  cpuQuota?: number;
-  /** v1 cpu.shares, v2 cpu.weight converted back to shares (2 + (weight-1)*262142/9999). */
-  cpuShares?: number;
-  /** v1 memory.limit_in_bytes, v2 memory.max. Unlimited ("max", or above 2^62) is 0, as cAdvisor. */
-  memoryLimitBytes?: number;
-  /** v1 memory.soft_limit_in_bytes, v2 memory.min. Unlimited is 0. */
-  memoryReservationBytes?: number;
-  /** v1 memory.memsw.limit_in_bytes, v2 memory.swap.max. Unlimited is 0. */
-  memorySwapLimitBytes?: number;
-}
-
-/** A PSI file (cpu.pressure, memory.pressure, io.pressure): the `total` fields, in seconds. */
-export interface PressureStats {
-  someSeconds?: number;
-  fullSeconds?: number;
-}
-
-export interface CgroupStats {
-  cpu?: CpuStats;
-  memory?: MemoryStats;
-  blkio?: readonly BlkioDeviceStats[];
-  pids?: PidsStats;
-  spec: CgroupSpec;
-  pressure?: { cpu?: PressureStats; memory?: PressureStats; io?: PressureStats };
-}
-
-/** The collectors a file belongs to; used to count errors in podvisor_collector_errors_total{collector}. */
-export type CollectorName = 'cpu' | 'memory' | 'blkio' | 'pids' | 'spec' | 'pressure' | 'process' | 'network' | 'machine' | 'discovery';
 
 /** Everything a cgroup reader needs from outside. */
 export interface CgroupReadContext {

@@ -1,7 +1,8 @@
 import { hostPath } from '../host/paths.js';
 import { MAX, parseBlkioRecursive, parseFlatKeyed, parseInt64, parsePerCpu, parseUint, parseUintOrMax } from './parse.js';
 import { defined, limitBytes, pageFaults, readParsed, workingSet } from './common.js';
-import type { BlkioDeviceStats, CgroupReadContext, CgroupSpec, CgroupStats, CollectorName, CpuStats, MemoryStats, PidsStats } from './types.js';
+import type { CgroupReadContext } from './types.js';
+import type { BlkioDeviceStats, CgroupSpec, CgroupStats, CollectorName, CpuStats, MemoryStats, PidsStats } from '../model/cgroup.js';
 
 /**
  * cgroup v1 readers, with cAdvisor's semantics (container/libcontainer/handler.go over opencontainers/cgroups fs).

@@ -2,7 +2,8 @@ import { hostPath } from '../host/paths.js';
 import { parseMeminfo } from '../proc/meminfo.js';
 import { MAX, parseCpuMax, parseFlatKeyed, parseIoStat, parsePressure, parseUint, parseUintOrMax } from './parse.js';
 import { defined, limitBytes, pageFaults, readParsed, workingSet } from './common.js';
-import type { CgroupReadContext, CgroupSpec, CgroupStats, CollectorName, CpuStats, MemoryStats, PidsStats, PressureStats } from './types.js';
+import type { CgroupReadContext } from './types.js';
+import type { CgroupSpec, CgroupStats, CollectorName, CpuStats, MemoryStats, PidsStats, PressureStats } from '../model/cgroup.js';
 
 /**
  * cgroup v2 readers (Documentation/admin-guide/cgroup-v2.rst), with cAdvisor's semantics. The root cgroup has

@@ -5,16 +5,8 @@
  */
 import fs from 'node:fs';
 import { hostPath } from '../host/paths.js';
-import { parseMountinfo, type MountinfoEntry } from '../cgroup/mountinfo.js';
-
-export interface FilesystemStats {
-  /** The device label: the mount source (`/dev/vda1`), as cAdvisor names filesystems. */
-  device: string;
-  capacityBytes: number;
-  freeBytes: number;
-  inodes: number;
-  inodesFree: number;
-}
+import { parseMountinfo, type MountinfoEntry } from '../proc/mountinfo.js';
+import type { FilesystemStats } from '../model/disk.js';
 
 /** `major:minor` of a st_dev (glibc's gnu_dev_major/minor encoding). */
 export function majorMinor(dev: bigint): string {

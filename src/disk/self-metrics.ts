@@ -2,7 +2,7 @@
 import type { Logger } from '../log.js';
 import { FamilyWriter, type RenderedFamily } from '../metrics/exposition.js';
 import type { MeasureReport } from './scheduler.js';
-import { DiskPermissionError } from './walker.js';
+import { DiskPermissionError } from '../errors.js';
 
 const WALK_BUCKETS = [0.01, 0.1, 0.5, 1, 5, 10, 30, 60, 120, 300];
 /** At most one permission warning per this long: the fix (a capability) is node-wide, one line says it. */

@@ -11,9 +11,10 @@
 import path from 'node:path';
 import { hostPath } from '../host/paths.js';
 import type { RuntimeFactory } from '../runtime/factory.js';
-import type { RuntimeContainer } from '../runtime/types.js';
+import type { RuntimeContainer } from '../model/runtime.js';
 import type { Measure } from './scheduler.js';
-import { DiskPermissionError, walk } from './walker.js';
+import { DiskPermissionError } from '../errors.js';
+import { walk } from './walker.js';
 
 export interface UsagePlan {
   measure: Measure;

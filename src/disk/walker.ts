@@ -56,23 +56,6 @@ export function isDenied(err: unknown): boolean {
   return code === 'EACCES' || code === 'EPERM';
 }
 
-/**
- * A walk that could not read `denied` entries under `dir` for lack of permission: its sums are an undercount, so the
- * measurement fails rather than publish them.
- */
-export class DiskPermissionError extends Error {
-  override name = 'DiskPermissionError';
-  readonly code = 'EACCES';
-
-  constructor(
-    readonly dir: string,
-    readonly denied: number,
-    readonly deniedPath?: string,
-  ) {
-    super(`permission denied reading ${denied} ${denied === 1 ? 'entry' : 'entries'} under ${dir}: podvisor needs CAP_DAC_READ_SEARCH (see deploy/README.md)`);
-  }
-}
-
 export interface WalkOptions {
   signal?: AbortSignal;
   /** yield to the event loop every this many ms of work (default 10) */

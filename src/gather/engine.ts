@@ -2,12 +2,13 @@
  * A gather engine runs a gather and renders its families: on a worker thread (the default) or in-process.
  * Either way the HTTP side only gets rendered families, and never reads a host file itself.
  */
-import type { CgroupLayout, CollectorName } from '../cgroup/types.js';
+import type { CgroupLayout } from '../cgroup/types.js';
+import type { CollectorName } from '../model/cgroup.js';
 import { CONTAINER_METRICS, MACHINE_METRICS } from '../metrics/index.js';
 import { encodeFamilies, FamilyWriter, formatLabels, type EncodedFamilies, type RenderedFamily } from '../metrics/exposition.js';
 import { createRuntimes, type RuntimeConfig } from '../runtime/index.js';
 import type { RuntimeFactory } from '../runtime/factory.js';
-import type { RuntimeStatus } from '../runtime/types.js';
+import type { RuntimeStatus } from '../model/runtime.js';
 import { DiskScheduler } from '../disk/scheduler.js';
 import { DiskSelfMetrics } from '../disk/self-metrics.js';
 import { Filesystems } from '../disk/filesystems.js';
@@ -15,8 +16,8 @@ import { errorMessage } from '../errors.js';
 import { renderContainerFamilies, renderMachineFamilies } from '../metrics/render.js';
 import type { Logger } from '../log.js';
 import { Gatherer, type GathererOptions } from './gatherer.js';
-import { ThreadReadAhead, type ReadAhead } from '../host/read-ahead.js';
-import type { Snapshot } from './snapshot.js';
+import { ThreadReadAhead, type ReadAhead } from './read-ahead.js';
+import type { Snapshot } from '../model/snapshot.js';
 
 export interface GatherResult {
   /** When the gather started (ms since the epoch). */

@@ -5,27 +5,30 @@
  */
 import fs from 'node:fs';
 import { FileReader } from '../host/file-reader.js';
-import { settle, settleFds, type FdOutcome, type ReadAhead, type ReadOutcome } from '../host/read-ahead.js';
+import { settle, settleFds, type FdOutcome, type ReadAhead, type ReadOutcome } from './read-ahead.js';
 import { hostPath } from '../host/paths.js';
 import { StartupError, errorMessage } from '../errors.js';
-import { detectLayout } from '../cgroup/mountinfo.js';
 import { cgroupDirs, cgroupExists, procsFile, sortCgroups, walkCgroups } from '../cgroup/discover.js';
 import { readCgroupStats } from '../cgroup/read.js';
 import { probeBlkioFiles } from '../cgroup/v1.js';
-import type { CgroupLayout, CgroupReadContext, CollectorName } from '../cgroup/types.js';
+import type { CgroupLayout, CgroupReadContext } from '../cgroup/types.js';
+import type { CollectorName } from '../model/cgroup.js';
 import { parseCgroupProcs } from '../proc/cgroup-procs.js';
 import { parseNetDev } from '../proc/net-dev.js';
-import { countFileDescriptors, netnsId } from '../proc/process-files.js';
+import { countFileDescriptors, netnsId } from '../host/process-files.js';
 import { parsePartitions } from '../proc/partitions.js';
 import { readMachineInfo } from '../machine/machine-info.js';
 import type { Logger } from '../log.js';
 import type { RuntimeFactory } from '../runtime/factory.js';
 import { extraLabels, extraLabelsEnabled, resolveCgroup, type ExtraLabelOptions, type Resolved } from '../runtime/resolve.js';
-import type { RuntimeContainer } from '../runtime/types.js';
+import type { RuntimeContainer } from '../model/runtime.js';
 import type { DiskScheduler, Measure } from '../disk/scheduler.js';
 import type { Filesystems } from '../disk/filesystems.js';
 import { planUsage } from '../disk/usage.js';
-import { EMPTY_LABELS, type ContainerSnapshot, type MachineSnapshot, type NetworkInterfaceStats, type ProcessStats, type Snapshot } from './snapshot.js';
+import { type ContainerSnapshot, type ProcessStats, type Snapshot } from '../model/snapshot.js';
+import { type MachineSnapshot } from '../model/machine.js';
+import { type NetworkInterfaceStats } from '../model/network.js';
+import { EMPTY_LABELS } from '../model/runtime.js';
 
 export interface GathererOptions {
   rootfs: string;
@@ -63,39 +66,6 @@ const READ_AHEAD_SHARE = 0.7;
 const yieldToEventLoop = (): Promise<void> => new Promise((resolve) => setImmediate(resolve));
 
 const EMPTY_MACHINE: MachineSnapshot = { machineId: '', systemUuid: '', bootId: '' };
-
-/** Finds the cgroup mounts: the host's view (/proc/1) first, then our own. */
-export function loadLayout(rootfs: string): CgroupLayout {
-  const candidates = [hostPath(rootfs, 'proc/1/mountinfo'), hostPath(rootfs, 'proc/self/mountinfo')];
-  const reader = new FileReader();
-  let lastErr: unknown;
-  for (const file of candidates) {
-    let text: string | undefined;
-    try {
-      text = reader.read(file);
-    } catch (err) {
-      lastErr = err;
-      continue;
-    }
-    if (text !== undefined) return detectLayout(text, rootfs, file);
-  }
-  const why = lastErr === undefined ? 'not found' : errorMessage(lastErr);
-  throw new StartupError(`cannot read the mount table (${candidates.join(' or ')}): ${why}`);
-}
-
-/** Fails fast, with one line, when the cgroup hierarchy is there but unreadable. */
-export function checkLayoutReadable(layout: CgroupLayout): void {
-  const dirs = [...new Set([...layout.v1.values(), ...(layout.v2 === undefined ? [] : [layout.v2])])];
-  for (const dir of dirs) {
-    try {
-      fs.readdirSync(dir);
-    } catch (err) {
-      throw new StartupError(
-        `cannot read cgroup hierarchy ${dir}: ${errorMessage(err)} (podvisor needs read access to /sys/fs/cgroup; run it as root or with the host's /sys mounted)`,
-      );
-    }
-  }
-}
 
 export class Gatherer {
   readonly layout: CgroupLayout;
@@ -349,10 +319,10 @@ export class Gatherer {
     const file = hostPath(this.#procRoot, 'partitions');
     try {
       const text = this.#reader.read(file);
-      return text === undefined ? new Map() : parsePartitions(text, file);
+      return text === undefined ? new Map<string, string>() : parsePartitions(text, file);
     } catch (err) {
       this.#countError('blkio', file, err);
-      return new Map();
+      return new Map<string, string>();
     }
   }
 

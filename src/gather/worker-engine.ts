@@ -3,8 +3,7 @@
  * error, the worker is terminated, and the next gather starts a fresh one. A crashed worker is replaced the same way.
  */
 import { Worker } from 'node:worker_threads';
-import type { LogLevel } from '../config.js';
-import type { Logger } from '../log.js';
+import type { LogLevel, Logger } from '../log.js';
 import type { EngineOptions, GatherEngine, GatherResult } from './engine.js';
 import { isWorkerReply, type WorkerInit } from './worker-protocol.js';
 

@@ -1,8 +1,9 @@
 /** Messages between the HTTP thread and the gather worker, with guards: nothing crosses unchecked. */
-import type { LogLevel } from '../config.js';
+import type { LogLevel } from '../log.js';
+import { isRecord, isStringArray } from '../guards.js';
 import type { EncodedFamily } from '../metrics/exposition.js';
 import type { EngineOptions, GatherResult } from './engine.js';
-import type { RuntimeStatus } from '../runtime/types.js';
+import type { RuntimeStatus } from '../model/runtime.js';
 
 export interface WorkerInit {
   engine: EngineOptions;
@@ -11,12 +12,8 @@ export interface WorkerInit {
 
 export type WorkerReply = { type: 'result'; id: number; result: GatherResult } | { type: 'error'; id: number; message: string };
 
-function isObject(v: unknown): v is Record<string, unknown> {
-  return typeof v === 'object' && v !== null;
-}
-
 export function isWorkerInit(v: unknown): v is WorkerInit {
-  if (!isObject(v) || !isObject(v.engine)) return false;
+  if (!isRecord(v) || !isRecord(v.engine)) return false;
   const e = v.engine;
   return (
     typeof v.logLevel === 'string' &&
@@ -25,16 +22,16 @@ export function isWorkerInit(v: unknown): v is WorkerInit {
     e.allowPrefixes.every((p) => typeof p === 'string') &&
     typeof e.machineInfoIntervalMs === 'number' &&
     (e.gatherThreads === undefined || typeof e.gatherThreads === 'number') &&
-    isObject(e.layout) &&
+    isRecord(e.layout) &&
     e.layout.v1 instanceof Map &&
     (e.runtimes === undefined || isRuntimeConfig(e.runtimes)) &&
-    (e.disk === undefined || (isObject(e.disk) && typeof e.disk.concurrency === 'number' && typeof e.disk.intervalMs === 'number'))
+    (e.disk === undefined || (isRecord(e.disk) && typeof e.disk.concurrency === 'number' && typeof e.disk.intervalMs === 'number'))
   );
 }
 
 function isFamily(v: unknown, size: number): v is EncodedFamily {
   return (
-    isObject(v) &&
+    isRecord(v) &&
     typeof v.name === 'string' &&
     typeof v.help === 'string' &&
     typeof v.type === 'string' &&
@@ -48,12 +45,8 @@ function isFamily(v: unknown, size: number): v is EncodedFamily {
   );
 }
 
-function isStringArray(v: unknown): v is string[] {
-  return Array.isArray(v) && v.every((x) => typeof x === 'string');
-}
-
 function isRuntimeConfig(v: unknown): boolean {
-  if (!isObject(v) || !isObject(v.extraLabels)) return false;
+  if (!isRecord(v) || !isRecord(v.extraLabels)) return false;
   const x = v.extraLabels;
   return (
     typeof v.dockerEndpoint === 'string' &&
@@ -69,7 +62,7 @@ function isRuntimeConfig(v: unknown): boolean {
 
 function isRuntimeStatus(v: unknown): v is RuntimeStatus {
   return (
-    isObject(v) &&
+    isRecord(v) &&
     (v.runtime === 'docker' || v.runtime === 'containerd' || v.runtime === 'crio') &&
     typeof v.up === 'boolean' &&
     typeof v.version === 'string' &&
@@ -82,12 +75,12 @@ function isRuntimeStatus(v: unknown): v is RuntimeStatus {
 }
 
 export function isWorkerReply(v: unknown): v is WorkerReply {
-  if (!isObject(v) || typeof v.id !== 'number') return false;
+  if (!isRecord(v) || typeof v.id !== 'number') return false;
   if (v.type === 'error') return typeof v.message === 'string';
-  if (v.type !== 'result' || !isObject(v.result)) return false;
+  if (v.type !== 'result' || !isRecord(v.result)) return false;
   const r = v.result;
   const body = r.body;
-  if (!isObject(body) || !(body.bytes instanceof Uint8Array) || !Array.isArray(body.families)) return false;
+  if (!isRecord(body) || !(body.bytes instanceof Uint8Array) || !Array.isArray(body.families)) return false;
   const size = body.bytes.byteLength;
   return (
     typeof r.timestampMs === 'number' &&

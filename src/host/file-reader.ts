@@ -1,4 +1,5 @@
 import fs from 'node:fs';
+import { errnoCode } from '../guards.js';
 
 /**
  * Reads small pseudo-files (cgroupfs, procfs) whole, in one open/read/close, into one reused buffer.
@@ -57,11 +58,6 @@ export class FileReader {
 
 /** ENOENT / ENOTDIR: the thing is not there (feature absent, or the cgroup or process went away). */
 export function isMissing(err: unknown): boolean {
-  const code = errorCode(err);
+  const code = errnoCode(err);
   return code === 'ENOENT' || code === 'ENOTDIR';
-}
-
-export function errorCode(err: unknown): string | undefined {
-  if (typeof err === 'object' && err !== null && 'code' in err && typeof err.code === 'string') return err.code;
-  return undefined;
 }

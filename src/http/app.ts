@@ -3,7 +3,7 @@
  * /healthz answers from the event loop and never waits for a gather; /readyz is ready once a gather succeeded.
  */
 import Fastify, { type FastifyInstance, type FastifyReply, type FastifyRequest } from 'fastify';
-import { DeadlineError, errorMessage } from '../errors.js';
+import { DeadlineError, PodvisorError, errorMessage } from '../errors.js';
 import type { ScrapeService } from '../scrape-service.js';
 import type { Logger } from '../log.js';
 import { acceptsGzip, chooseFormat, scrapeBudget } from './negotiate.js';
@@ -42,11 +42,8 @@ export function buildApp(opts: AppOptions): FastifyInstance {
       return reply.send(e.body);
     } catch (err) {
       reply.header('content-type', 'text/plain; charset=utf-8');
-      if (err instanceof DeadlineError) {
-        opts.log.warn('scrape deadline exceeded', { budget: budget.text });
-        return reply.code(503).send(err.message);
-      }
-      return reply.code(500).send(`podvisor: ${errorMessage(err)}\n`);
+      if (err instanceof DeadlineError) opts.log.warn('scrape deadline exceeded', { budget: budget.text });
+      return reply.code(err instanceof PodvisorError ? err.statusCode : 500).send(`podvisor: ${errorMessage(err)}\n`);
     }
   };
 

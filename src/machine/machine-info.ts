@@ -1,5 +1,5 @@
 import si from 'systeminformation';
-import type { MachineSnapshot } from '../gather/snapshot.js';
+import type { MachineSnapshot } from '../model/machine.js';
 import { FileReader } from '../host/file-reader.js';
 import { hostPath } from '../host/paths.js';
 

@@ -1,4 +1,4 @@
-import type { MachineSnapshot } from '../gather/snapshot.js';
+import type { MachineSnapshot } from '../model/machine.js';
 import { emitIf, type MachineMetricSpec } from './spec.js';
 
 function machineGauge(name: string, help: string, pick: (m: MachineSnapshot) => number | undefined): MachineMetricSpec {

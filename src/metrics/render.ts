@@ -2,7 +2,7 @@
  * Runs the metric specs over a snapshot and renders each family's sample lines once.
  * Every container series carries the kubelet's six labels, then the spec's own labels; the label set of a family is fixed.
  */
-import type { Snapshot } from '../gather/snapshot.js';
+import type { Snapshot } from '../model/snapshot.js';
 import { FamilyWriter, escapeLabelValue, formatLabels, type RenderedFamily } from './exposition.js';
 import type { ContainerMetricSpec, MachineMetricSpec } from './spec.js';
 

@@ -1,4 +1,5 @@
-import type { ContainerSnapshot, MachineSnapshot, Snapshot } from '../gather/snapshot.js';
+import type { ContainerSnapshot, Snapshot } from '../model/snapshot.js';
+import type { MachineSnapshot } from '../model/machine.js';
 
 /**
  * Metric specs are data: a name, a help text, a type, the extra label names, and how to pull values out of a

@@ -1,5 +1,5 @@
 import { ParseError } from '../errors.js';
-import type { NetworkInterfaceStats } from '../gather/snapshot.js';
+import type { NetworkInterfaceStats } from '../model/network.js';
 import { parseDecimal } from './decimal.js';
 
 /** cAdvisor skips these interfaces (compared lowercased, by prefix): loopback, the host ends of veth pairs, bridges. */

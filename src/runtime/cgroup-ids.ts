@@ -12,6 +12,8 @@
  * static pods have a 32-hex uid without dashes.
  */
 
+import { CONTAINER_ID_PATTERN } from '../guards.js';
+
 export type RuntimeHint = 'docker' | 'containerd' | 'crio';
 
 export interface CgroupIds {
@@ -28,8 +30,8 @@ export interface CgroupIds {
   conmon?: boolean;
 }
 
-const LEAF_RE = /^(?:(cri-containerd|crio|docker|libpod)-)?([0-9a-f]{64})(?:\.scope)?$/;
-const CONMON_RE = /^(crio|libpod)-conmon-[0-9a-f]{64}(?:\.scope)?$/;
+const LEAF_RE = new RegExp(`^(?:(cri-containerd|crio|docker|libpod)-)?(${CONTAINER_ID_PATTERN})(?:\\.scope)?$`);
+const CONMON_RE = new RegExp(`^(crio|libpod)-conmon-${CONTAINER_ID_PATTERN}(?:\\.scope)?$`);
 /** A whole segment: `pod<uid>` (cgroupfs) or `kubepods[-<qos>]-pod<uid_>.slice` (systemd). */
 const POD_RE = /^(?:.*-)?pod([0-9a-f]{8}[-_][0-9a-f]{4}[-_][0-9a-f]{4}[-_][0-9a-f]{4}[-_][0-9a-f]{12}|[0-9a-f]{32})(?:\.slice)?$/;
 

@@ -7,8 +7,10 @@
  * capped exponential backoff, and losing the events stream (a daemon restart) re-registers instead of giving up.
  */
 import { errorMessage } from '../errors.js';
+import { isContainerId } from '../guards.js';
 import type { Logger } from '../log.js';
-import type { RuntimeClient, RuntimeContainer, RuntimeEvent, RuntimeName, RuntimeStatus, RuntimeVersion } from './types.js';
+import type { RuntimeClient, RuntimeEvent, RuntimeVersion } from './types.js';
+import type { RuntimeContainer, RuntimeName, RuntimeStatus } from '../model/runtime.js';
 import { parseVersion } from './version.js';
 import { cgroupFromCgroupsPath } from './cgroup-ids.js';
 
@@ -48,11 +50,6 @@ const FAILURE_WARN_EVERY_MS = 5 * 60_000;
 const POD_UID = 'io.kubernetes.pod.uid';
 const POD_NAME = 'io.kubernetes.pod.name';
 const POD_NAMESPACE = 'io.kubernetes.pod.namespace';
-
-/** Docker, containerd (CRI) and CRI-O container ids are 64 lowercase hex digits. */
-export function looksLikeContainerId(id: string): boolean {
-  return /^[0-9a-f]{64}$/.test(id);
-}
 
 /** `2s`, `1.5s`, `250ms`: for log lines. */
 export function formatDelay(ms: number): string {
@@ -201,7 +198,7 @@ export class RuntimeFactory {
   lookup(id: string): RuntimeContainer | undefined {
     const hit = this.#cache.get(id);
     if (hit !== undefined) return hit;
-    if (!this.#up || this.#closed || !looksLikeContainerId(id)) return undefined;
+    if (!this.#up || this.#closed || !isContainerId(id)) return undefined;
     const until = this.#negative.get(id);
     if (until !== undefined) {
       if (this.#now() < until) return undefined;

@@ -2,10 +2,9 @@
  * From a cgroup path to the kubelet's labels, using the runtime factories' caches (never a daemon call on the
  * gather path: a miss schedules a background lookup and the cgroup is reported raw, with empty labels, until then).
  */
-import type { ContainerLabels } from '../gather/snapshot.js';
+import { EMPTY_LABELS, type ContainerLabels, type RuntimeContainer } from '../model/runtime.js';
 import { parseCgroupPath } from './cgroup-ids.js';
 import type { RuntimeFactory } from './factory.js';
-import type { RuntimeContainer } from './types.js';
 
 /** What resolution needs of a factory: its cache, never a daemon call. */
 export type LabelSource = Pick<RuntimeFactory, 'runtime' | 'get' | 'lookup' | 'pod' | 'byCgroupPath'>;
@@ -16,7 +15,7 @@ export interface Resolved {
   container?: RuntimeContainer;
 }
 
-const RAW: Resolved = { labels: { name: '', image: '', container: '', pod: '', namespace: '' } };
+const RAW: Resolved = { labels: EMPTY_LABELS };
 
 export function kubeletLabels(c: RuntimeContainer): ContainerLabels {
   return {

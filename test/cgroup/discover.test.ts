@@ -3,7 +3,7 @@ import path from 'node:path';
 import t from 'tap';
 import { cgroupDirs, cgroupExists, listCgroups, procsFile } from '../../src/cgroup/discover.js';
 import type { CgroupLayout } from '../../src/cgroup/types.js';
-import { errorCode } from '../../src/host/file-reader.js';
+import { errnoCode } from '../../src/guards.js';
 
 // Walk behaviour on small temporary trees; the fixture host trees are covered in v1-fixture and v2-fixture tests.
 
@@ -51,7 +51,7 @@ t.test('other walk errors go to onError and skip that subtree; without onError t
   });
   const errors: { dir: string; code: string | undefined }[] = [];
   t.strictSame(
-    listCgroups(v2Layout(root), [], (dir, err) => errors.push({ dir, code: errorCode(err) })),
+    listCgroups(v2Layout(root), [], (dir, err) => errors.push({ dir, code: errnoCode(err) })),
     ['/', '/ok'],
   );
   t.strictSame(errors, [{ dir: locked, code: 'EACCES' }]);

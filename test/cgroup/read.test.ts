@@ -1,7 +1,8 @@
 import t from 'tap';
 import { errorMessage, ParseError } from '../../src/errors.js';
 import { readCgroupStats } from '../../src/cgroup/read.js';
-import type { CgroupLayout, CgroupReadContext, CollectorName } from '../../src/cgroup/types.js';
+import type { CgroupLayout, CgroupReadContext } from '../../src/cgroup/types.js';
+import type { CollectorName } from '../../src/model/cgroup.js';
 
 // readCgroupStats against an in-memory context: what happens with absent, unreadable and malformed files.
 

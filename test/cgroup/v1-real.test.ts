@@ -5,7 +5,7 @@ import path from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import t from 'tap';
 import { cgroupExists, listCgroups, procsFile } from '../../src/cgroup/discover.js';
-import { detectLayout } from '../../src/cgroup/mountinfo.js';
+import { detectLayout } from '../../src/cgroup/layout.js';
 import { readCgroupStats } from '../../src/cgroup/read.js';
 import { recordingContext } from './fixtures/context.js';
 

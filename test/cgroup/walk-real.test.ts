@@ -2,7 +2,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import t from 'tap';
 import { listCgroups } from '../../src/cgroup/discover.js';
-import { detectLayout } from '../../src/cgroup/mountinfo.js';
+import { detectLayout } from '../../src/cgroup/layout.js';
 import type { CgroupLayout } from '../../src/cgroup/types.js';
 
 // Discovery on real cgroupfs, where leaves are found by their link count (2 + subdirectories) instead of a readdir.

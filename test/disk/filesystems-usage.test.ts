@@ -5,7 +5,7 @@ import path from 'node:path';
 import { execFileSync } from 'node:child_process';
 import { Filesystems, majorMinor } from '../../src/disk/filesystems.js';
 import { planUsage } from '../../src/disk/usage.js';
-import type { RuntimeContainer } from '../../src/runtime/types.js';
+import type { RuntimeContainer } from '../../src/model/runtime.js';
 import { repoUrl, runAsNobody } from './nobody.js';
 
 function makedev(major: bigint, minor: bigint): bigint {
@@ -112,7 +112,7 @@ t.test(
     );
     t.same(got, {
       name: 'DiskPermissionError',
-      code: 'EACCES',
+      code: 'PODVISOR_DISK_PERMISSION',
       message: `permission denied reading 1 entry under ${upper}: podvisor needs CAP_DAC_READ_SEARCH (see deploy/README.md)`,
       dir: upper,
       denied: 1,

@@ -7,8 +7,7 @@ import t from 'tap';
 import { spawnSync } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 import { DiskScheduler, nextWaitMs, type Measure, type MeasureReport, type SchedulerOptions, type TimerApi, type Usage } from '../../src/disk/scheduler.js';
-import { DiskPermissionError } from '../../src/disk/walker.js';
-import { ConfigError } from '../../src/errors.js';
+import { DiskPermissionError, ConfigError } from '../../src/errors.js';
 
 const flush = (): Promise<void> => new Promise((resolve) => setImmediate(resolve));
 

@@ -1,7 +1,7 @@
 /** DiskSelfMetrics: walks by result, and the one rate-limited warning for walks denied permission. */
 import t from 'tap';
 import { DiskSelfMetrics } from '../../src/disk/self-metrics.js';
-import { DiskPermissionError } from '../../src/disk/walker.js';
+import { DiskPermissionError } from '../../src/errors.js';
 import { createLogger, type Logger } from '../../src/log.js';
 import { assemble, encodeFamilies } from '../../src/metrics/exposition.js';
 

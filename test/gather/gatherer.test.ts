@@ -1,7 +1,8 @@
 import t, { type Test } from 'tap';
 import fs from 'node:fs';
 import path from 'node:path';
-import { Gatherer, loadLayout } from '../../src/gather/gatherer.js';
+import { Gatherer } from '../../src/gather/gatherer.js';
+import { loadLayout } from '../../src/cgroup/layout.js';
 import { probeBlkioFiles } from '../../src/cgroup/v1.js';
 import { silentLogger } from '../../src/log.js';
 import type { CgroupReadContext } from '../../src/cgroup/types.js';

@@ -1,10 +1,11 @@
 import t, { type Test } from 'tap';
 import fs from 'node:fs';
 import path from 'node:path';
-import { Gatherer, loadLayout } from '../../src/gather/gatherer.js';
-import { ThreadReadAhead, type ReadAhead, type ReadAheadResult } from '../../src/host/read-ahead.js';
+import { Gatherer } from '../../src/gather/gatherer.js';
+import { loadLayout } from '../../src/cgroup/layout.js';
+import { ThreadReadAhead, type ReadAhead, type ReadAheadResult } from '../../src/gather/read-ahead.js';
 import { silentLogger, type Logger } from '../../src/log.js';
-import type { Snapshot } from '../../src/gather/snapshot.js';
+import type { Snapshot } from '../../src/model/snapshot.js';
 import { copyFixtureHost, PINNED_MACHINE } from '../support/fixture-host.js';
 
 // --gather-threads=2: a second thread reads ahead the files (and counts the fds) of the cgroups at the end of the

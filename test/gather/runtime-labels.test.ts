@@ -6,7 +6,8 @@
 import t, { type Test } from 'tap';
 import fs from 'node:fs';
 import path from 'node:path';
-import { Gatherer, loadLayout } from '../../src/gather/gatherer.js';
+import { Gatherer } from '../../src/gather/gatherer.js';
+import { loadLayout } from '../../src/cgroup/layout.js';
 import { renderSnapshot } from '../../src/gather/engine.js';
 import { assemble, encodeFamilies } from '../../src/metrics/exposition.js';
 import { RuntimeFactory } from '../../src/runtime/factory.js';

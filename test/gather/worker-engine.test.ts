@@ -2,7 +2,7 @@ import t from 'tap';
 import fs from 'node:fs';
 import { WorkerEngine } from '../../src/gather/worker-engine.js';
 import { LocalEngine, type EngineOptions } from '../../src/gather/engine.js';
-import { loadLayout } from '../../src/gather/gatherer.js';
+import { loadLayout } from '../../src/cgroup/layout.js';
 import { silentLogger, createLogger } from '../../src/log.js';
 import { familySamples } from '../../src/metrics/exposition.js';
 import { copyFixtureHost } from '../support/fixture-host.js';

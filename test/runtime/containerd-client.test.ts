@@ -1,7 +1,7 @@
 import { removeCgroupDirs } from '../support/cgroups.js';
 import t from 'tap';
 import { randomBytes, randomUUID } from 'node:crypto';
-import { ContainerdClient, ContainerdError } from '../../src/runtime/containerd/client.js';
+import { ContainerdClient } from '../../src/runtime/containerd/client.js';
 import { decodeContainer, decodeEvent, parseSpec, readStringFields } from '../../src/runtime/containerd/decode.js';
 import type { RuntimeEvent } from '../../src/runtime/types.js';
 import { requireDaemon, removeCtrContainer, run } from '../support/daemons.js';
@@ -349,7 +349,7 @@ t.test('fake containerd', async (t) => {
     t.teardown(() => c.close());
     await t.rejects(c.version(never()), {
       name: 'ContainerdError',
-      code: 'PODVISOR_RUNTIME',
+      code: 'PODVISOR_RUNTIME_CONTAINERD',
       grpcCode: 14,
       message: new RegExp(
         `^containerd at ${path}: Version/Version: 14 UNAVAILABLE: No connection established\\. Last error: Error: connect ENOENT [^ ]+\\.sock\\.?$`,

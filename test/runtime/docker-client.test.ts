@@ -8,7 +8,8 @@ import type { Test } from 'tap';
 import crypto from 'node:crypto';
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { DockerClient, DockerClientError, INSPECT_CONCURRENCY } from '../../src/runtime/docker/client.js';
+import { DockerClient, INSPECT_CONCURRENCY } from '../../src/runtime/docker/client.js';
+import { DockerError } from '../../src/errors.js';
 import { parseDockerEndpoint } from '../../src/runtime/docker/endpoint.js';
 import { JsonLineDecoder, MAX_LINE_CHARS } from '../../src/runtime/docker/json-lines.js';
 import { containerFromInspect, eventFromMessage, rfc3339ToUnix } from '../../src/runtime/docker/map.js';
@@ -48,7 +49,7 @@ t.test('version', async (t) => {
     const { docker, client } = await fake(t);
     docker.routes.set('/version', (_req, res) => sendText(res, 200, '{"Version": "24.0.7", oops'));
     await t.rejects(client.version(never()), {
-      name: 'DockerClientError',
+      name: 'DockerError',
       message: `docker at ${docker.endpoint} returned an unexpected body for /version: not JSON: {"Version": "24.0.7", oops`,
     });
     docker.routes.set('/version', (_req, res) => sendText(res, 200, ''));
@@ -70,7 +71,7 @@ t.test('version', async (t) => {
       () => undefined,
       (e: unknown) => e,
     );
-    t.type(err, DockerClientError);
+    t.type(err, DockerError);
     t.match(err, {
       code: 'PODVISOR_RUNTIME_DOCKER',
       httpStatus: 500,

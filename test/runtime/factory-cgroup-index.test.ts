@@ -2,7 +2,7 @@ import t from 'tap';
 import { RuntimeFactory } from '../../src/runtime/factory.js';
 import { silentLogger } from '../../src/log.js';
 import { container, FakeClient, hexId, until } from './fixtures/fake-client.js';
-import type { RuntimeContainer } from '../../src/runtime/types.js';
+import type { RuntimeContainer } from '../../src/model/runtime.js';
 
 t.test('containers are found by the cgroup path the runtime named, and dropped with them', async (t) => {
   const client = new FakeClient({ runtime: 'containerd' });

@@ -1,6 +1,6 @@
 import t from 'tap';
 import { extraLabels, resolveCgroup, sanitizeLabelName, type LabelSource } from '../../src/runtime/resolve.js';
-import type { RuntimeContainer, RuntimeName } from '../../src/runtime/types.js';
+import type { RuntimeContainer, RuntimeName } from '../../src/model/runtime.js';
 
 const UID = '8b6e3e5c-1f0a-4c57-9a1e-2d4f6b7c8d90';
 const ID = 'a'.repeat(64);

@@ -8,8 +8,8 @@ import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { LocalEngine } from '../../src/gather/engine.js';
-import { loadLayout } from '../../src/gather/gatherer.js';
-import type { MachineSnapshot } from '../../src/gather/snapshot.js';
+import { loadLayout } from '../../src/cgroup/layout.js';
+import type { MachineSnapshot } from '../../src/model/machine.js';
 import { silentLogger } from '../../src/log.js';
 
 export const FIXTURE_HOSTS = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../fixtures/hosts');

@@ -3,4 +3,4 @@
 import { register } from 'tsx/esm/api';
 
 register();
-await import(new URL('../../src/host/read-ahead-worker.ts', import.meta.url).href);
+await import(new URL('../../src/gather/read-ahead-worker.ts', import.meta.url).href);

@@ -1,5 +1,5 @@
-import type { BlkioDeviceStats } from '../../cgroup/types.js';
-import type { Snapshot } from '../../gather/snapshot.js';
+import type { BlkioDeviceStats } from '../../model/cgroup.js';
+import type { Snapshot } from '../../model/snapshot.js';
 import { emitIf, type ContainerMetricSpec } from '../spec.js';
 
 /** The `device` label: `/dev/<name>` from /proc/partitions, or '' when the device is unknown. */

@@ -1,5 +1,4 @@
-import type { FilesystemStats } from '../../disk/filesystems.js';
-import type { ContainerFsUsage } from '../../gather/snapshot.js';
+import type { FilesystemStats, ContainerFsUsage } from '../../model/disk.js';
 import type { ContainerMetricSpec, MetricType } from '../spec.js';
 
 /**

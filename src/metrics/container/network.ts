@@ -1,4 +1,4 @@
-import type { NetworkInterfaceStats } from '../../gather/snapshot.js';
+import type { NetworkInterfaceStats } from '../../model/network.js';
 import { emitIf, type ContainerMetricSpec } from '../spec.js';
 
 type Counter = Exclude<keyof NetworkInterfaceStats, 'name'>;

@@ -1,4 +1,4 @@
-import type { ContainerSnapshot } from '../../gather/snapshot.js';
+import type { ContainerSnapshot } from '../../model/snapshot.js';
 import { emitIf, type ContainerMetricSpec, type MetricType } from '../spec.js';
 
 /**

@@ -12,8 +12,9 @@
  */
 import * as grpc from '@grpc/grpc-js';
 import type { PackageDefinition } from '@grpc/proto-loader';
-import { PodvisorError } from '../../errors.js';
-import type { RuntimeClient, RuntimeContainer, RuntimeEvent, RuntimeVersion } from '../types.js';
+import { ContainerdError } from '../../errors.js';
+import type { RuntimeClient, RuntimeEvent, RuntimeVersion } from '../types.js';
+import type { RuntimeContainer } from '../../model/runtime.js';
 import {
   decodeEnvelope,
   decodeEvent,
@@ -46,17 +47,6 @@ export const MAX_RECEIVE_MESSAGE_BYTES = 16 * 1024 * 1024;
 export const MAX_RECONNECT_BACKOFF_MS = 5_000;
 
 const NAMESPACE_HEADER = 'containerd-namespace';
-
-/** A containerd call failed (transport, status, deadline, cancellation or an unexpected response shape). */
-export class ContainerdError extends PodvisorError {
-  /** The gRPC status code, when the server or grpc-js gave one. */
-  readonly grpcCode: number | undefined;
-  constructor(message: string, grpcCode: number | undefined, cause: unknown) {
-    super('PODVISOR_RUNTIME', message, { cause });
-    this.name = 'ContainerdError';
-    this.grpcCode = grpcCode;
-  }
-}
 
 function isServiceError(err: unknown): err is grpc.ServiceError {
   return err instanceof Error && typeof (err as { code?: unknown }).code === 'number' && 'metadata' in err;

@@ -3,48 +3,36 @@
  * RuntimeContainer / RuntimeEvent. Nothing here trusts a shape: every field is checked by a guard, and a response
  * that does not match is an Error naming the message and the field.
  */
-import type { RuntimeContainer, RuntimeEvent } from '../types.js';
+import { ResponseShapeError } from '../../errors.js';
+import { isRecord, isStringArray, isStringRecord } from '../../guards.js';
+import type { RuntimeEvent } from '../types.js';
+import type { RuntimeContainer } from '../../model/runtime.js';
 
-export type Json = Record<string, unknown>;
-
-export function isRecord(v: unknown): v is Json {
-  return typeof v === 'object' && v !== null && !Array.isArray(v);
-}
-
-export function isStringRecord(v: unknown): v is Record<string, string> {
-  return isRecord(v) && Object.values(v).every((x) => typeof x === 'string');
-}
-
-function isStringArray(v: unknown): v is string[] {
-  return Array.isArray(v) && v.every((x) => typeof x === 'string');
-}
+type Json = Record<string, unknown>;
 
 /** A decoding mismatch: `<what>: <why>`. */
-export class ShapeError extends Error {
-  constructor(what: string, why: string) {
-    super(`${what}: ${why}`);
-    this.name = 'ShapeError';
-  }
+function shapeError(what: string, why: string): ResponseShapeError {
+  return new ResponseShapeError(`${what}: ${why}`);
 }
 
 function str(m: Json, field: string, what: string): string {
   const v = m[field];
   if (v === undefined || v === null) return '';
-  if (typeof v !== 'string') throw new ShapeError(what, `field ${field} is not a string`);
+  if (typeof v !== 'string') throw shapeError(what, `field ${field} is not a string`);
   return v;
 }
 
 function num(m: Json, field: string, what: string): number {
   const v = m[field];
   if (v === undefined || v === null) return 0;
-  if (typeof v !== 'number' || !Number.isFinite(v)) throw new ShapeError(what, `field ${field} is not a number`);
+  if (typeof v !== 'number' || !Number.isFinite(v)) throw shapeError(what, `field ${field} is not a number`);
   return v;
 }
 
 function optRecord(m: Json, field: string, what: string): Json | undefined {
   const v = m[field];
   if (v === undefined || v === null) return undefined;
-  if (!isRecord(v)) throw new ShapeError(what, `field ${field} is not a message`);
+  if (!isRecord(v)) throw shapeError(what, `field ${field} is not a message`);
   return v;
 }
 
@@ -59,7 +47,7 @@ function optAny(m: Json, field: string, what: string): AnyMessage | undefined {
   if (v === undefined) return undefined;
   const typeUrl = str(v, 'type_url', `${what}.${field}`);
   const value = v['value'];
-  if (!Buffer.isBuffer(value)) throw new ShapeError(`${what}.${field}`, 'field value is not bytes');
+  if (!Buffer.isBuffer(value)) throw shapeError(`${what}.${field}`, 'field value is not bytes');
   return { typeUrl, value };
 }
 
@@ -86,11 +74,11 @@ export interface ContainerMessage {
 }
 
 export function decodeContainer(v: unknown, what = 'Container'): ContainerMessage {
-  if (!isRecord(v)) throw new ShapeError(what, 'not a message');
+  if (!isRecord(v)) throw shapeError(what, 'not a message');
   const id = str(v, 'id', what);
-  if (id === '') throw new ShapeError(what, 'empty id');
+  if (id === '') throw shapeError(what, 'empty id');
   const labels = v['labels'] ?? {};
-  if (!isStringRecord(labels)) throw new ShapeError(`${what} ${id}`, 'labels are not a string map');
+  if (!isStringRecord(labels)) throw shapeError(`${what} ${id}`, 'labels are not a string map');
   const spec = optAny(v, 'spec', `${what} ${id}`);
   const createdAt = optTimestamp(v, 'created_at', `${what} ${id}`);
   return {
@@ -106,14 +94,14 @@ export function decodeContainer(v: unknown, what = 'Container'): ContainerMessag
 }
 
 export function decodeListContainers(v: unknown): ContainerMessage[] {
-  if (!isRecord(v)) throw new ShapeError('ListContainersResponse', 'not a message');
+  if (!isRecord(v)) throw shapeError('ListContainersResponse', 'not a message');
   const list = v['containers'] ?? [];
-  if (!Array.isArray(list)) throw new ShapeError('ListContainersResponse', 'containers is not a list');
+  if (!Array.isArray(list)) throw shapeError('ListContainersResponse', 'containers is not a list');
   return list.map((c) => decodeContainer(c));
 }
 
 export function decodeGetContainer(v: unknown): ContainerMessage {
-  if (!isRecord(v)) throw new ShapeError('GetContainerResponse', 'not a message');
+  if (!isRecord(v)) throw shapeError('GetContainerResponse', 'not a message');
   return decodeContainer(v['container'], 'GetContainerResponse.container');
 }
 
@@ -125,7 +113,7 @@ export interface ProcessMessage {
 }
 
 export function decodeProcess(v: unknown, what = 'Process'): ProcessMessage {
-  if (!isRecord(v)) throw new ShapeError(what, 'not a message');
+  if (!isRecord(v)) throw shapeError(what, 'not a message');
   const status = v['status'];
   // enums: String; a number would be a value our proto does not name.
   const statusName = typeof status === 'string' ? status : typeof status === 'number' ? String(status) : 'UNKNOWN';
@@ -135,14 +123,14 @@ export function decodeProcess(v: unknown, what = 'Process'): ProcessMessage {
 }
 
 export function decodeListTasks(v: unknown): ProcessMessage[] {
-  if (!isRecord(v)) throw new ShapeError('ListTasksResponse', 'not a message');
+  if (!isRecord(v)) throw shapeError('ListTasksResponse', 'not a message');
   const list = v['tasks'] ?? [];
-  if (!Array.isArray(list)) throw new ShapeError('ListTasksResponse', 'tasks is not a list');
+  if (!Array.isArray(list)) throw shapeError('ListTasksResponse', 'tasks is not a list');
   return list.map((p) => decodeProcess(p, 'ListTasksResponse.tasks'));
 }
 
 export function decodeGetTask(v: unknown): ProcessMessage {
-  if (!isRecord(v)) throw new ShapeError('GetResponse', 'not a message');
+  if (!isRecord(v)) throw shapeError('GetResponse', 'not a message');
   return decodeProcess(v['process'], 'GetResponse.process');
 }
 
@@ -152,7 +140,7 @@ export function hasLivePid(p: ProcessMessage): boolean {
 }
 
 export function decodeVersion(v: unknown): string {
-  if (!isRecord(v)) throw new ShapeError('VersionResponse', 'not a message');
+  if (!isRecord(v)) throw shapeError('VersionResponse', 'not a message');
   return str(v, 'version', 'VersionResponse');
 }
 
@@ -162,7 +150,7 @@ export interface UsageMessage {
 }
 
 export function decodeUsage(v: unknown): UsageMessage {
-  if (!isRecord(v)) throw new ShapeError('UsageResponse', 'not a message');
+  if (!isRecord(v)) throw shapeError('UsageResponse', 'not a message');
   return { size: num(v, 'size', 'UsageResponse'), inodes: num(v, 'inodes', 'UsageResponse') };
 }
 
@@ -173,7 +161,7 @@ export interface EnvelopeMessage {
 }
 
 export function decodeEnvelope(v: unknown): EnvelopeMessage {
-  if (!isRecord(v)) throw new ShapeError('Envelope', 'not a message');
+  if (!isRecord(v)) throw shapeError('Envelope', 'not a message');
   const event = optAny(v, 'event', 'Envelope');
   return {
     namespace: str(v, 'namespace', 'Envelope'),
@@ -274,12 +262,12 @@ export function readStringFields(buf: Buffer, wanted: readonly number[]): Map<nu
     let result = 0;
     let shift = 0;
     for (;;) {
-      if (pos >= buf.length) throw new ShapeError('event payload', 'truncated varint');
+      if (pos >= buf.length) throw shapeError('event payload', 'truncated varint');
       const b = buf[pos++] ?? 0;
       if (shift < 49) result += (b & 0x7f) * 2 ** shift;
       if ((b & 0x80) === 0) return result;
       shift += 7;
-      if (shift > 63) throw new ShapeError('event payload', 'varint longer than 10 bytes');
+      if (shift > 63) throw shapeError('event payload', 'varint longer than 10 bytes');
     }
   };
   while (pos < buf.length) {
@@ -291,11 +279,11 @@ export function readStringFields(buf: Buffer, wanted: readonly number[]): Map<nu
     else if (wire === 5) pos += 4;
     else if (wire === 2) {
       const len = varint();
-      if (pos + len > buf.length) throw new ShapeError('event payload', 'truncated field');
+      if (pos + len > buf.length) throw shapeError('event payload', 'truncated field');
       if (wanted.includes(field)) out.set(field, buf.toString('utf8', pos, pos + len));
       pos += len;
-    } else throw new ShapeError('event payload', `unsupported wire type ${wire}`);
-    if (pos > buf.length) throw new ShapeError('event payload', 'truncated field');
+    } else throw shapeError('event payload', `unsupported wire type ${wire}`);
+    if (pos > buf.length) throw shapeError('event payload', 'truncated field');
   }
   return out;
 }
@@ -321,7 +309,7 @@ export function decodeEvent(event: AnyMessage): RuntimeEvent | undefined {
   if (t === undefined) return undefined;
   const fields = readStringFields(event.value, t.execField !== undefined ? [t.idField, t.execField] : [t.idField]);
   const id = fields.get(t.idField) ?? '';
-  if (id === '') throw new ShapeError(name, 'empty container id');
+  if (id === '') throw shapeError(name, 'empty container id');
   if (t.execField !== undefined) {
     const exec = fields.get(t.execField) ?? '';
     if (exec !== '' && exec !== id) return undefined;

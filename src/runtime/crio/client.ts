@@ -13,8 +13,10 @@
  */
 import http from 'node:http';
 import path from 'node:path';
-import { PodvisorError } from '../../errors.js';
-import type { RuntimeClient, RuntimeContainer, RuntimeVersion } from '../types.js';
+import { CrioError, StaleSocketError } from '../../errors.js';
+import { errnoCode, isRecord } from '../../guards.js';
+import type { RuntimeClient, RuntimeVersion } from '../types.js';
+import type { RuntimeContainer } from '../../model/runtime.js';
 
 export interface CrioClientOptions {
   /** The CRI-O socket, `/var/run/crio/crio.sock` (a `unix://` prefix is accepted and dropped). */
@@ -31,29 +33,12 @@ const MAX_BODY_BYTES = 4 * 1024 * 1024;
 const SANDBOX_TYPE_ANNOTATION = 'io.kubernetes.cri-o.ContainerType';
 const CONTAINER_NAME_LABEL = 'io.kubernetes.container.name';
 
-/** A CRI-O call that failed: unreachable, timed out, an HTTP error or a body that is not CRI-O's. */
-export class CrioError extends PodvisorError {
-  /** The HTTP status, when CRI-O answered with one. */
-  readonly statusCode: number | undefined;
-  constructor(message: string, options?: { cause?: unknown; statusCode?: number }) {
-    super('PODVISOR_CRIO', message, options);
-    this.name = 'CrioError';
-    this.statusCode = options?.statusCode;
-  }
-}
-
 // ---------------------------------------------------------------------------------------------------------------
 // Guards for CRI-O's JSON (pkg/types/types.go). Go writes every field; nil maps come out as `null`.
 
-type JsonObject = { readonly [key: string]: unknown };
-
-function isObject(v: unknown): v is JsonObject {
-  return typeof v === 'object' && v !== null && !Array.isArray(v);
-}
-
 /** `map[string]string`: an object of strings, or `null` (a nil map). */
 function isStringMap(v: unknown): v is Readonly<Record<string, string>> | null {
-  return v === null || (isObject(v) && Object.values(v).every((x) => typeof x === 'string'));
+  return v === null || (isRecord(v) && Object.values(v).every((x) => typeof x === 'string'));
 }
 
 interface CrioInfo {
@@ -63,7 +48,7 @@ interface CrioInfo {
 }
 
 function isCrioInfo(v: unknown): v is CrioInfo {
-  return isObject(v) && typeof v['storage_driver'] === 'string' && typeof v['storage_root'] === 'string' && typeof v['cgroup_driver'] === 'string';
+  return isRecord(v) && typeof v['storage_driver'] === 'string' && typeof v['storage_root'] === 'string' && typeof v['cgroup_driver'] === 'string';
 }
 
 /** The fields of CRI-O's ContainerInfo that we use; each may be absent (older CRI-O), none may have another type. */
@@ -84,7 +69,7 @@ const MAP_FIELDS = ['labels', 'annotations'] as const;
 
 /** Why `v` is not a ContainerInfo, or undefined if it is. */
 function containerInfoProblem(v: unknown): string | undefined {
-  if (!isObject(v)) return 'not a JSON object';
+  if (!isRecord(v)) return 'not a JSON object';
   for (const k of STRING_FIELDS) if (v[k] !== undefined && typeof v[k] !== 'string') return `"${k}" is not a string`;
   for (const k of NUMBER_FIELDS) if (v[k] !== undefined && !Number.isInteger(v[k])) return `"${k}" is not an integer`;
   for (const k of MAP_FIELDS) if (v[k] !== undefined && !isStringMap(v[k])) return `"${k}" is not a map of strings`;
@@ -147,11 +132,6 @@ interface Reply {
 function firstLine(body: string): string {
   const line = (body.split('\n', 1)[0] ?? '').trim();
   return line.length > 200 ? `${line.slice(0, 200)}…` : line;
-}
-
-function errnoCode(err: unknown): string | undefined {
-  if (isObject(err) && typeof err['code'] === 'string') return err['code'];
-  return undefined;
 }
 
 export class CrioClient implements RuntimeClient {
@@ -221,7 +201,7 @@ export class CrioClient implements RuntimeClient {
   #statusError(urlPath: string, reply: Reply): CrioError {
     const detail = firstLine(reply.body);
     return new CrioError(`CRI-O GET ${urlPath} answered HTTP ${reply.status}${detail === '' ? '' : `: ${detail}`}`, {
-      statusCode: reply.status,
+      httpStatus: reply.status,
     });
   }
 
@@ -311,12 +291,5 @@ export class CrioClient implements RuntimeClient {
       });
       req.end();
     });
-  }
-}
-
-/** Internal: a kept-alive socket died before CRI-O answered; safe to retry once. */
-class StaleSocketError extends Error {
-  constructor(cause: unknown) {
-    super('kept-alive socket was closed by the peer', { cause });
   }
 }

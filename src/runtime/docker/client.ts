@@ -10,11 +10,13 @@
 import http from 'node:http';
 import { Readable } from 'node:stream';
 import Docker from 'dockerode';
-import { PodvisorError, errorMessage } from '../../errors.js';
-import type { RuntimeClient, RuntimeContainer, RuntimeEvent, RuntimeVersion } from '../types.js';
+import { DockerError, ResponseShapeError, errorMessage } from '../../errors.js';
+import type { RuntimeClient, RuntimeEvent, RuntimeVersion } from '../types.js';
+import type { RuntimeContainer } from '../../model/runtime.js';
 import { modemOptions, parseDockerEndpoint } from './endpoint.js';
-import { JsonLineDecoder, isRecord } from './json-lines.js';
-import { BodyError, containerFromInspect, eventFromMessage, idsFromListBody, versionFromBody } from './map.js';
+import { isRecord } from '../../guards.js';
+import { JsonLineDecoder } from './json-lines.js';
+import { containerFromInspect, eventFromMessage, idsFromListBody, versionFromBody } from './map.js';
 
 export interface DockerClientOptions {
   /** `unix:///var/run/docker.sock` or `tcp://host:port`. */
@@ -28,16 +30,6 @@ export const INSPECT_CONCURRENCY = 4;
 
 /** Longest daemon error text quoted in a message. */
 const MAX_QUOTE = 300;
-
-/** A Docker call that failed; `httpStatus` is set when the daemon answered with an error status. */
-export class DockerClientError extends PodvisorError {
-  readonly httpStatus: number | undefined;
-  constructor(message: string, options: { cause?: unknown; httpStatus?: number } = {}) {
-    super('PODVISOR_RUNTIME_DOCKER', message, { cause: options.cause });
-    this.name = 'DockerClientError';
-    this.httpStatus = options.httpStatus;
-  }
-}
 
 /** Thrown by the event listener; carried through the stream loop so it is rethrown as is. */
 class ListenerFailure {
@@ -102,7 +94,7 @@ export class DockerClient implements RuntimeClient {
     try {
       body = await this.#request(path, signal, (abortSignal) => this.#docker.getContainer(encodeURIComponent(id)).inspect({ abortSignal }));
     } catch (err) {
-      if (err instanceof DockerClientError && err.httpStatus === 404) return undefined;
+      if (err instanceof DockerError && err.httpStatus === 404) return undefined;
       throw err;
     }
     return this.#map(path, body, containerFromInspect);
@@ -136,7 +128,7 @@ export class DockerClient implements RuntimeClient {
         clearTimeout(timer);
       }
       if (!(stream instanceof Readable)) {
-        throw new DockerClientError(`docker at ${this.endpoint} returned an unexpected body for ${path}: not a stream`);
+        throw new DockerError(`docker at ${this.endpoint} returned an unexpected body for ${path}: not a stream`);
       }
       await this.#consume(stream, path, ctl.signal, onEvent);
     } finally {
@@ -177,7 +169,7 @@ export class DockerClient implements RuntimeClient {
     } catch (err) {
       if (err instanceof ListenerFailure) throw err.error;
       if (aborted.aborted) return;
-      throw new DockerClientError(`docker at ${this.endpoint}: the event stream ${path} broke: ${errorMessage(err)}`, {
+      throw new DockerError(`docker at ${this.endpoint}: the event stream ${path} broke: ${errorMessage(err)}`, {
         cause: err,
       });
     } finally {
@@ -199,7 +191,7 @@ export class DockerClient implements RuntimeClient {
     }
     if (Buffer.isBuffer(body)) {
       // docker-modem hands back the raw bytes when the body is not JSON.
-      throw new DockerClientError(`docker at ${this.endpoint} returned an unexpected body for ${path}: not JSON: ${quote(body.toString('utf8')) || '(empty)'}`);
+      throw new DockerError(`docker at ${this.endpoint} returned an unexpected body for ${path}: not JSON: ${quote(body.toString('utf8')) || '(empty)'}`);
     }
     return body;
   }
@@ -208,33 +200,33 @@ export class DockerClient implements RuntimeClient {
     try {
       return map(body);
     } catch (err) {
-      if (!(err instanceof BodyError)) throw err;
-      throw new DockerClientError(`docker at ${this.endpoint} returned an unexpected body for ${path}: ${err.message}`, {
+      if (!(err instanceof ResponseShapeError)) throw err;
+      throw new DockerError(`docker at ${this.endpoint} returned an unexpected body for ${path}: ${err.message}`, {
         cause: err,
       });
     }
   }
 
   /** One sentence for a failed request; `stopped` says whether our deadline or the caller's signal ended it. */
-  #error(path: string, err: unknown, stopped: 'timeout' | 'aborted' | undefined): DockerClientError {
-    if (err instanceof DockerClientError) return err;
+  #error(path: string, err: unknown, stopped: 'timeout' | 'aborted' | undefined): DockerError {
+    if (err instanceof DockerError) return err;
     const status = prop(err, 'statusCode');
     if (typeof status === 'number') {
       const detail = daemonMessage(prop(err, 'json')) || modemMessage(err instanceof Error ? err.message : '');
-      return new DockerClientError(`docker at ${this.endpoint} answered HTTP ${status} for GET ${path}${detail ? `: ${detail}` : ''}`, {
+      return new DockerError(`docker at ${this.endpoint} answered HTTP ${status} for GET ${path}${detail ? `: ${detail}` : ''}`, {
         cause: err,
         httpStatus: status,
       });
     }
     if (stopped === 'timeout') {
-      return new DockerClientError(`docker at ${this.endpoint}: GET ${path} timed out after ${this.timeoutMs} ms`, {
+      return new DockerError(`docker at ${this.endpoint}: GET ${path} timed out after ${this.timeoutMs} ms`, {
         cause: err,
       });
     }
     if (stopped === 'aborted') {
-      return new DockerClientError(`docker at ${this.endpoint}: GET ${path} was aborted`, { cause: err });
+      return new DockerError(`docker at ${this.endpoint}: GET ${path} was aborted`, { cause: err });
     }
-    return new DockerClientError(`docker at ${this.endpoint}: ${errorMessage(err)} (GET ${path})`, { cause: err });
+    return new DockerError(`docker at ${this.endpoint}: ${errorMessage(err)} (GET ${path})`, { cause: err });
   }
 }
 

@@ -3,6 +3,7 @@
  * is not a JSON object is skipped (counted), never thrown.
  */
 import { StringDecoder } from 'node:string_decoder';
+import { isRecord } from '../../guards.js';
 
 /** A line longer than this without a newline is dropped (a runaway or non-JSON stream). */
 export const MAX_LINE_CHARS = 1024 * 1024;
@@ -63,11 +64,4 @@ export class JsonLineDecoder {
     if (isRecord(value)) out.push(value);
     else this.skipped++;
   }
-}
-
-/** A plain object, as JSON.parse makes them (not an array, not a Buffer or other class instance). */
-export function isRecord(v: unknown): v is Record<string, unknown> {
-  if (typeof v !== 'object' || v === null || Array.isArray(v)) return false;
-  const proto: unknown = Object.getPrototypeOf(v);
-  return proto === Object.prototype || proto === null;
 }

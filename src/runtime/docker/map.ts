@@ -1,18 +1,12 @@
 /**
  * Docker Engine API bodies → podvisor's types. Pure: every function takes the parsed body as `unknown`, checks the
- * fields it uses with type guards and throws BodyError naming the first bad field (the client adds endpoint and path).
+ * fields it uses with type guards and throws ResponseShapeError naming the first bad field (the client adds endpoint and path).
  */
 import path from 'node:path';
-import type { RuntimeContainer, RuntimeEvent, RuntimeVersion } from '../types.js';
-import { isRecord } from './json-lines.js';
-
-/** A response body that does not have the shape the Docker Engine API documents. */
-export class BodyError extends Error {
-  constructor(message: string) {
-    super(message);
-    this.name = 'BodyError';
-  }
-}
+import type { RuntimeEvent, RuntimeVersion } from '../types.js';
+import type { RuntimeContainer } from '../../model/runtime.js';
+import { ResponseShapeError } from '../../errors.js';
+import { isRecord } from '../../guards.js';
 
 const SANDBOX_TYPE_LABEL = 'io.kubernetes.docker.type';
 const CONTAINER_NAME_LABEL = 'io.kubernetes.container.name';
@@ -26,27 +20,27 @@ function field(obj: Record<string, unknown>, key: string): unknown {
 function optString(obj: Record<string, unknown>, key: string, where: string): string | undefined {
   const v = field(obj, key);
   if (v === undefined) return undefined;
-  if (typeof v !== 'string') throw new BodyError(`${where}${key} is ${describe(v)}, not a string`);
+  if (typeof v !== 'string') throw new ResponseShapeError(`${where}${key} is ${describe(v)}, not a string`);
   return v;
 }
 
 function reqString(obj: Record<string, unknown>, key: string, where: string): string {
   const v = optString(obj, key, where);
-  if (v === undefined) throw new BodyError(`${where}${key} is missing`);
+  if (v === undefined) throw new ResponseShapeError(`${where}${key} is missing`);
   return v;
 }
 
 function optRecord(obj: Record<string, unknown>, key: string, where: string): Record<string, unknown> | undefined {
   const v = field(obj, key);
   if (v === undefined) return undefined;
-  if (!isRecord(v)) throw new BodyError(`${where}${key} is ${describe(v)}, not an object`);
+  if (!isRecord(v)) throw new ResponseShapeError(`${where}${key} is ${describe(v)}, not an object`);
   return v;
 }
 
 function optNumber(obj: Record<string, unknown>, key: string, where: string): number | undefined {
   const v = field(obj, key);
   if (v === undefined) return undefined;
-  if (typeof v !== 'number' || !Number.isFinite(v)) throw new BodyError(`${where}${key} is ${describe(v)}, not a number`);
+  if (typeof v !== 'number' || !Number.isFinite(v)) throw new ResponseShapeError(`${where}${key} is ${describe(v)}, not a number`);
   return v;
 }
 
@@ -55,7 +49,7 @@ function stringMap(obj: Record<string, unknown>, key: string, where: string): Re
   const out: Record<string, string> = {};
   if (v === undefined) return out;
   for (const [k, val] of Object.entries(v)) {
-    if (typeof val !== 'string') throw new BodyError(`${where}${key}.${k} is ${describe(val)}, not a string`);
+    if (typeof val !== 'string') throw new ResponseShapeError(`${where}${key}.${k} is ${describe(val)}, not a string`);
     out[k] = val;
   }
   return out;
@@ -78,7 +72,7 @@ export function rfc3339ToUnix(s: string): number | undefined {
 
 /** `/version` → RuntimeVersion. Any string is accepted as the version (`dev`, `''`, `20.10.24+dfsg1`). */
 export function versionFromBody(body: unknown): RuntimeVersion {
-  if (!isRecord(body)) throw new BodyError(`body is ${describe(body)}, not an object`);
+  if (!isRecord(body)) throw new ResponseShapeError(`body is ${describe(body)}, not an object`);
   return {
     version: optString(body, 'Version', '') ?? '',
     apiVersion: optString(body, 'ApiVersion', '') ?? '',
@@ -87,9 +81,9 @@ export function versionFromBody(body: unknown): RuntimeVersion {
 
 /** `/containers/json` → the container ids it lists. */
 export function idsFromListBody(body: unknown): string[] {
-  if (!Array.isArray(body)) throw new BodyError(`body is ${describe(body)}, not an array`);
+  if (!Array.isArray(body)) throw new ResponseShapeError(`body is ${describe(body)}, not an array`);
   return body.map((item: unknown, i) => {
-    if (!isRecord(item)) throw new BodyError(`[${i}] is ${describe(item)}, not an object`);
+    if (!isRecord(item)) throw new ResponseShapeError(`[${i}] is ${describe(item)}, not an object`);
     return reqString(item, 'Id', `[${i}].`);
   });
 }
@@ -98,9 +92,9 @@ export function idsFromListBody(body: unknown): string[] {
 export function envFromList(env: unknown): Record<string, string> {
   const out: Record<string, string> = {};
   if (env === undefined || env === null) return out;
-  if (!Array.isArray(env)) throw new BodyError(`Config.Env is ${describe(env)}, not an array`);
+  if (!Array.isArray(env)) throw new ResponseShapeError(`Config.Env is ${describe(env)}, not an array`);
   env.forEach((kv: unknown, i) => {
-    if (typeof kv !== 'string') throw new BodyError(`Config.Env[${i}] is ${describe(kv)}, not a string`);
+    if (typeof kv !== 'string') throw new ResponseShapeError(`Config.Env[${i}] is ${describe(kv)}, not a string`);
     const eq = kv.indexOf('=');
     if (eq <= 0) return;
     out[kv.slice(0, eq).toLowerCase()] = kv.slice(eq + 1);
@@ -110,7 +104,7 @@ export function envFromList(env: unknown): Record<string, string> {
 
 /** `/containers/{id}/json` → RuntimeContainer. */
 export function containerFromInspect(body: unknown): RuntimeContainer {
-  if (!isRecord(body)) throw new BodyError(`body is ${describe(body)}, not an object`);
+  if (!isRecord(body)) throw new ResponseShapeError(`body is ${describe(body)}, not an object`);
   const id = reqString(body, 'Id', '');
   const name = reqString(body, 'Name', '').replace(/^\//, '');
   const config = optRecord(body, 'Config', '') ?? {};

@@ -1,24 +1,13 @@
-import type { CgroupStats, CollectorName } from '../cgroup/types.js';
-import type { RuntimeStatus } from '../runtime/types.js';
-import type { FilesystemStats } from '../disk/filesystems.js';
+import type { CgroupStats, CollectorName } from './cgroup.js';
+import type { ContainerFsUsage, FilesystemStats } from './disk.js';
+import type { MachineSnapshot } from './machine.js';
+import type { NetworkInterfaceStats } from './network.js';
+import type { ContainerLabels, RuntimeStatus } from './runtime.js';
 
 /**
  * The result of one gather: plain, immutable data (structured-cloneable, so it can cross a worker boundary).
  * Metric specs turn it into series; nothing downstream reads the host again.
  */
-
-/** One interface from /proc/<pid>/net/dev. */
-export interface NetworkInterfaceStats {
-  name: string;
-  rxBytes: number;
-  rxPackets: number;
-  rxErrors: number;
-  rxDropped: number;
-  txBytes: number;
-  txPackets: number;
-  txErrors: number;
-  txDropped: number;
-}
 
 /** From the cgroup's own cgroup.procs and /proc/<pid>/fd of each of its processes. */
 export interface ProcessStats {
@@ -26,17 +15,6 @@ export interface ProcessStats {
   fileDescriptors?: number;
   sockets?: number;
 }
-
-/** The kubelet's label set. Empty strings where unknown; runtime factories fill them in. */
-export interface ContainerLabels {
-  name: string;
-  image: string;
-  container: string;
-  pod: string;
-  namespace: string;
-}
-
-export const EMPTY_LABELS: Readonly<ContainerLabels> = Object.freeze({ name: '', image: '', container: '', pod: '', namespace: '' });
 
 export interface ContainerSnapshot {
   /** The cgroup path: `/` is the root, `/kubepods/burstable/pod<uid>/<id>` a container. */
@@ -52,28 +30,6 @@ export interface ContainerSnapshot {
   fs?: ContainerFsUsage;
   /** Values of the snapshot's opt-in `container_label_*` / `container_env_*` labels, lined up with extraLabelNames. */
   extraLabelValues?: readonly string[];
-}
-
-export interface ContainerFsUsage {
-  device: string;
-  usageBytes: number;
-  /** Inodes used (cAdvisor's container_fs_inodes_total for containers). */
-  inodes: number;
-  /** Of the backing filesystem (statfs), when known. */
-  limitBytes?: number;
-  inodesFree?: number;
-}
-
-export interface MachineSnapshot {
-  cpuCores?: number;
-  cpuPhysicalCores?: number;
-  cpuSockets?: number;
-  memoryBytes?: number;
-  swapBytes?: number;
-  /** cAdvisor's machine labels; empty strings where unknown. */
-  machineId: string;
-  systemUuid: string;
-  bootId: string;
 }
 
 export interface Snapshot {

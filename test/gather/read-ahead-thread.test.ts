@@ -2,8 +2,8 @@ import t from 'tap';
 import fs from 'node:fs';
 import path from 'node:path';
 import { spawn } from 'node:child_process';
-import { parseReply, settle, settleFds, ThreadReadAhead } from '../../src/host/read-ahead.js';
-import { countFileDescriptors } from '../../src/proc/process-files.js';
+import { parseReply, settle, settleFds, ThreadReadAhead } from '../../src/gather/read-ahead.js';
+import { countFileDescriptors } from '../../src/host/process-files.js';
 import { FileReader } from '../../src/host/file-reader.js';
 
 const SHIM = new URL('../support/ts-read-ahead-worker.mjs', import.meta.url);
@@ -86,7 +86,7 @@ t.test('a thread that dies: the batch rejects with the cause', async (t) => {
 });
 
 t.test('an idle thread does not keep the process alive', async (t) => {
-  const script = `import { ThreadReadAhead } from ${JSON.stringify(new URL('../../src/host/read-ahead.ts', import.meta.url).href)};
+  const script = `import { ThreadReadAhead } from ${JSON.stringify(new URL('../../src/gather/read-ahead.ts', import.meta.url).href)};
 const ra = new ThreadReadAhead({ workerUrl: new URL(${JSON.stringify(SHIM.href)}) });
 const r = await ra.read(['/proc/self/stat'], '/proc');
 console.log(typeof r.outcomes[0]);`;

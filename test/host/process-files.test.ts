@@ -1,7 +1,7 @@
 import fs from 'node:fs';
 import net from 'node:net';
 import t from 'tap';
-import { countFileDescriptors, netnsId } from '../../src/proc/process-files.js';
+import { countFileDescriptors, netnsId } from '../../src/host/process-files.js';
 
 function errnoError(code: string, syscall: string, file: string): NodeJS.ErrnoException {
   const err: NodeJS.ErrnoException = new Error(`${code}: ${syscall} '${file}'`);
@@ -83,7 +83,7 @@ t.test('races and permissions, with readdir/readlink failing on cue', async (t) 
       return fs.readlinkSync(file);
     },
   };
-  const mod = await t.mockImport<typeof import('../../src/proc/process-files.js')>('../../src/proc/process-files.js', {
+  const mod = await t.mockImport<typeof import('../../src/host/process-files.js')>('../../src/host/process-files.js', {
     'node:fs': { ...mockedFs, default: mockedFs },
   });
 

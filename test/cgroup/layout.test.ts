@@ -1,5 +1,6 @@
 import t from 'tap';
-import { detectLayout, parseMountinfo, v1Controllers } from '../../src/cgroup/mountinfo.js';
+import { detectLayout, v1Controllers } from '../../src/cgroup/layout.js';
+import { parseMountinfo } from '../../src/proc/mountinfo.js';
 
 /** This machine's /proc/self/mountinfo cgroup lines (6.18, hybrid: cpu and cpuacct apart, an empty unified mount). */
 const HYBRID = `22 1 254:0 / / rw,relatime - ext4 /dev/vda rw

@@ -1,10 +1,11 @@
 import fs from 'node:fs';
-import { errorCode, isMissing } from '../host/file-reader.js';
-import { hostPath } from '../host/paths.js';
+import { errnoCode } from '../guards.js';
+import { isMissing } from './file-reader.js';
+import { hostPath } from './paths.js';
 
 /** The process is gone (or was never there): ENOENT/ENOTDIR, or ESRCH from a dying task. */
 function isGone(err: unknown): boolean {
-  return isMissing(err) || errorCode(err) === 'ESRCH';
+  return isMissing(err) || errnoCode(err) === 'ESRCH';
 }
 
 /**

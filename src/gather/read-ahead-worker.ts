@@ -1,14 +1,15 @@
-/** The thread of ThreadReadAhead (src/host/read-ahead.ts): reads each requested file, answers in request order. */
+/** The thread of ThreadReadAhead (src/gather/read-ahead.ts): reads each requested file, answers in request order. */
 import { parentPort } from 'node:worker_threads';
-import { errorCode, FileReader } from './file-reader.js';
+import { errnoCode } from '../guards.js';
+import { FileReader } from '../host/file-reader.js';
 import { errorMessage } from '../errors.js';
 import { parseCgroupProcs } from '../proc/cgroup-procs.js';
-import { countFileDescriptors } from '../proc/process-files.js';
+import { countFileDescriptors } from '../host/process-files.js';
 import type { FdOutcome, ReadAheadReply, ReadFailure, ReadOutcome } from './read-ahead.js';
 
 const reader = new FileReader();
 
-const failure = (err: unknown): ReadFailure => ({ code: errorCode(err), message: errorMessage(err) });
+const failure = (err: unknown): ReadFailure => ({ code: errnoCode(err), message: errorMessage(err) });
 
 function readOne(file: string): ReadOutcome {
   try {

@@ -1,0 +1,20 @@
+/** Disk usage: of a container's writable layer, and of the node's block-device filesystems. */
+export interface ContainerFsUsage {
+  device: string;
+  usageBytes: number;
+  /** Inodes used (cAdvisor's container_fs_inodes_total for containers). */
+  inodes: number;
+  /** Of the backing filesystem (statfs), when known. */
+  limitBytes?: number;
+  inodesFree?: number;
+}
+
+/** One block-device filesystem (statfs). */
+export interface FilesystemStats {
+  /** The device label: the mount source (`/dev/vda1`), as cAdvisor names filesystems. */
+  device: string;
+  capacityBytes: number;
+  freeBytes: number;
+  inodes: number;
+  inodesFree: number;
+}
