@@ -1,5 +1,5 @@
 /**
- * What a cgroup's path says about the container in it (runtimes.md §6), for the cgroupfs and systemd drivers on
+ * What a cgroup's path says about the container in it, for the cgroupfs and systemd drivers on
  * cgroup v1 (`/sys/fs/cgroup/<controller>/…`) and v2 (`/sys/fs/cgroup/…`). Pure: no file or daemon is touched.
  *
  * Container leaves:

@@ -2,9 +2,14 @@
  * One generic runtime factory over any `RuntimeClient`: registers the runtime, keeps a container cache fresh from
  * events and periodic resyncs, and answers lookups synchronously from that cache.
  *
- * cAdvisor registers each factory once at startup and never retries (reference §5, #953): a runtime that comes up a
- * second later is lost for the life of the process and its containers stay `raw`. Here registration is a loop with
- * capped exponential backoff, and losing the events stream (a daemon restart) re-registers instead of giving up.
+ * cAdvisor registers each factory once at startup and never retries (InitializePlugins in its container/factory.go
+ * logs a failed Register and moves on; google/cadvisor#953, "cadvisor should not require docker to be up"): a runtime
+ * that comes up a second later is lost for the life of the process and its containers stay `raw`. Here registration
+ * is a loop with capped exponential backoff, and losing the events stream (a daemon restart) re-registers instead of
+ * giving up.
+ *
+ * The jobs it hands off: the container cache and its pod and cgroup-path indexes (container-index.ts), background
+ * inspects and their negative cache (inspect-queue.ts), sleeping and racing against an abort (signals.ts).
  */
 import { errorMessage } from '../errors.js';
 import { isContainerId } from '../guards.js';
@@ -12,7 +17,9 @@ import type { Logger } from '../log.js';
 import type { RuntimeClient, RuntimeEvent, RuntimeVersion } from './types.js';
 import type { RuntimeContainer, RuntimeName, RuntimeStatus } from '../model/runtime.js';
 import { parseVersion } from './version.js';
-import { cgroupFromCgroupsPath } from './cgroup-ids.js';
+import { ContainerIndex } from './container-index.js';
+import { InspectQueue } from './inspect-queue.js';
+import { delay, formatDelay, raceSignal } from './signals.js';
 
 export interface FactoryOptions {
   /** Bound on every client call (combined with the factory's close signal). */
@@ -37,77 +44,8 @@ const DEFAULT_RETRY_MAX_MS = 15_000;
 const DEFAULT_RESYNC_MS = 60_000;
 /** While events flow, resyncs inspect only containers not cached yet; every this many a resync inspects them all. */
 const FULL_RESYNC_EVERY = 10;
-/** How long "the runtime does not know this id" (or a failed inspect) is remembered. */
-const NEGATIVE_TTL_MS = 30_000;
-const MAX_INSPECTS_IN_FLIGHT = 4;
-/** Lookups beyond this many queued inspects are dropped; the next gather's lookup asks again. */
-const MAX_INSPECTS_QUEUED = 1024;
-/** Negative entries are swept of expired ones when the map grows past this. */
-const NEGATIVE_SWEEP_AT = 4096;
 /** While registration keeps failing, the failure is logged at warn at most this often (debug otherwise). */
 const FAILURE_WARN_EVERY_MS = 5 * 60_000;
-
-const POD_UID = 'io.kubernetes.pod.uid';
-const POD_NAME = 'io.kubernetes.pod.name';
-const POD_NAMESPACE = 'io.kubernetes.pod.namespace';
-
-/** `2s`, `1.5s`, `250ms`: for log lines. */
-export function formatDelay(ms: number): string {
-  if (ms < 1000) return `${ms}ms`;
-  return ms % 1000 === 0 ? `${ms / 1000}s` : `${(ms / 1000).toFixed(1)}s`;
-}
-
-/** Resolves after `ms`, or at once when `signal` aborts. Never rejects; the timer is unref'd and cleared on abort. */
-function delay(ms: number, signal: AbortSignal): Promise<void> {
-  return new Promise((resolve) => {
-    if (signal.aborted) return resolve();
-    const done = (): void => {
-      clearTimeout(timer);
-      signal.removeEventListener('abort', done);
-      resolve();
-    };
-    const timer = setTimeout(done, ms);
-    timer.unref();
-    signal.addEventListener('abort', done, { once: true });
-  });
-}
-
-/**
- * Settles with `start()`'s promise, or rejects with `onAbort()` as soon as `signal` aborts, so a client that ignores
- * its signal still cannot hold the factory past a timeout or close. A late settlement of the client's promise is
- * absorbed (no unhandled rejection).
- */
-function raceSignal<T>(start: () => Promise<T>, signal: AbortSignal, onAbort: () => Error): Promise<T> {
-  return new Promise<T>((resolve, reject) => {
-    if (signal.aborted) return reject(onAbort());
-    const abort = (): void => reject(onAbort());
-    signal.addEventListener('abort', abort, { once: true });
-    const settle = (): void => signal.removeEventListener('abort', abort);
-    let p: Promise<T>;
-    try {
-      p = start();
-    } catch (err) {
-      settle();
-      return reject(err instanceof Error ? err : new Error(String(err)));
-    }
-    p.then(
-      (v) => {
-        settle();
-        resolve(v);
-      },
-      (err: unknown) => {
-        settle();
-        reject(err instanceof Error ? err : new Error(String(err)));
-      },
-    );
-  });
-}
-
-interface PodEntry {
-  pod: string;
-  namespace: string;
-  ids: Set<string>;
-}
 
 export class RuntimeFactory {
   readonly runtime: RuntimeName;
@@ -136,18 +74,8 @@ export class RuntimeFactory {
   #lastError: string | undefined;
   #lastErrorAt: number | undefined;
 
-  readonly #cache = new Map<string, RuntimeContainer>();
-  readonly #pods = new Map<string, PodEntry>();
-  /** The cgroup path a runtime said it used (containerd's spec `linux.cgroupsPath`) → container id. */
-  readonly #byCgroup = new Map<string, string>();
-
-  /** Background inspects: queued ids (insertion order), ids in flight, ids to re-inspect once their call returns. */
-  readonly #queue = new Set<string>();
-  readonly #inFlight = new Set<string>();
-  readonly #again = new Set<string>();
-  readonly #inspects = new Set<Promise<void>>();
-  /** id → expiry (ms, `now()` clock) of a negative inspect result. */
-  readonly #negative = new Map<string, number>();
+  readonly #index = new ContainerIndex();
+  readonly #inspects: InspectQueue;
 
   constructor(client: RuntimeClient, opts: FactoryOptions) {
     this.#client = client;
@@ -159,6 +87,15 @@ export class RuntimeFactory {
     this.#retryMinMs = opts.retryMinMs ?? DEFAULT_RETRY_MIN_MS;
     this.#retryMaxMs = Math.max(opts.retryMaxMs ?? DEFAULT_RETRY_MAX_MS, this.#retryMinMs);
     this.#resyncMs = opts.resyncMs ?? DEFAULT_RESYNC_MS;
+    this.#inspects = new InspectQueue({
+      inspect: (id) => this.#call('inspect()', (s) => this.#client.inspect(id, s)),
+      canStart: () => this.#up,
+      onFound: (c) => this.#index.set(c),
+      onGone: (id) => this.#index.delete(id),
+      onFailed: (id, err) => this.#log.debug(`${this.runtime} inspect of ${id} failed: ${errorMessage(err)}`),
+      isCached: (id) => this.#index.has(id),
+      now: this.#now,
+    });
   }
 
   /** Starts the registration loop in the background. Idempotent; never throws; a no-op after close(). */
@@ -178,7 +115,7 @@ export class RuntimeFactory {
       version: this.#version?.version ?? '',
       apiVersion: this.#version?.apiVersion ?? '',
       parsedVersion: this.#parsedVersion,
-      containers: this.#cache.size,
+      containers: this.#index.size,
     };
     if (this.#lastError !== undefined) s.lastError = this.#lastError;
     if (this.#lastErrorAt !== undefined) s.lastErrorAt = new Date(this.#lastErrorAt).toISOString();
@@ -187,7 +124,7 @@ export class RuntimeFactory {
 
   /** Sync, from cache only. */
   get(id: string): RuntimeContainer | undefined {
-    return this.#cache.get(id);
+    return this.#index.get(id);
   }
 
   /**
@@ -196,17 +133,10 @@ export class RuntimeFactory {
    * is remembered for 30 s. Only while the runtime is up.
    */
   lookup(id: string): RuntimeContainer | undefined {
-    const hit = this.#cache.get(id);
+    const hit = this.#index.get(id);
     if (hit !== undefined) return hit;
     if (!this.#up || this.#closed || !isContainerId(id)) return undefined;
-    const until = this.#negative.get(id);
-    if (until !== undefined) {
-      if (this.#now() < until) return undefined;
-      this.#negative.delete(id);
-    }
-    if (this.#inFlight.has(id) || this.#queue.has(id) || this.#queue.size >= MAX_INSPECTS_QUEUED) return undefined;
-    this.#queue.add(id);
-    this.#pump();
+    this.#inspects.request(id);
     return undefined;
   }
 
@@ -217,24 +147,22 @@ export class RuntimeFactory {
 
   /** The container's snapshot usage from the runtime (no walk); the caller bounds it with `signal`. */
   async snapshotUsage(c: RuntimeContainer, signal: AbortSignal): Promise<{ bytes: number; inodes: number }> {
-    const usage = this.#client.snapshotUsage;
-    if (usage === undefined || c.namespace === undefined || c.snapshotter === undefined || c.snapshotKey === undefined) {
+    const client = this.#client;
+    if (client.snapshotUsage === undefined || c.namespace === undefined || c.snapshotter === undefined || c.snapshotKey === undefined) {
       throw new Error(`${this.runtime} cannot measure the snapshot of ${c.id}`);
     }
-    const u = await usage.call(this.#client, c.namespace, c.snapshotter, c.snapshotKey, signal);
+    const u = await client.snapshotUsage(c.namespace, c.snapshotter, c.snapshotKey, signal);
     return { bytes: u.size, inodes: u.inodes };
   }
 
   /** Sync, from cache only: the container the runtime placed in exactly this cgroup path, if it said so. */
   byCgroupPath(path: string): RuntimeContainer | undefined {
-    const id = this.#byCgroup.get(path);
-    return id === undefined ? undefined : this.#cache.get(id);
+    return this.#index.byCgroupPath(path);
   }
 
   /** Pod UID (with dashes) → name and namespace, from cached containers' `io.kubernetes.pod.*` labels. */
   pod(uid: string): { pod: string; namespace: string } | undefined {
-    const e = this.#pods.get(uid);
-    return e === undefined ? undefined : { pod: e.pod, namespace: e.namespace };
+    return this.#index.pod(uid);
   }
 
   /** Stops timers, aborts the stream and in-flight calls, waits for them to unwind, closes the client. Idempotent. */
@@ -242,11 +170,11 @@ export class RuntimeFactory {
     if (this.#closing !== undefined) return this.#closing;
     this.#closed = true;
     this.#up = false;
-    this.#queue.clear();
+    this.#inspects.close();
     this.#closer.abort();
     this.#closing = (async () => {
       await this.#loop;
-      await Promise.allSettled([...this.#inspects]);
+      await this.#inspects.settled();
       try {
         const timeout = AbortSignal.timeout(this.#callTimeoutMs);
         await raceSignal(
@@ -298,7 +226,8 @@ export class RuntimeFactory {
     const version = await this.#call('version()', (s) => this.#client.version(s));
     const list = await this.#call('list()', (s) => this.#client.list(s), undefined, this.#listTimeoutMs);
     if (this.#closed) return;
-    this.#replaceAll(list);
+    this.#index.replaceAll(list);
+    for (const c of list) this.#inspects.forget(c.id);
     this.#version = version;
     this.#parsedVersion = safeParseVersion(version.version);
     this.#up = true;
@@ -307,7 +236,7 @@ export class RuntimeFactory {
       version: version.version,
       api_version: version.apiVersion || undefined,
       parsed_version: this.#parsedVersion,
-      containers: this.#cache.size,
+      containers: this.#index.size,
     });
   }
 
@@ -316,7 +245,7 @@ export class RuntimeFactory {
     this.#setError(cause, now);
     const wasUp = this.#up;
     this.#up = false;
-    this.#queue.clear();
+    this.#inspects.clear();
     const retry = `retrying in ${formatDelay(wait)}: ${cause}`;
     if (wasUp) {
       this.#log.warn(`${this.runtime} runtime went away, ${retry}`);
@@ -370,7 +299,7 @@ export class RuntimeFactory {
       await delay(this.#resyncMs, signal);
       if (signal.aborted) return 'resync stopped';
       // The events stream of this session is up (the session ends when it does), so cached entries are current.
-      const known = evented && n % FULL_RESYNC_EVERY !== 0 ? (id: string) => this.#cache.get(id) : undefined;
+      const known = evented && n % FULL_RESYNC_EVERY !== 0 ? (id: string) => this.#index.get(id) : undefined;
       let list: RuntimeContainer[];
       try {
         list = await this.#call('list()', (s) => this.#client.list(s, known), signal, this.#listTimeoutMs);
@@ -390,38 +319,32 @@ export class RuntimeFactory {
     const listed = new Set<string>();
     for (const c of list) {
       listed.add(c.id);
-      this.#set(c);
-      this.#negative.delete(c.id);
+      this.#index.set(c);
+      this.#inspects.forget(c.id);
     }
-    for (const id of this.#cache.keys()) if (!listed.has(id) && !this.#inFlight.has(id)) this.#queue.add(id);
-    this.#pump();
+    this.#inspects.recheck([...this.#index.ids()].filter((id) => !listed.has(id)));
   }
 
   #onEvent(e: RuntimeEvent, signal: AbortSignal): void {
     if (signal.aborted || this.#closed || typeof e.id !== 'string' || e.id === '') return;
     switch (e.action) {
       case 'destroy':
-        this.#queue.delete(e.id);
-        // An inspect already in flight may return the container as it was; check again once it returns.
-        if (this.#inFlight.has(e.id)) this.#again.add(e.id);
-        this.#delete(e.id);
+        this.#inspects.destroyed(e.id);
+        this.#index.delete(e.id);
         return;
       case 'create':
       case 'start':
       case 'die':
       case 'rename':
       case 'update':
-        this.#negative.delete(e.id);
-        if (this.#inFlight.has(e.id)) this.#again.add(e.id);
-        else this.#queue.add(e.id);
-        this.#pump();
+        this.#inspects.changed(e.id);
         return;
       default:
         return;
     }
   }
 
-  // --- client calls and background inspects ---
+  // --- client calls ---
 
   /** One client call, bounded by `timeoutMs` (callTimeoutMs) and aborted by close() (and by `extra`, when given). */
   #call<T>(what: string, fn: (signal: AbortSignal) => Promise<T>, extra?: AbortSignal, timeoutMs = this.#callTimeoutMs): Promise<T> {
@@ -437,104 +360,6 @@ export class RuntimeFactory {
           ? new Error(`${what} timed out after ${timeoutMs} ms`)
           : new Error(`${what} aborted`),
     );
-  }
-
-  #pump(): void {
-    while (this.#inFlight.size < MAX_INSPECTS_IN_FLIGHT && this.#up && !this.#closed) {
-      const next = this.#queue.values().next();
-      if (next.done === true) return;
-      const id = next.value;
-      this.#queue.delete(id);
-      this.#inFlight.add(id);
-      const p = this.#inspect(id);
-      this.#inspects.add(p);
-      void p.finally(() => this.#inspects.delete(p));
-    }
-  }
-
-  async #inspect(id: string): Promise<void> {
-    try {
-      const c = await this.#call('inspect()', (s) => this.#client.inspect(id, s));
-      // Closed, or an event arrived meanwhile: this answer may be stale; the re-inspect below decides.
-      if (this.#closed || this.#again.has(id)) return;
-      if (c !== undefined) {
-        this.#negative.delete(id);
-        this.#set(c);
-      } else {
-        this.#delete(id);
-        this.#remember(id);
-      }
-    } catch (err) {
-      if (this.#closed) return;
-      this.#log.debug(`${this.runtime} inspect of ${id} failed: ${errorMessage(err)}`);
-      // Keep what we had; remember an unknown id so a struggling runtime is not asked again every gather.
-      if (!this.#cache.has(id)) this.#remember(id);
-    } finally {
-      this.#inFlight.delete(id);
-      if (this.#again.delete(id) && !this.#closed) this.#queue.add(id);
-      this.#pump();
-    }
-  }
-
-  #remember(id: string): void {
-    const now = this.#now();
-    if (this.#negative.size >= NEGATIVE_SWEEP_AT) {
-      for (const [k, until] of this.#negative) if (until <= now) this.#negative.delete(k);
-    }
-    this.#negative.set(id, now + NEGATIVE_TTL_MS);
-  }
-
-  // --- cache and pod index (always changed together) ---
-
-  #set(c: RuntimeContainer): void {
-    const old = this.#cache.get(c.id);
-    if (old !== undefined) this.#unindex(old);
-    this.#cache.set(c.id, c);
-    this.#index(c);
-  }
-
-  #delete(id: string): void {
-    const old = this.#cache.get(id);
-    if (old === undefined) return;
-    this.#unindex(old);
-    this.#cache.delete(id);
-  }
-
-  #replaceAll(list: readonly RuntimeContainer[]): void {
-    this.#cache.clear();
-    this.#pods.clear();
-    this.#byCgroup.clear();
-    for (const c of list) {
-      this.#set(c);
-      this.#negative.delete(c.id);
-    }
-  }
-
-  #index(c: RuntimeContainer): void {
-    const cg = c.cgroupsPath === undefined ? undefined : cgroupFromCgroupsPath(c.cgroupsPath);
-    if (cg !== undefined) this.#byCgroup.set(cg, c.id);
-    const uid = c.labels[POD_UID];
-    const pod = c.labels[POD_NAME];
-    const namespace = c.labels[POD_NAMESPACE];
-    if (!uid || !pod || !namespace) return;
-    const e = this.#pods.get(uid);
-    if (e === undefined) this.#pods.set(uid, { pod, namespace, ids: new Set([c.id]) });
-    else {
-      e.pod = pod;
-      e.namespace = namespace;
-      e.ids.add(c.id);
-    }
-  }
-
-  #unindex(c: RuntimeContainer): void {
-    const cg = c.cgroupsPath === undefined ? undefined : cgroupFromCgroupsPath(c.cgroupsPath);
-    if (cg !== undefined && this.#byCgroup.get(cg) === c.id) this.#byCgroup.delete(cg);
-    const uid = c.labels[POD_UID];
-    if (!uid) return;
-    const e = this.#pods.get(uid);
-    if (e === undefined) return;
-    e.ids.delete(c.id);
-    if (e.ids.size === 0) this.#pods.delete(uid);
   }
 }
 

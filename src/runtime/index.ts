@@ -9,7 +9,7 @@ import { DockerClient } from './docker/client.js';
 import { RuntimeFactory } from './factory.js';
 import type { ExtraLabelOptions } from './resolve.js';
 
-/** Plain data (it crosses to the gather worker). An empty endpoint turns that runtime off. */
+/** Plain data (with `--gather-in-worker` it crosses to the gather worker). An empty endpoint turns that runtime off. */
 export interface RuntimeConfig {
   dockerEndpoint: string;
   containerdAddress: string;

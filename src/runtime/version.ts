@@ -1,5 +1,5 @@
 /**
- * Lenient runtime version parsing (runtimes.md §5). Runtimes report versions like `20.10.24+dfsg1`, `17.03.0-ce`,
+ * Lenient runtime version parsing. Runtimes report versions like `20.10.24+dfsg1`, `17.03.0-ce`,
  * `v1.7.0-beta.3`, `dev` or ''. A strict semver parse would reject many of them, and cAdvisor's strict parse
  * disables its Docker handler (google/cadvisor#3830, #3119). We read only the leading `major.minor[.patch]` and ignore
  * the rest. The result is informational (podvisor_runtime_info): it never gates registration.

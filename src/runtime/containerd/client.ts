@@ -12,7 +12,7 @@
  */
 import * as grpc from '@grpc/grpc-js';
 import type { PackageDefinition } from '@grpc/proto-loader';
-import { ContainerdError } from '../../errors.js';
+import { ContainerdError, errorMessage } from '../../errors.js';
 import type { RuntimeClient, RuntimeEvent, RuntimeVersion } from '../types.js';
 import type { RuntimeContainer } from '../../model/runtime.js';
 import {
@@ -168,7 +168,7 @@ export class ContainerdClient implements RuntimeClient {
       }
       const call = this.#client.makeServerStreamRequest(m.path, m.requestSerialize, m.responseDeserialize, { filters }, new grpc.Metadata(), {});
       let settled = false;
-      const finish = (err?: unknown): void => {
+      const finish = (err?: Error): void => {
         if (settled) return;
         settled = true;
         signal.removeEventListener('abort', onAbort);
@@ -266,7 +266,5 @@ export class ContainerdClient implements RuntimeClient {
 }
 
 function describe(err: unknown): string {
-  if (err instanceof Error) return err.message;
-  if (err === undefined) return 'no reason given';
-  return String(err);
+  return err === undefined ? 'no reason given' : errorMessage(err);
 }

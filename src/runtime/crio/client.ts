@@ -1,5 +1,5 @@
 /**
- * CRI-O through its HTTP/1.1 "inspect" API on the CRI socket (runtimes.md §3; CRI-O `server/inspect.go`, cAdvisor
+ * CRI-O through its HTTP/1.1 "inspect" API on the CRI socket (CRI-O `server/inspect.go`, cAdvisor
  * `container/crio/client.go`). CRI-O serves gRPC (HTTP/2) and this API (HTTP/1.x) on the same unix socket.
  *
  * - `GET /info` → `{ storage_driver, storage_root, cgroup_driver, … }`: no version there, so `version()` answers

@@ -1,6 +1,7 @@
 /**
  * The Docker runtime client: dockerode over the Engine API, unversioned paths (the daemon answers at its maximum API
- * version; pinning one breaks on both old and new daemons, see reference/runtimes.md §4). dockerode's types never
+ * version; pinning one breaks both ways: Docker 29 refuses clients below API 1.44, google/cadvisor#3790, and Docker
+ * 18.09 refused 1.40 as too new, kubernetes/kubernetes#94281). dockerode's types never
  * leave this directory: every body is checked by the guards in map.ts and returned as podvisor's RuntimeContainer.
  *
  * Every request gets its own deadline: the caller's signal combined with AbortSignal.timeout(timeoutMs). A hung
@@ -30,11 +31,6 @@ export const INSPECT_CONCURRENCY = 4;
 
 /** Longest daemon error text quoted in a message. */
 const MAX_QUOTE = 300;
-
-/** Thrown by the event listener; carried through the stream loop so it is rethrown as is. */
-class ListenerFailure {
-  constructor(readonly error: unknown) {}
-}
 
 export class DockerClient implements RuntimeClient {
   readonly runtime = 'docker' as const;
@@ -150,24 +146,27 @@ export class DockerClient implements RuntimeClient {
     };
     aborted.addEventListener('abort', stop, { once: true });
     const decoder = new JsonLineDecoder();
+    // A listener that throws ends the stream; its error is rethrown as is, after the stream is destroyed.
+    let listener: { failed: unknown } | undefined;
     const deliver = (messages: Record<string, unknown>[]): void => {
       for (const m of messages) {
         const e = eventFromMessage(m);
         if (e === undefined) continue;
         try {
           onEvent(e);
-        } catch (err) {
-          throw new ListenerFailure(err);
+        } catch (failed) {
+          listener = { failed };
+          return;
         }
       }
     };
     try {
       for await (const chunk of stream) {
         if (typeof chunk === 'string' || Buffer.isBuffer(chunk)) deliver(decoder.push(chunk));
+        if (listener !== undefined) break;
       }
-      deliver(decoder.end());
+      if (listener === undefined) deliver(decoder.end());
     } catch (err) {
-      if (err instanceof ListenerFailure) throw err.error;
       if (aborted.aborted) return;
       throw new DockerError(`docker at ${this.endpoint}: the event stream ${path} broke: ${errorMessage(err)}`, {
         cause: err,
@@ -176,6 +175,7 @@ export class DockerClient implements RuntimeClient {
       aborted.removeEventListener('abort', stop);
       stream.destroy();
     }
+    if (listener !== undefined) throw listener.failed;
   }
 
   /** One request under the caller's signal plus this client's timeout; errors become one-sentence messages. */
