@@ -1,5 +1,6 @@
-/** The second thread of walk() (src/disk/walker.ts): walks the subtrees the caller hands it. */
+/** The second thread of walk() (src/disk/walker.ts): walks the subtrees the caller hands it (walk-threads.ts). */
 import { workerData } from 'node:worker_threads';
-import { serveWorker, type WorkerInit } from './walker.js';
+import { describe, isWorkerInit, serveWorker } from './walk-threads.js';
 
-serveWorker(workerData as WorkerInit);
+if (!isWorkerInit(workerData)) throw new Error(`disk walk worker: workerData is not a valid WorkerInit: ${describe(workerData)}`);
+serveWorker(workerData);
