@@ -1,9 +1,13 @@
 /**
  * Flags with environment-variable twins: `--listen-address` / `PODVISOR_LISTEN_ADDRESS`.
- * A flag beats its variable, which beats the default. `--help` prints every flag with its default.
+ * A flag beats its variable, which beats the default.
+ *
+ * FLAGS is the single source of truth: each entry declares its name, its type (which parses a value, bounds it and
+ * says what is allowed), its default (written as on the command line, and parsed like any given value) and its help.
+ * parseArgs and `--help` both read it; a bad value is one line: `<--flag or PODVISOR_FLAG>: "<value>" is not <allowed>`.
  */
 import { ConfigError } from './errors.js';
-import type { LogLevel } from './log.js';
+import { LOG_LEVELS, type LogLevel } from './log.js';
 import type { RuntimeConfig } from './runtime/index.js';
 
 export interface Config {
@@ -25,128 +29,308 @@ export interface Config {
   disk?: { concurrency: number; intervalMs: number; cpuBudget: number };
 }
 
-type Kind = 'string' | 'duration' | 'bool' | 'list' | 'address' | 'level';
+// ---------------------------------------------------------------------------------------------------------------
+// Types of flag values
 
-interface FlagDef {
-  flag: string;
-  kind: Kind;
-  default: string;
-  help: string;
+/** How a flag's text (as given on the command line or in the environment) becomes a value of type T. */
+export interface FlagType<T> {
+  /** `--name=<name>` in --help. */
+  readonly name: string;
+  /** What is allowed, as a noun phrase: `"<value>" is not <allowed>`, and `allowed: <allowed>` in --help. */
+  readonly allowed: string;
+  /** False for a type that takes any text (a string, a list without an item check): --help then shows no `allowed:`. */
+  readonly bounded: boolean;
+  /** The value, or undefined when the text is not allowed. */
+  parse(text: string): T | undefined;
 }
 
-export const FLAGS: readonly FlagDef[] = [
+/** A lower bound: exclusive (`above`) or inclusive (`atLeast`). */
+type Lower = { readonly above: number } | { readonly atLeast: number };
+/** An upper bound: exclusive (`below`) or inclusive (`atMost`). */
+type Upper = { readonly below: number } | { readonly atMost: number };
+
+function fitsLower(n: number, b: Lower): boolean {
+  return 'above' in b ? n > b.above : n >= b.atLeast;
+}
+function fitsUpper(n: number, b: Upper): boolean {
+  return 'below' in b ? n < b.below : n <= b.atMost;
+}
+function lowerText(b: Lower, show: (n: number) => string = String): string {
+  return 'above' in b ? `above ${show(b.above)}` : `at least ${show(b.atLeast)}`;
+}
+function upperText(b: Upper): string {
+  return 'below' in b ? `below ${b.below}` : `at most ${b.atMost}`;
+}
+
+/** Any text, taken as given. */
+function text(): FlagType<string> {
+  return { name: 'string', allowed: 'any text', bounded: false, parse: (s) => s };
+}
+
+const TRUE: readonly string[] = ['true', '1', 'yes', 'on'];
+const FALSE: readonly string[] = ['false', '0', 'no', 'off'];
+
+/** `true`/`false` (or 1/0, yes/no, on/off). On the command line `--name` alone is true and `--no-name` false. */
+function bool(): FlagType<boolean> {
+  return {
+    name: 'bool',
+    allowed: 'true or false (or 1/0, yes/no, on/off)',
+    bounded: true,
+    parse(s) {
+      const v = s.trim().toLowerCase();
+      return TRUE.includes(v) ? true : FALSE.includes(v) ? false : undefined;
+    },
+  };
+}
+
+/** A whole number from min to max, both included. */
+function integer(min: number, max: number): FlagType<number> {
+  return {
+    name: 'integer',
+    allowed: `a whole number from ${min} to ${max}`,
+    bounded: true,
+    parse(s) {
+      if (!/^-?\d+$/.test(s.trim())) return undefined;
+      const n = Number(s);
+      return n >= min && n <= max ? n : undefined;
+    },
+  };
+}
+
+/** A decimal number within the bounds. */
+function decimal(lower: Lower, upper: Upper): FlagType<number> {
+  return {
+    name: 'number',
+    allowed: `a number ${lowerText(lower)} and ${upperText(upper)}`,
+    bounded: true,
+    parse(s) {
+      if (!/^-?(?:\d+(?:\.\d*)?|\.\d+)$/.test(s.trim())) return undefined;
+      const n = Number(s);
+      return Number.isFinite(n) && fitsLower(n, lower) && fitsUpper(n, upper) ? n : undefined;
+    },
+  };
+}
+
+const DURATION_EXAMPLES = 'such as 500ms, 10s or 5m';
+
+/** Milliseconds of `90`, `500ms`, `10s`, `1.5m`, `1h` (a bare number is seconds), or undefined. */
+function durationMs(s: string): number | undefined {
+  const m = /^(\d+(?:\.\d+)?)(ms|s|m|h)?$/.exec(s.trim());
+  if (m === null) return undefined;
+  const unit = m[2] ?? 's';
+  const factor = unit === 'ms' ? 1 : unit === 's' ? 1000 : unit === 'm' ? 60_000 : 3_600_000;
+  const ms = Math.round(Number(m[1]) * factor);
+  return Number.isFinite(ms) ? ms : undefined;
+}
+
+/**
+ * The longest duration any flag takes: every duration ends up in a timer or a deadline, and Node's timers fire at once
+ * past 2^31-1 ms (24.8 days). A day is far beyond any sane value of these flags.
+ */
+const MAX_DURATION_MS = 24 * 3_600_000;
+
+/** A duration, in milliseconds, within the lower bound (the syntax has no negative durations) and at most 24h. */
+function duration(lower: Lower): FlagType<number> {
+  const anyDuration = 'atLeast' in lower && lower.atLeast <= 0;
+  const range = anyDuration ? 'of at most 24h' : `${lowerText(lower, (ms) => (ms === 0 ? '0' : `${ms}ms`))} and at most 24h`;
+  return {
+    name: 'duration',
+    allowed: `a duration ${range}, ${DURATION_EXAMPLES}`,
+    bounded: true,
+    parse(s) {
+      const ms = durationMs(s);
+      return ms !== undefined && fitsLower(ms, lower) && ms <= MAX_DURATION_MS ? ms : undefined;
+    },
+  };
+}
+
+/** Comma-separated, items trimmed, empty items dropped; every item must pass `item` when given. */
+function list(item?: { readonly each: string; readonly test: (item: string) => boolean }): FlagType<string[]> {
+  return {
+    name: 'list',
+    allowed: item === undefined ? 'a comma-separated list' : `a comma-separated list of ${item.each}`,
+    bounded: item !== undefined,
+    parse(s) {
+      const items = s
+        .split(',')
+        .map((p) => p.trim())
+        .filter((p) => p !== '');
+      return item === undefined || items.every(item.test) ? items : undefined;
+    },
+  };
+}
+
+/** `host:port`, `[v6]:port`, or `:port` (all interfaces, 0.0.0.0). */
+function address(): FlagType<{ host: string; port: number }> {
+  return {
+    name: 'address',
+    allowed: 'host:port, [v6]:port or :port, with a port from 0 to 65535',
+    bounded: true,
+    parse(s) {
+      const m = /^(?:\[([^\]]+)\]|([^:[\]]*)):(\d{1,5})$/.exec(s.trim());
+      if (m === null) return undefined;
+      const port = Number(m[3]);
+      if (port > 65535) return undefined;
+      const host = m[1] ?? m[2] ?? '';
+      return { host: host === '' ? '0.0.0.0' : host, port };
+    },
+  };
+}
+
+/** One of the given words, exactly. */
+function oneOf<const V extends string>(values: readonly V[]): FlagType<V> {
+  return {
+    name: 'enum',
+    allowed: `one of ${values.join(', ')}`,
+    bounded: true,
+    parse: (s) => values.find((v) => v === s.trim()),
+  };
+}
+
+// ---------------------------------------------------------------------------------------------------------------
+// The table
+
+export interface FlagDef<T> {
+  /** `--<flag>`; its environment twin is envName(flag). */
+  readonly flag: string;
+  readonly type: FlagType<T>;
+  /** Written as on the command line; parsed by `type` like any given value. */
+  readonly default: string;
+  readonly help: string;
+}
+
+/** Keeps each entry's literal flag name and value type (the `const` type parameter) for `Values` below. */
+function table<const T extends readonly FlagDef<unknown>[]>(entries: T): T {
+  return entries;
+}
+
+export const FLAGS = table([
   {
     flag: 'listen-address',
-    kind: 'address',
+    type: address(),
     default: '0.0.0.0:8080',
-    help: 'Address to serve /metrics, /metrics/cadvisor, /healthz and /readyz on (host:port; all interfaces by default so Prometheus can reach it).',
+    help: 'Address to serve /metrics, /metrics/cadvisor, /healthz and /readyz on (all interfaces by default so Prometheus can reach it).',
   },
-  { flag: 'rootfs', kind: 'string', default: '/', help: 'Root of the host filesystem; /proc and /sys are read under it (use /rootfs in a DaemonSet).' },
+  { flag: 'rootfs', type: text(), default: '/', help: 'Root of the host filesystem; /proc and /sys are read under it (use /rootfs in a DaemonSet).' },
   {
     flag: 'raw-cgroup-prefix-allowlist',
-    kind: 'list',
+    type: list({ each: 'cgroup paths, each starting with / (such as /kubepods)', test: (p) => p.startsWith('/') }),
     default: '',
-    help: 'Comma-separated cgroup path prefixes to report (empty: all). The root cgroup / is always reported.',
+    help: 'Cgroup path prefixes to report (empty: all). The root cgroup / is always reported.',
   },
   {
     flag: 'min-gather-interval',
-    kind: 'duration',
+    type: duration({ atLeast: 0 }),
     default: '0s',
     help: 'Reuse a gather younger than this for new scrapes (0: every scrape that finds no gather in flight starts one).',
   },
   {
     flag: 'default-scrape-timeout',
-    kind: 'duration',
+    type: duration({ above: 0 }),
     default: '10s',
     help: 'Scrape deadline when the request carries no X-Prometheus-Scrape-Timeout-Seconds header.',
   },
   {
     flag: 'scrape-timeout-offset',
-    kind: 'duration',
+    type: duration({ atLeast: 0 }),
     default: '500ms',
     help: 'Answer this long before the scraper\'s deadline, so a late gather is a clear 503 and not a "context deadline exceeded".',
   },
-  { flag: 'gather-timeout', kind: 'duration', default: '60s', help: 'Abandon (and restart the worker of) a gather that runs longer than this.' },
-  { flag: 'machine-info-interval', kind: 'duration', default: '5m', help: 'How often machine_* facts (cores, memory) are re-read.' },
+  {
+    flag: 'gather-timeout',
+    type: duration({ above: 0 }),
+    default: '60s',
+    help: 'Abandon (and restart the worker of) a gather that runs longer than this.',
+  },
+  { flag: 'machine-info-interval', type: duration({ above: 0 }), default: '5m', help: 'How often machine_* facts (cores, memory) are re-read.' },
   {
     flag: 'gather-in-worker',
-    kind: 'bool',
+    type: bool(),
     default: 'false',
     help: 'Read cgroup and /proc files on a worker thread (a second V8 isolate: ~50 MiB more RSS at 200 containers) instead of on the HTTP thread in 10 ms slices.',
   },
   {
     flag: 'gather-threads',
-    kind: 'string',
+    type: integer(1, 2),
     default: '1',
     help: "Threads reading cgroup and /proc files in a gather: 1, or 2 (a second thread reads ahead the cgroups that took 70% of the last gather's reads: gather ~1/3 faster at 200 containers when a second core is free, but 20-40 MiB more RSS, and no gain under a CPU limit of one core).",
   },
-  { flag: 'log-level', kind: 'level', default: 'info', help: 'debug, info, warn or error.' },
+  { flag: 'log-level', type: oneOf(LOG_LEVELS), default: 'info', help: 'The lowest level of log lines written to stderr.' },
   {
     flag: 'docker-endpoint',
-    kind: 'string',
+    type: text(),
     default: 'unix:///var/run/docker.sock',
     help: 'Docker Engine API endpoint (unix:///path or tcp://host:port); empty turns the Docker factory off.',
   },
   {
     flag: 'containerd-address',
-    kind: 'string',
+    type: text(),
     default: '/run/containerd/containerd.sock',
     help: 'containerd socket; empty turns the containerd factory off.',
   },
   {
     flag: 'containerd-namespaces',
-    kind: 'list',
+    type: list(),
     default: 'k8s.io,moby',
     help: 'containerd namespaces whose containers are looked up (k8s.io: Kubernetes CRI; moby: Docker with the containerd store).',
   },
   {
     flag: 'crio-endpoint',
-    kind: 'string',
+    type: text(),
     default: '/var/run/crio/crio.sock',
     help: 'CRI-O socket (its HTTP inspect API); empty turns the CRI-O factory off.',
   },
   {
     flag: 'runtime-timeout',
-    kind: 'duration',
+    type: duration({ above: 0 }),
     default: '2s',
     help: 'Timeout of every runtime call. Runtime calls never sit on the scrape path: labels come from a cache.',
   },
   {
     flag: 'store-container-labels',
-    kind: 'bool',
+    type: bool(),
     default: 'false',
     help: 'Export every runtime label as container_label_<key> on every series (the union over all containers: can be large).',
   },
   {
     flag: 'whitelisted-container-labels',
-    kind: 'list',
+    type: list(),
     default: '',
     help: 'Runtime labels to export as container_label_<key> when --store-container-labels is off.',
   },
   {
     flag: 'disk-usage',
-    kind: 'bool',
+    type: bool(),
     default: 'true',
     help: "Measure containers' writable layers (container_fs_usage_bytes) in the background; never on the scrape path.",
   },
-  { flag: 'disk-walk-concurrency', kind: 'string', default: '2', help: 'Disk usage measurements running at once, node-wide.' },
+  { flag: 'disk-walk-concurrency', type: integer(1, 64), default: '2', help: 'Disk usage measurements running at once, node-wide.' },
   {
     flag: 'disk-usage-interval',
-    kind: 'duration',
+    type: duration({ above: 0 }),
     default: '1m',
     help: "How often each container's disk usage is re-measured (with jitter; slow or failing ones back off up to 20x).",
   },
   {
     flag: 'disk-walk-cpu-percent',
-    kind: 'string',
+    type: decimal({ above: 0 }, { atMost: 100 }),
     default: '0.5',
     help: 'Re-measurements of disk usage take at most this percentage of one core on average (first measurements are never held back); on nodes with millions of files this, not the interval, sets the pace.',
   },
-  { flag: 'env-metadata-whitelist', kind: 'list', default: '', help: 'Environment variable name prefixes to export as container_env_<key>.' },
-];
+  { flag: 'env-metadata-whitelist', type: list(), default: '', help: 'Environment variable name prefixes to export as container_env_<key>.' },
+]);
+
+type Entry = (typeof FLAGS)[number];
+type FlagName = Entry['flag'];
+/** Every flag's parsed value, by flag name, typed by its entry's FlagType. */
+type Values = { readonly [E in Entry as E['flag']]: E['type'] extends FlagType<infer T> ? T : never };
 
 export function envName(flag: string): string {
   return `PODVISOR_${flag.toUpperCase().replace(/-/g, '_')}`;
+}
+
+function shownDefault(def: string): string {
+  return def === '' ? '""' : def;
 }
 
 export function helpText(): string {
@@ -155,47 +339,49 @@ export function helpText(): string {
     '',
     'A cAdvisor-compatible container metrics exporter.',
     '',
-    'Flags (each also read from the environment variable shown):',
+    'Flags (each also read from the environment variable shown; a flag beats its variable, which beats the default):',
   ];
   for (const f of FLAGS) {
-    const def = f.default === '' ? '""' : f.default;
-    lines.push(`  --${f.flag}${f.kind === 'bool' ? '' : '=<value>'}  (${envName(f.flag)}, default ${def})`, `      ${f.help}`);
+    const also = f.type.name === 'bool' ? `, --${f.flag}, --no-${f.flag}` : '';
+    lines.push(`  --${f.flag}=<${f.type.name}>${also}  (${envName(f.flag)}, default ${shownDefault(f.default)})`);
+    if (f.type.bounded) lines.push(`      allowed: ${f.type.allowed}`);
+    lines.push(`      ${f.help}`);
   }
-  lines.push('  --help      Print this text and exit.', '  --version   Print the version and exit.');
+  lines.push('  --help, -h  Print this text and exit.', '  --version   Print the version and exit.');
   return lines.join('\n') + '\n';
 }
 
-/** `90`, `500ms`, `10s`, `1.5m`, `1h`: milliseconds. A bare number is seconds. */
+/** The one shape of a bad value: where it came from, the value as given, and what is allowed. */
+function notAllowed(source: string, value: string, allowed: string): ConfigError {
+  return new ConfigError(`${source}: ${JSON.stringify(value)} is not ${allowed}`);
+}
+
+const ANY_DURATION_TYPE = duration({ atLeast: 0 });
+const ADDRESS_TYPE = address();
+
+/** `90`, `500ms`, `10s`, `1.5m`, `1h`: milliseconds. A bare number is seconds. `what` names the source in the error. */
 export function parseDuration(s: string, what: string): number {
-  const m = /^(\d+(?:\.\d+)?)(ms|s|m|h)?$/.exec(s.trim());
-  if (m === null) throw new ConfigError(`${what}: "${s}" is not a duration (examples: 500ms, 10s, 5m)`);
-  const n = Number(m[1]);
-  const unit = m[2] ?? 's';
-  const factor = unit === 'ms' ? 1 : unit === 's' ? 1000 : unit === 'm' ? 60_000 : 3_600_000;
-  return Math.round(n * factor);
+  const ms = ANY_DURATION_TYPE.parse(s);
+  if (ms === undefined) throw notAllowed(what, s, ANY_DURATION_TYPE.allowed);
+  return ms;
 }
 
-/** `host:port`, `[v6]:port`, or `:port` (all interfaces). */
+/** `host:port`, `[v6]:port`, or `:port` (all interfaces). `what` names the source in the error. */
 export function parseListenAddress(s: string, what: string): { host: string; port: number } {
-  const m = /^(?:\[([^\]]+)\]|([^:[\]]*)):(\d{1,5})$/.exec(s.trim());
-  const port = m === null ? NaN : Number(m[3]);
-  if (m === null || !Number.isInteger(port) || port > 65535) {
-    throw new ConfigError(`${what}: "${s}" is not host:port (example: 0.0.0.0:8080)`);
-  }
-  const host = m[1] ?? m[2] ?? '';
-  return { host: host === '' ? '0.0.0.0' : host, port };
+  const a = ADDRESS_TYPE.parse(s);
+  if (a === undefined) throw notAllowed(what, s, ADDRESS_TYPE.allowed);
+  return a;
 }
 
-function parseBool(s: string, what: string): boolean {
-  const v = s.trim().toLowerCase();
-  if (['1', 'true', 'yes', 'on'].includes(v)) return true;
-  if (['0', 'false', 'no', 'off'].includes(v)) return false;
-  throw new ConfigError(`${what}: "${s}" is not a boolean (true or false)`);
-}
+// ---------------------------------------------------------------------------------------------------------------
+// Parsing
 
 export type ParseResult = { kind: 'run'; config: Config } | { kind: 'help' } | { kind: 'version' };
 
-export function parseArgs(argv: readonly string[], env: Readonly<Record<string, string | undefined>>): ParseResult {
+type Collected = { kind: 'flags'; given: ReadonlyMap<string, string> } | { kind: 'help' } | { kind: 'version' };
+
+/** The flags on the command line, by name, as text (the last of a repeated flag wins); or help, or version. */
+function collect(argv: readonly string[]): Collected {
   const given = new Map<string, string>();
   for (let i = 0; i < argv.length; i++) {
     const arg = argv[i] ?? '';
@@ -204,108 +390,92 @@ export function parseArgs(argv: readonly string[], env: Readonly<Record<string, 
     if (!arg.startsWith('--')) throw new ConfigError(`unexpected argument "${arg}" (flags look like --listen-address=0.0.0.0:8080; see --help)`);
     const body = arg.slice(2);
     const eq = body.indexOf('=');
-    let name = eq === -1 ? body : body.slice(0, eq);
-    let value: string | undefined = eq === -1 ? undefined : body.slice(eq + 1);
-    let def = FLAGS.find((f) => f.flag === name);
-    if (def === undefined && name.startsWith('no-') && value === undefined) {
-      def = FLAGS.find((f) => f.flag === name.slice(3) && f.kind === 'bool');
-      if (def !== undefined) {
-        name = def.flag;
-        value = 'false';
-      }
+    const name = eq === -1 ? body : body.slice(0, eq);
+    const value = eq === -1 ? undefined : body.slice(eq + 1);
+    const def = FLAGS.find((f) => f.flag === name);
+    if (def === undefined) {
+      const negated = name.startsWith('no-') ? FLAGS.find((f) => f.flag === name.slice(3) && f.type.name === 'bool') : undefined;
+      if (negated === undefined) throw new ConfigError(`unknown flag --${name} (see --help)`);
+      if (value !== undefined) throw new ConfigError(`flag --${name} takes no value`);
+      given.set(negated.flag, 'false');
+    } else if (value !== undefined) {
+      given.set(name, value);
+    } else if (def.type.name === 'bool') {
+      given.set(name, 'true');
+    } else {
+      const next = argv[i + 1];
+      if (next === undefined || next.startsWith('--')) throw new ConfigError(`flag --${name} needs a value`);
+      given.set(name, next);
+      i++;
     }
-    if (def === undefined) throw new ConfigError(`unknown flag --${name} (see --help)`);
-    if (value === undefined) {
-      if (def.kind === 'bool') value = 'true';
-      else {
-        const next = argv[i + 1];
-        if (next === undefined) throw new ConfigError(`flag --${name} needs a value`);
-        value = next;
-        i++;
-      }
-    }
-    given.set(name, value);
   }
+  return { kind: 'flags', given };
+}
 
-  const raw = (flag: string): { value: string; what: string } => {
-    const def = FLAGS.find((f) => f.flag === flag);
-    if (def === undefined) throw new Error(`internal: no flag ${flag}`);
-    const fromFlag = given.get(flag);
-    if (fromFlag !== undefined) return { value: fromFlag, what: `--${flag}` };
-    const fromEnv = env[envName(flag)];
-    if (fromEnv !== undefined && fromEnv !== '') return { value: fromEnv, what: envName(flag) };
-    return { value: def.default, what: `--${flag}` };
-  };
-  const str = (flag: string): string => raw(flag).value;
-  const dur = (flag: string): number => {
-    const r = raw(flag);
-    return parseDuration(r.value, r.what);
-  };
+/** One entry's value: the flag, else its non-empty environment twin, else the default; parsed by the entry's type. */
+function resolve(f: FlagDef<unknown>, given: ReadonlyMap<string, string>, env: Readonly<Record<string, string | undefined>>): unknown {
+  const fromFlag = given.get(f.flag);
+  const fromEnv = env[envName(f.flag)];
+  const [source, value] =
+    fromFlag !== undefined
+      ? [`--${f.flag}`, fromFlag]
+      : fromEnv !== undefined && fromEnv !== ''
+        ? [envName(f.flag), fromEnv]
+        : [`the default of --${f.flag}`, f.default];
+  const parsed = f.type.parse(value);
+  if (parsed === undefined) throw notAllowed(source, value, f.type.allowed);
+  return parsed;
+}
 
-  const listen = parseListenAddress(raw('listen-address').value, raw('listen-address').what);
-  const allowlist = str('raw-cgroup-prefix-allowlist')
-    .split(',')
-    .map((p) => p.trim())
-    .filter((p) => p !== '');
-  for (const p of allowlist) {
-    if (!p.startsWith('/')) throw new ConfigError(`--raw-cgroup-prefix-allowlist: "${p}" must be an absolute cgroup path such as /kubepods`);
-  }
-  const level = str('log-level');
-  if (level !== 'debug' && level !== 'info' && level !== 'warn' && level !== 'error') {
-    throw new ConfigError(`--log-level: "${level}" is not one of debug, info, warn, error`);
-  }
-  const gatherTimeoutMs = dur('gather-timeout');
-  if (gatherTimeoutMs <= 0) throw new ConfigError('--gather-timeout must be more than 0');
-  const inWorker = raw('gather-in-worker');
-  const list = (flag: string): string[] =>
-    str(flag)
-      .split(',')
-      .map((p) => p.trim())
-      .filter((p) => p !== '');
-  const bool = (flag: string): boolean => {
-    const r = raw(flag);
-    return parseBool(r.value, r.what);
-  };
-  const runtimeTimeoutMs = dur('runtime-timeout');
-  const gatherThreads = Number(str('gather-threads'));
-  if (gatherThreads !== 1 && gatherThreads !== 2) throw new ConfigError(`--gather-threads: "${str('gather-threads')}" must be 1 or 2`);
-  const walkConcurrency = Number(str('disk-walk-concurrency'));
-  if (!Number.isInteger(walkConcurrency) || walkConcurrency < 1)
-    throw new ConfigError(`--disk-walk-concurrency: "${str('disk-walk-concurrency')}" is not a whole number of at least 1`);
-  const diskIntervalMs = dur('disk-usage-interval');
-  if (diskIntervalMs <= 0) throw new ConfigError('--disk-usage-interval must be more than 0');
-  const walkCpuPercent = Number(str('disk-walk-cpu-percent'));
-  if (!Number.isFinite(walkCpuPercent) || walkCpuPercent <= 0 || walkCpuPercent > 100)
-    throw new ConfigError(`--disk-walk-cpu-percent: "${str('disk-walk-cpu-percent')}" is not a percentage above 0 and at most 100`);
-  if (runtimeTimeoutMs <= 0) throw new ConfigError('--runtime-timeout must be more than 0');
+function resolveAll(given: ReadonlyMap<string, string>, env: Readonly<Record<string, string | undefined>>): Values {
+  const values: Partial<Record<FlagName, unknown>> = {};
+  for (const f of FLAGS) values[f.flag] = resolve(f, given, env);
+  // The one cast: a loop cannot build a mapped type key by key. Every key is set just above, each to what its own
+  // entry's type parsed, which is what Values says it holds.
+  return values as Values;
+}
+
+/** --gather-threads is an integer from 1 to 2 in the table; Config keeps it as the literal type. */
+function threadCount(n: number): 1 | 2 {
+  if (n === 1 || n === 2) return n;
+  throw new Error(`internal: --gather-threads ${n} passed bounds of 1 to 2`);
+}
+
+function toConfig(v: Values): Config {
   return {
-    kind: 'run',
-    config: {
-      listenHost: listen.host,
-      listenPort: listen.port,
-      rootfs: str('rootfs'),
-      rawCgroupPrefixAllowlist: allowlist,
-      minGatherIntervalMs: dur('min-gather-interval'),
-      defaultScrapeTimeoutMs: dur('default-scrape-timeout'),
-      scrapeTimeoutOffsetMs: dur('scrape-timeout-offset'),
-      gatherTimeoutMs,
-      machineInfoIntervalMs: dur('machine-info-interval'),
-      gatherInWorker: parseBool(inWorker.value, inWorker.what),
-      gatherThreads,
-      logLevel: level,
-      ...(bool('disk-usage') ? { disk: { concurrency: walkConcurrency, intervalMs: diskIntervalMs, cpuBudget: walkCpuPercent / 100 } } : {}),
-      runtimes: {
-        dockerEndpoint: str('docker-endpoint'),
-        containerdAddress: str('containerd-address'),
-        containerdNamespaces: list('containerd-namespaces'),
-        crioEndpoint: str('crio-endpoint'),
-        timeoutMs: runtimeTimeoutMs,
-        extraLabels: {
-          storeContainerLabels: bool('store-container-labels'),
-          whitelistedContainerLabels: list('whitelisted-container-labels'),
-          envMetadataWhitelist: list('env-metadata-whitelist'),
-        },
+    listenHost: v['listen-address'].host,
+    listenPort: v['listen-address'].port,
+    rootfs: v.rootfs,
+    rawCgroupPrefixAllowlist: v['raw-cgroup-prefix-allowlist'],
+    minGatherIntervalMs: v['min-gather-interval'],
+    defaultScrapeTimeoutMs: v['default-scrape-timeout'],
+    scrapeTimeoutOffsetMs: v['scrape-timeout-offset'],
+    gatherTimeoutMs: v['gather-timeout'],
+    machineInfoIntervalMs: v['machine-info-interval'],
+    gatherInWorker: v['gather-in-worker'],
+    gatherThreads: threadCount(v['gather-threads']),
+    logLevel: v['log-level'],
+    ...(v['disk-usage']
+      ? { disk: { concurrency: v['disk-walk-concurrency'], intervalMs: v['disk-usage-interval'], cpuBudget: v['disk-walk-cpu-percent'] / 100 } }
+      : {}),
+    runtimes: {
+      dockerEndpoint: v['docker-endpoint'],
+      containerdAddress: v['containerd-address'],
+      containerdNamespaces: v['containerd-namespaces'],
+      crioEndpoint: v['crio-endpoint'],
+      timeoutMs: v['runtime-timeout'],
+      extraLabels: {
+        storeContainerLabels: v['store-container-labels'],
+        whitelistedContainerLabels: v['whitelisted-container-labels'],
+        envMetadataWhitelist: v['env-metadata-whitelist'],
       },
     },
   };
+}
+
+/** argv without the node and script paths; env is process.env or a test's. Throws one ConfigError on a bad input. */
+export function parseArgs(argv: readonly string[], env: Readonly<Record<string, string | undefined>>): ParseResult {
+  const collected = collect(argv);
+  if (collected.kind !== 'flags') return collected;
+  return { kind: 'run', config: toConfig(resolveAll(collected.given, env)) };
 }

@@ -16,8 +16,8 @@ function oneLine(t: Test, stderr: string, pattern: RegExp): void {
 t.test('--help prints every flag with its default and exits 0', async (t) => {
   const r = await runExporter(['--help']);
   t.equal(r.code, 0);
-  t.match(r.stdout, /--listen-address=<value>\s+\(PODVISOR_LISTEN_ADDRESS, default 0\.0\.0\.0:8080\)/);
-  t.match(r.stdout, /--rootfs=<value>\s+\(PODVISOR_ROOTFS, default \/\)/);
+  t.match(r.stdout, /--listen-address=<address>\s+\(PODVISOR_LISTEN_ADDRESS, default 0\.0\.0\.0:8080\)/);
+  t.match(r.stdout, /--rootfs=<string>\s+\(PODVISOR_ROOTFS, default \/\)/);
 });
 
 t.test('a bad flag is one line and exit 2', async (t) => {
