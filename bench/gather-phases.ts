@@ -6,7 +6,7 @@
  */
 import { Gatherer } from '../src/gather/gatherer.js';
 import { loadLayout } from '../src/cgroup/layout.js';
-import { renderSnapshot } from '../src/gather/engine.js';
+import { renderSnapshot } from '../src/metrics/index.js';
 import { listCgroups } from '../src/cgroup/discover.js';
 import { readCgroupStats } from '../src/cgroup/read.js';
 import { probeBlkioFiles } from '../src/cgroup/v1.js';
@@ -36,15 +36,15 @@ const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.len
 const rows: Record<string, number[]> = { walk: [], 'cgroup files (read + parse)': [], 'whole gather': [], 'render + encode': [] };
 let cgroups = 0;
 for (let i = 0; i < passes; i++) {
-  let t0 = performance.now();
+  const t0 = performance.now();
   const paths = listCgroups(layout, []);
-  let t1 = performance.now();
+  const t1 = performance.now();
   for (const p of paths) readCgroupStats(blkioFiles === undefined ? ctx : { ...ctx, blkioFiles }, p);
-  let t2 = performance.now();
+  const t2 = performance.now();
   const snap = await g.gather();
-  let t3 = performance.now();
+  const t3 = performance.now();
   encodeFamilies(renderSnapshot(snap));
-  let t4 = performance.now();
+  const t4 = performance.now();
   rows['walk']?.push(t1 - t0);
   rows['cgroup files (read + parse)']?.push(t2 - t1);
   rows['whole gather']?.push(t3 - t2);

@@ -3,15 +3,15 @@
  * Every startup failure is one readable line on stderr and a non-zero exit.
  */
 import { helpText, parseArgs, type Config } from './config.js';
-import { ConfigError, errorMessage } from './errors.js';
+import { ConfigError, StartupError, errorMessage } from './errors.js';
 import { errnoCode } from './guards.js';
 import { checkLayoutReadable, loadLayout } from './cgroup/layout.js';
-import { LocalEngine, type EngineOptions, type GatherEngine } from './gather/engine.js';
-import { WorkerEngine } from './gather/worker-engine.js';
+import type { GatherOptions } from './gather/setup.js';
+import { LocalEngine, type GatherEngine } from './scrape/engine.js';
+import { WorkerEngine } from './scrape/worker-engine.js';
 import { buildApp } from './http/app.js';
 import { createLogger, type Logger } from './log.js';
-import { SelfMetrics } from './metrics/self.js';
-import { ScrapeService } from './scrape-service.js';
+import { ScrapeService } from './scrape/service.js';
 import { VERSION } from './version.js';
 
 function listenError(err: unknown, cfg: Config): string {
@@ -37,7 +37,7 @@ async function run(cfg: Config, log: Logger): Promise<void> {
     v2: layout.v2 ?? 'none',
   });
 
-  const engineOpts: EngineOptions = {
+  const engineOpts: GatherOptions = {
     layout,
     rootfs: cfg.rootfs,
     allowPrefixes: cfg.rawCgroupPrefixAllowlist,
@@ -50,14 +50,14 @@ async function run(cfg: Config, log: Logger): Promise<void> {
   const engine: GatherEngine = cfg.gatherInWorker
     ? new WorkerEngine(engineOpts, log, cfg.logLevel, cfg.gatherTimeoutMs)
     : new LocalEngine(engineOpts, log, { sliceMs: 10 });
-  const service = new ScrapeService(engine, new SelfMetrics(), log, cfg.minGatherIntervalMs);
+  const service = new ScrapeService(engine, log, cfg.minGatherIntervalMs);
   const app = buildApp({ service, log, defaultScrapeTimeoutMs: cfg.defaultScrapeTimeoutMs, scrapeTimeoutOffsetMs: cfg.scrapeTimeoutOffsetMs });
 
   try {
     await app.listen({ host: cfg.listenHost, port: cfg.listenPort });
   } catch (err) {
     await service.close();
-    throw new Error(listenError(err, cfg));
+    throw new StartupError(listenError(err, cfg), { cause: err });
   }
   log.info('podvisor listening', { version: VERSION, address: `${cfg.listenHost}:${cfg.listenPort}` });
   void service.warmUp().then(() => {

@@ -4,7 +4,7 @@
  */
 import Fastify, { type FastifyInstance, type FastifyReply, type FastifyRequest } from 'fastify';
 import { DeadlineError, PodvisorError, errorMessage } from '../errors.js';
-import type { ScrapeService } from '../scrape-service.js';
+import type { ScrapeService } from '../scrape/service.js';
 import type { Logger } from '../log.js';
 import { acceptsGzip, chooseFormat, scrapeBudget } from './negotiate.js';
 

@@ -1,8 +1,9 @@
 /**
  * The Prometheus exposition formats, written by hand from format-neutral "families".
- * A family's samples are rendered once per gather (off the HTTP thread); assembling the body for text 0.0.4 or
- * OpenMetrics 1.0 is then only header lines and concatenation. Hand-built text is the cheapest exposition measured
- * on this machine (shared/reference/measurements.md) and lets every format come from one snapshot.
+ * A family's samples are rendered once per gather, by the gather's engine; assembling the body for text 0.0.4 or
+ * OpenMetrics 1.0 is then only header lines and concatenation, and every format comes from one snapshot. Hand-built
+ * text was the cheapest exposition measured on a 2-core machine for 24,000 series with 6 labels (36-58 ms, against
+ * 102-151 ms for prom-client 15 Gauges filled and serialized, and 48-75 ms for custom prom-client metrics).
  */
 import type { MetricType } from './spec.js';
 
@@ -102,8 +103,8 @@ export interface EncodedFamily {
 }
 
 /**
- * Families with their sample lines encoded as UTF-8, back to back in one buffer that owns its memory: it crosses
- * from the gather worker to the HTTP thread without a copy, and never lands on the V8 heap.
+ * Families with their sample lines encoded as UTF-8, back to back in one buffer that owns its memory: it never lands
+ * on the V8 heap, and with `--gather-in-worker` it crosses from the gather worker to the HTTP thread without a copy.
  */
 export interface EncodedFamilies {
   bytes: Uint8Array;

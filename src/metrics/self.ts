@@ -1,52 +1,174 @@
 /**
- * podvisor's own metrics (prom-client, one registry) and Node.js process metrics (a separate registry, as the
- * style guide asks), both rendered through the same exposition writer as container metrics.
+ * podvisor's own metrics (podvisor_*), every one of them, as specs over plain data like the container metrics:
+ * - SNAPSHOT_SELF_METRICS read a gather's Snapshot (collector errors, runtime registration, disk-walk counts), so they
+ *   are rendered with the gather, on whichever thread gathers;
+ * - SCRAPE_SELF_METRICS read the scrape service's ScrapeStats (gathers, scrapes, build info), rendered on the HTTP
+ *   thread when a body is assembled.
+ * Node.js process metrics are prom-client's defaults (metrics/process.ts).
  */
-import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
+import type { Histogram } from '../model/histogram.js';
+import { COLLECTORS, type CollectorName } from '../model/cgroup.js';
+import type { ScrapeStats } from '../model/scrape.js';
+import type { Snapshot } from '../model/snapshot.js';
 import { VERSION } from '../version.js';
+import { FamilyWriter, formatLabels, formatValue, type FamilyType, type RenderedFamily } from './exposition.js';
 
-export class SelfMetrics {
-  readonly registry = new Registry();
-  readonly processRegistry = new Registry();
-  readonly gathers: Counter<'result'>;
-  readonly gatherDuration: Histogram;
-  readonly coalesced: Counter;
-  readonly deadlineExceeded: Counter;
-  readonly cgroups: Gauge;
+/** Writes one sample of the family being rendered: label names and values lined up, and a name suffix (`_bucket`). */
+export type WriteSample = (value: number, labels?: Readonly<Record<string, string>>, suffix?: string) => void;
 
-  constructor() {
-    const registers = [this.registry];
-    this.gathers = new Counter({ name: 'podvisor_gathers_total', help: 'Gathers run, by result (success or error).', labelNames: ['result'], registers });
-    this.gathers.inc({ result: 'success' }, 0);
-    this.gathers.inc({ result: 'error' }, 0);
-    this.gatherDuration = new Histogram({
-      name: 'podvisor_gather_duration_seconds',
-      help: 'Time one gather took: discovering cgroups, reading their files and rendering the series.',
-      buckets: [0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30],
-      registers,
-    });
-    this.coalesced = new Counter({
-      name: 'podvisor_scrapes_coalesced_total',
-      help: 'Scrapes served from a gather another scrape started (in flight or younger than --min-gather-interval).',
-      registers,
-    });
-    this.deadlineExceeded = new Counter({
-      name: 'podvisor_scrape_deadline_exceeded_total',
-      help: 'Scrapes answered 503 because the gather could not finish before the scrape deadline.',
-      registers,
-    });
-    this.cgroups = new Gauge({ name: 'podvisor_cgroups', help: 'Cgroups reported by the last successful gather.', registers });
-    const info = new Gauge({
-      name: 'podvisor_build_info',
-      help: 'A metric with a constant 1 value labeled by podvisor version and Node.js version.',
-      labelNames: ['version', 'nodejs_version'],
-      registers,
-    });
-    info.set({ version: VERSION, nodejs_version: process.version }, 1);
-    collectDefaultMetrics({ register: this.processRegistry });
-    // prom-client names these gauges `_total`, which `promtool check metrics` rejects; the un-suffixed twins stay.
-    for (const name of ['nodejs_active_handles_total', 'nodejs_active_requests_total', 'nodejs_active_resources_total']) {
-      this.processRegistry.removeSingleMetric(name);
-    }
-  }
+export interface SelfMetricSpec<S> {
+  name: string;
+  help: string;
+  type: FamilyType;
+  /** Writes the family's samples from `source`; none when the value is absent. */
+  collect(source: S, write: WriteSample): void;
+}
+
+function value<S>(name: string, type: 'counter' | 'gauge', help: string, pick: (s: S) => number | undefined): SelfMetricSpec<S> {
+  return {
+    name,
+    help,
+    type,
+    collect(s, write) {
+      const v = pick(s);
+      if (v !== undefined) write(v);
+    },
+  };
+}
+
+/** One sample per key of `pick`'s record, labelled `label="<key>"`, in `keys` order. */
+function byKey<S, K extends string>(
+  name: string,
+  help: string,
+  label: string,
+  keys: readonly K[],
+  pick: (s: S) => Readonly<Partial<Record<K, number>>> | undefined,
+  zero = false,
+): SelfMetricSpec<S> {
+  return {
+    name,
+    help,
+    type: 'counter',
+    collect(s, write) {
+      const counts = pick(s);
+      if (counts === undefined) return;
+      for (const k of keys) {
+        const v = counts[k] ?? (zero ? 0 : undefined);
+        if (v !== undefined) write(v, { [label]: k });
+      }
+    },
+  };
+}
+
+function histogram<S>(name: string, help: string, pick: (s: S) => Histogram | undefined): SelfMetricSpec<S> {
+  return {
+    name,
+    help,
+    type: 'histogram',
+    collect(s, write) {
+      const h = pick(s);
+      if (h === undefined) return;
+      h.bounds.forEach((le, i) => write(h.counts[i] ?? 0, { le: formatValue(le) }, '_bucket'));
+      write(h.count, { le: '+Inf' }, '_bucket');
+      write(h.sum, {}, '_sum');
+      write(h.count, {}, '_count');
+    },
+  };
+}
+
+/** Rendered with each gather, after the container and machine families. */
+export const SNAPSHOT_SELF_METRICS: readonly SelfMetricSpec<Snapshot>[] = Object.freeze([
+  byKey<Snapshot, CollectorName>(
+    'podvisor_collector_errors_total',
+    'Files that existed but could not be read or parsed, by collector; the series they feed were left out of the scrape.',
+    'collector',
+    COLLECTORS,
+    (s) => s.collectorErrors,
+    true,
+  ),
+  {
+    name: 'podvisor_runtime_up',
+    help: 'Whether the container runtime is registered and answering (1) or not (0); podvisor retries with backoff.',
+    type: 'gauge',
+    collect(s, write) {
+      for (const r of s.runtimes ?? []) write(r.up ? 1 : 0, { runtime: r.runtime });
+    },
+  },
+  {
+    name: 'podvisor_runtime_info',
+    help: 'A metric with a constant 1 value labeled by the runtime and the version strings it reported (as reported, however odd).',
+    type: 'gauge',
+    collect(s, write) {
+      for (const r of s.runtimes ?? []) {
+        if (r.up) write(1, { runtime: r.runtime, version: r.version, parsed_version: r.parsedVersion, api_version: r.apiVersion });
+      }
+    },
+  },
+  histogram<Snapshot>(
+    'podvisor_disk_walk_duration_seconds',
+    'Time one disk usage measurement took (a walk, or a runtime snapshot usage call).',
+    (s) => s.disk?.duration,
+  ),
+  byKey<Snapshot, 'ok' | 'timeout' | 'error'>(
+    'podvisor_disk_walks_total',
+    'Disk usage measurements by result: ok, timeout (cancelled at the deadline, nothing published), error (failed, or a walk denied permission to part of the tree: nothing published).',
+    'result',
+    ['ok', 'timeout', 'error'] as const,
+    (s) => s.disk?.walks,
+  ),
+  value<Snapshot>(
+    'podvisor_disk_walk_queue_length',
+    'gauge',
+    'Containers due for a disk usage measurement and waiting for a slot.',
+    (s) => s.disk?.queueLength,
+  ),
+  value<Snapshot>('podvisor_disk_walk_files_total', 'counter', 'Files visited by disk usage walks.', (s) => s.disk?.files),
+]);
+
+/** Rendered on the HTTP thread with every body, after the gather's families. */
+export const SCRAPE_SELF_METRICS: readonly SelfMetricSpec<ScrapeStats>[] = Object.freeze([
+  byKey<ScrapeStats, 'success' | 'error'>(
+    'podvisor_gathers_total',
+    'Gathers run, by result (success or error).',
+    'result',
+    ['success', 'error'] as const,
+    (s) => s.gathers,
+  ),
+  histogram<ScrapeStats>(
+    'podvisor_gather_duration_seconds',
+    'Time one gather took: discovering cgroups, reading their files and rendering the series.',
+    (s) => s.gatherDuration,
+  ),
+  value<ScrapeStats>(
+    'podvisor_scrapes_coalesced_total',
+    'counter',
+    'Scrapes served from a gather another scrape started (in flight or younger than --min-gather-interval).',
+    (s) => s.coalesced,
+  ),
+  value<ScrapeStats>(
+    'podvisor_scrape_deadline_exceeded_total',
+    'counter',
+    'Scrapes answered 503 because the gather could not finish before the scrape deadline.',
+    (s) => s.deadlineExceeded,
+  ),
+  value<ScrapeStats>('podvisor_cgroups', 'gauge', 'Cgroups reported by the last successful gather.', (s) => s.cgroups),
+  {
+    name: 'podvisor_build_info',
+    help: 'A metric with a constant 1 value labeled by podvisor version and Node.js version.',
+    type: 'gauge',
+    collect(_s, write) {
+      write(1, { version: VERSION, nodejs_version: process.version });
+    },
+  },
+]);
+
+/** Upper bounds of podvisor_gather_duration_seconds. */
+export const GATHER_DURATION_BUCKETS: readonly number[] = [0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30];
+
+export function renderSelfFamilies<S>(specs: readonly SelfMetricSpec<S>[], source: S): RenderedFamily[] {
+  return specs.map((spec) => {
+    const w = new FamilyWriter(spec.name, spec.help, spec.type);
+    spec.collect(source, (v, labels = {}, suffix = '') => w.sample(formatLabels(Object.keys(labels), Object.values(labels)), v, suffix));
+    return w.finish();
+  });
 }

@@ -1,3 +1,5 @@
+import type { Histogram } from './histogram.js';
+
 /** Disk usage: of a container's writable layer, and of the node's block-device filesystems. */
 export interface ContainerFsUsage {
   device: string;
@@ -17,4 +19,16 @@ export interface FilesystemStats {
   freeBytes: number;
   inodes: number;
   inodesFree: number;
+}
+
+/** The disk-usage measurements' own counts since start (podvisor_disk_walk_*). */
+export interface DiskWalkStats {
+  /** Measurements by result: ok, timeout (cancelled at the deadline), error (failed or denied). */
+  walks: { ok: number; timeout: number; error: number };
+  /** Files visited by walks. */
+  files: number;
+  /** Seconds each measurement took. */
+  duration: Histogram;
+  /** Containers due for a measurement and waiting for a slot, at the time of the gather. */
+  queueLength: number;
 }

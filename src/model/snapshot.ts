@@ -1,5 +1,5 @@
 import type { CgroupStats, CollectorName } from './cgroup.js';
-import type { ContainerFsUsage, FilesystemStats } from './disk.js';
+import type { ContainerFsUsage, DiskWalkStats, FilesystemStats } from './disk.js';
 import type { MachineSnapshot } from './machine.js';
 import type { NetworkInterfaceStats } from './network.js';
 import type { ContainerLabels, RuntimeStatus } from './runtime.js';
@@ -48,4 +48,6 @@ export interface Snapshot {
   runtimes?: readonly RuntimeStatus[];
   /** Block-device filesystems (statfs): the root cgroup's container_fs_* series. */
   filesystems?: readonly FilesystemStats[];
+  /** The disk-usage measurements' own counts; absent without disk usage. */
+  disk?: DiskWalkStats;
 }

@@ -5,14 +5,16 @@
  */
 import { gzip } from 'node:zlib';
 import { promisify } from 'node:util';
-import { DeadlineError, errorMessage } from './errors.js';
-import type { GatherEngine, GatherResult } from './gather/engine.js';
-import { SingleFlight } from './gather/single-flight.js';
-import { assemble, CONTENT_TYPES, encodeFamilies, type ExpositionFormat } from './metrics/exposition.js';
-import { promClientFamilies } from './metrics/prom-client-families.js';
-import type { SelfMetrics } from './metrics/self.js';
-import type { Logger } from './log.js';
-import type { RuntimeStatus } from './model/runtime.js';
+import { DeadlineError, errorMessage } from '../errors.js';
+import type { Logger } from '../log.js';
+import { newHistogram, observe } from '../model/histogram.js';
+import type { RuntimeStatus } from '../model/runtime.js';
+import type { ScrapeStats } from '../model/scrape.js';
+import { assemble, CONTENT_TYPES, encodeFamilies, type ExpositionFormat } from '../metrics/exposition.js';
+import { ProcessMetrics } from '../metrics/process.js';
+import { GATHER_DURATION_BUCKETS, renderSelfFamilies, SCRAPE_SELF_METRICS } from '../metrics/self.js';
+import type { GatherEngine, GatherResult } from './engine.js';
+import { SingleFlight } from './single-flight.js';
 
 const gzipAsync = promisify(gzip);
 
@@ -43,15 +45,22 @@ export interface ReadyState {
 
 export class ScrapeService {
   readonly #engine: GatherEngine;
-  readonly #self: SelfMetrics;
+  readonly #process: ProcessMetrics;
+  readonly #stats: ScrapeStats = {
+    gathers: { success: 0, error: 0 },
+    gatherDuration: newHistogram(GATHER_DURATION_BUCKETS),
+    coalesced: 0,
+    deadlineExceeded: 0,
+  };
   readonly #log: Logger;
   readonly #flight: SingleFlight<GatherResult>;
   readonly #bodies = new WeakMap<GatherResult, Map<string, Promise<Buffer>>>();
   #state: ReadyState = { ready: false };
 
-  constructor(engine: GatherEngine, self: SelfMetrics, log: Logger, minGatherIntervalMs: number) {
+  /** `processMetrics`: Node.js process metrics appended to every body (one set per process). */
+  constructor(engine: GatherEngine, log: Logger, minGatherIntervalMs: number, processMetrics: ProcessMetrics = new ProcessMetrics()) {
     this.#engine = engine;
-    this.#self = self;
+    this.#process = processMetrics;
     this.#log = log;
     this.#flight = new SingleFlight(() => this.#gather(), minGatherIntervalMs);
   }
@@ -61,12 +70,13 @@ export class ScrapeService {
   }
 
   async #gather(): Promise<GatherResult> {
-    const end = this.#self.gatherDuration.startTimer();
+    const start = performance.now();
+    const end = (): void => observe(this.#stats.gatherDuration, (performance.now() - start) / 1000);
     try {
       const r = await this.#engine.gather();
       end();
-      this.#self.gathers.inc({ result: 'success' });
-      this.#self.cgroups.set(r.containers);
+      this.#stats.gathers.success++;
+      this.#stats.cgroups = r.containers;
       this.#state = {
         ...this.#state,
         ready: true,
@@ -78,7 +88,7 @@ export class ScrapeService {
       return r;
     } catch (err) {
       end();
-      this.#self.gathers.inc({ result: 'error' });
+      this.#stats.gathers.error++;
       this.#state = { ...this.#state, lastError: errorMessage(err), lastErrorAt: new Date().toISOString() };
       this.#log.error('gather failed', { error: errorMessage(err) });
       throw err;
@@ -99,7 +109,7 @@ export class ScrapeService {
    */
   async exposition(format: ExpositionFormat, wantGzip: boolean, deadline: number, budgetText: string): Promise<Exposition> {
     const flight = this.#flight.get();
-    if (flight.shared) this.#self.coalesced.inc();
+    if (flight.shared) this.#stats.coalesced++;
     const result = await this.#beforeDeadline(flight.value, deadline, budgetText);
     const body = await this.#beforeDeadline(this.#body(result, format, wantGzip), deadline, budgetText);
     return { body, contentType: CONTENT_TYPES[format], gzipped: wantGzip };
@@ -121,8 +131,8 @@ export class ScrapeService {
   }
 
   async #assemble(result: GatherResult, format: ExpositionFormat): Promise<Buffer> {
-    const self = await promClientFamilies(this.#self.registry);
-    const proc = await promClientFamilies(this.#self.processRegistry);
+    const self = renderSelfFamilies(SCRAPE_SELF_METRICS, this.#stats);
+    const proc = await this.#process.families();
     return assemble([result.body, encodeFamilies(self), encodeFamilies(proc)], format);
   }
 
@@ -143,7 +153,7 @@ export class ScrapeService {
     try {
       return await Promise.race([p, late]);
     } catch (err) {
-      if (err instanceof DeadlineError) this.#self.deadlineExceeded.inc();
+      if (err instanceof DeadlineError) this.#stats.deadlineExceeded++;
       throw err;
     } finally {
       clearTimeout(timer);

@@ -3,8 +3,10 @@
  * error, the worker is terminated, and the next gather starts a fresh one. A crashed worker is replaced the same way.
  */
 import { Worker } from 'node:worker_threads';
+import { GatherError } from '../errors.js';
 import type { LogLevel, Logger } from '../log.js';
-import type { EngineOptions, GatherEngine, GatherResult } from './engine.js';
+import type { GatherOptions } from '../gather/setup.js';
+import type { GatherEngine, GatherResult } from './engine.js';
 import { isWorkerReply, type WorkerInit } from './worker-protocol.js';
 
 interface Pending {
@@ -27,7 +29,7 @@ export class WorkerEngine implements GatherEngine {
 
   readonly #entry: URL;
 
-  constructor(opts: EngineOptions, log: Logger, logLevel: LogLevel, gatherTimeoutMs: number, entry: URL = WORKER_URL) {
+  constructor(opts: GatherOptions, log: Logger, logLevel: LogLevel, gatherTimeoutMs: number, entry: URL = WORKER_URL) {
     this.#init = { engine: opts, logLevel };
     this.#entry = entry;
     this.#log = log;
@@ -46,7 +48,7 @@ export class WorkerEngine implements GatherEngine {
       this.#pending.delete(msg.id);
       clearTimeout(p.timer);
       if (msg.type === 'result') p.resolve(msg.result);
-      else p.reject(new Error(`gather failed: ${msg.message}`));
+      else p.reject(new GatherError(`gather failed: ${msg.message}`));
     });
     w.on('error', (err) => this.#fail(w, `gather worker crashed: ${err.message}`));
     w.on('exit', (code) => this.#fail(w, `gather worker exited with code ${code}`));
@@ -60,14 +62,14 @@ export class WorkerEngine implements GatherEngine {
     if (!this.#closed) this.#log.error(reason);
     for (const [id, p] of this.#pending) {
       clearTimeout(p.timer);
-      p.reject(new Error(reason));
+      p.reject(new GatherError(reason));
       this.#pending.delete(id);
     }
     void w.terminate();
   }
 
   gather(): Promise<GatherResult> {
-    if (this.#closed) return Promise.reject(new Error('gather engine is closed'));
+    if (this.#closed) return Promise.reject(new GatherError('gather engine is closed'));
     this.#worker ??= this.#spawn();
     const w = this.#worker;
     const id = this.#nextId++;

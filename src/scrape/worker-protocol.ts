@@ -2,11 +2,12 @@
 import type { LogLevel } from '../log.js';
 import { isRecord, isStringArray } from '../guards.js';
 import type { EncodedFamily } from '../metrics/exposition.js';
-import type { EngineOptions, GatherResult } from './engine.js';
+import type { GatherOptions } from '../gather/setup.js';
+import type { GatherResult } from './engine.js';
 import type { RuntimeStatus } from '../model/runtime.js';
 
 export interface WorkerInit {
-  engine: EngineOptions;
+  engine: GatherOptions;
   logLevel: LogLevel;
 }
 

@@ -1,6 +1,6 @@
 /**
- * The gather worker thread: owns a Gatherer and answers `{ type: 'gather', id }` with the encoded families.
- * File reads are synchronous here on purpose (fastest, measured); they never block the HTTP thread.
+ * The gather worker thread (`--gather-in-worker`): owns a LocalEngine and answers `{ type: 'gather', id }` with the
+ * encoded families. File reads are synchronous here on purpose (fastest, measured); they never block the HTTP thread.
  */
 import { parentPort, workerData } from 'node:worker_threads';
 import { createLogger } from '../log.js';

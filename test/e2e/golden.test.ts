@@ -9,8 +9,7 @@ import path from 'node:path';
 import { spawnSync } from 'node:child_process';
 import { assemble, familySamples } from '../../src/metrics/exposition.js';
 import { buildApp } from '../../src/http/app.js';
-import { ScrapeService } from '../../src/scrape-service.js';
-import { SelfMetrics } from '../../src/metrics/self.js';
+import { ScrapeService } from '../../src/scrape/service.js';
 import { silentLogger } from '../../src/log.js';
 import { requireDaemon } from '../support/daemons.js';
 import { copyFixtureHost, fixtureEngine, FIXTURE_HOSTS } from '../support/fixture-host.js';
@@ -42,7 +41,7 @@ for (const host of hosts) {
   t.test(`promtool check metrics on the whole /metrics body of ${host}`, async (t) => {
     if (!(await requireDaemon(t, 'promtool'))) return;
     const root = copyFixtureHost(host);
-    const service = new ScrapeService(fixtureEngine(root), new SelfMetrics(), silentLogger, 0);
+    const service = new ScrapeService(fixtureEngine(root), silentLogger, 0);
     const app = buildApp({ service, log: silentLogger, defaultScrapeTimeoutMs: 10_000, scrapeTimeoutOffsetMs: 500 });
     t.teardown(async () => {
       await app.close();

@@ -1,5 +1,6 @@
 import t from 'tap';
-import { CONTAINER_METRICS, MACHINE_METRICS } from '../../src/metrics/index.js';
+import { CONTAINER_METRICS } from '../../src/metrics/index.js';
+import { MACHINE_METRICS } from '../../src/metrics/machine.js';
 import { CONTAINER_BASE_LABELS, MACHINE_BASE_LABELS } from '../../src/metrics/spec.js';
 
 const NAME = /^[a-zA-Z_:][a-zA-Z0-9_:]*$/;

@@ -1,5 +1,5 @@
 import t from 'tap';
-import { SingleFlight } from '../../src/gather/single-flight.js';
+import { SingleFlight } from '../../src/scrape/single-flight.js';
 
 function deferred<T>() {
   let resolve!: (v: T) => void;

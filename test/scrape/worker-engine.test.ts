@@ -1,7 +1,8 @@
 import t from 'tap';
 import fs from 'node:fs';
-import { WorkerEngine } from '../../src/gather/worker-engine.js';
-import { LocalEngine, type EngineOptions } from '../../src/gather/engine.js';
+import { WorkerEngine } from '../../src/scrape/worker-engine.js';
+import { LocalEngine } from '../../src/scrape/engine.js';
+import type { GatherOptions } from '../../src/gather/setup.js';
 import { loadLayout } from '../../src/cgroup/layout.js';
 import { silentLogger, createLogger } from '../../src/log.js';
 import { familySamples } from '../../src/metrics/exposition.js';
@@ -9,7 +10,7 @@ import { copyFixtureHost } from '../support/fixture-host.js';
 
 const ENTRY = new URL('../support/ts-worker.mjs', import.meta.url);
 
-function options(rootfs: string): EngineOptions {
+function options(rootfs: string): GatherOptions {
   return { layout: loadLayout(rootfs), rootfs, allowPrefixes: [], machineInfoIntervalMs: 300_000 };
 }
 

@@ -7,7 +7,7 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { LocalEngine } from '../../src/gather/engine.js';
+import { LocalEngine } from '../../src/scrape/engine.js';
 import { loadLayout } from '../../src/cgroup/layout.js';
 import type { MachineSnapshot } from '../../src/model/machine.js';
 import { silentLogger } from '../../src/log.js';

@@ -3,4 +3,4 @@
 import { register } from 'tsx/esm/api';
 
 register();
-await import(new URL('../../src/gather/worker.ts', import.meta.url).href);
+await import(new URL('../../src/scrape/worker.ts', import.meta.url).href);

@@ -1,0 +1,91 @@
+/**
+ * Builds what a gather needs from plain options (they cross to the gather worker with `--gather-in-worker`): the
+ * runtime factories, the disk-usage scheduler, the read-ahead thread and the Gatherer itself; and closes them again.
+ */
+import type { CgroupLayout } from '../cgroup/types.js';
+import { Filesystems } from '../disk/filesystems.js';
+import { DiskScheduler } from '../disk/scheduler.js';
+import { WalkStats } from '../disk/walk-stats.js';
+import { errorMessage } from '../errors.js';
+import type { Logger } from '../log.js';
+import { createRuntimes, type RuntimeConfig } from '../runtime/index.js';
+import type { DiskUsage } from './disk-usage.js';
+import { Gatherer, type GathererOptions } from './gatherer.js';
+import { ThreadReadAhead } from './read-ahead.js';
+
+/** Plain data: everything a gather is built from. */
+export interface GatherOptions {
+  layout: CgroupLayout;
+  rootfs: string;
+  allowPrefixes: readonly string[];
+  machineInfoIntervalMs: number;
+  /** --gather-threads (default 1): 2 adds a read-ahead thread. */
+  gatherThreads?: number;
+  /** Runtime factories to build on the gather's thread; absent: every cgroup is raw. */
+  runtimes?: RuntimeConfig;
+  /** Disk usage of runtime containers (needs runtimes); absent: no container_fs_usage_bytes for containers. */
+  disk?: DiskConfig;
+}
+
+export interface DiskConfig {
+  /** --disk-walk-concurrency */
+  concurrency: number;
+  /** --disk-usage-interval */
+  intervalMs: number;
+  /** --disk-walk-cpu-percent / 100; default 0.005 */
+  cpuBudget?: number;
+}
+
+/** What tests and the HTTP thread pin or tune: the clock and machine facts (golden tests), the slice length. */
+export type GatherTuning = Pick<GathererOptions, 'now' | 'machineInfo' | 'sliceMs' | 'readAhead'>;
+
+export interface GatherSetup {
+  gatherer: Gatherer;
+  /** Stops the disk scheduler, the runtime factories and the read-ahead thread. */
+  close(): Promise<void>;
+}
+
+export function createGatherer(opts: GatherOptions, log: Logger, tuning: GatherTuning = {}): GatherSetup {
+  const readAhead = tuning.readAhead ?? ((opts.gatherThreads ?? 1) > 1 ? new ThreadReadAhead() : undefined);
+  const runtimes = opts.runtimes === undefined ? [] : createRuntimes(opts.runtimes, log);
+  const disk = opts.disk === undefined ? undefined : createDiskUsage(opts.disk, opts.rootfs, log);
+  const gatherer = new Gatherer(opts.layout, {
+    ...(disk === undefined ? {} : { disk }),
+    runtimes,
+    ...(opts.runtimes === undefined ? {} : { extraLabels: opts.runtimes.extraLabels }),
+    rootfs: opts.rootfs,
+    allowPrefixes: opts.allowPrefixes,
+    machineInfoIntervalMs: opts.machineInfoIntervalMs,
+    log,
+    ...tuning,
+    ...(readAhead === undefined ? {} : { readAhead }),
+  });
+  return {
+    gatherer,
+    async close() {
+      await disk?.scheduler.close();
+      await Promise.all(runtimes.map((f) => f.close()));
+      await readAhead?.close();
+    },
+  };
+}
+
+function createDiskUsage(cfg: DiskConfig, rootfs: string, log: Logger): DiskUsage {
+  const stats = new WalkStats({ log });
+  const scheduler = new DiskScheduler({
+    concurrency: cfg.concurrency,
+    intervalMs: cfg.intervalMs,
+    ...(cfg.cpuBudget === undefined ? {} : { cpuBudget: cfg.cpuBudget }),
+    onResult: (r) => {
+      stats.record(r);
+      if (r.result !== 'ok')
+        log.debug('disk usage measurement did not finish', {
+          container: r.key,
+          result: r.result,
+          error: r.error === undefined ? undefined : errorMessage(r.error),
+        });
+    },
+  });
+  scheduler.start();
+  return { scheduler, filesystems: new Filesystems({ rootfs }), stats };
+}
