@@ -6,7 +6,8 @@ t.test('isRecord: plain objects only', async (t) => {
   t.ok(isRecord(JSON.parse('{"a":1}')));
   t.ok(isRecord(Object.create(null)));
   t.ok(isRecord(structuredClone({ a: [1] })));
-  for (const v of [null, undefined, [], 'x', 1, true, Buffer.from('x'), new Map(), new Date(0), new Error('x')]) t.notOk(isRecord(v), String(v));
+  for (const v of [null, undefined, [], 'x', 1, true, Buffer.from('x'), new Map(), new Date(0), new Error('x')])
+    t.notOk(isRecord(v), Object.prototype.toString.call(v));
 });
 
 t.test('isStringRecord and isStringArray', async (t) => {

@@ -93,11 +93,11 @@ async function kustomizeBuild(dir: string): Promise<Obj[]> {
 
 /** The schema validator of each kind we ship: throws `data/<path> <what is wrong>`. */
 const VALIDATE: Record<StrictKind, (o: Obj) => void> = {
-  Namespace: (o) => new Namespace(o as ConstructorParameters<typeof Namespace>[0]).validate(),
-  ServiceAccount: (o) => new ServiceAccount(o as ConstructorParameters<typeof ServiceAccount>[0]).validate(),
-  Service: (o) => new Service(o as ConstructorParameters<typeof Service>[0]).validate(),
-  DaemonSet: (o) => new DaemonSet(o as ConstructorParameters<typeof DaemonSet>[0]).validate(),
-  Role: (o) => new Role(o as ConstructorParameters<typeof Role>[0]).validate(),
+  Namespace: (o) => new Namespace(o).validate(),
+  ServiceAccount: (o) => new ServiceAccount(o).validate(),
+  Service: (o) => new Service(o).validate(),
+  DaemonSet: (o) => new DaemonSet(o).validate(),
+  Role: (o) => new Role(o).validate(),
   RoleBinding: (o) => new RoleBinding(o as ConstructorParameters<typeof RoleBinding>[0]).validate(),
   ServiceMonitor: (o) => new ServiceMonitor(o as ConstructorParameters<typeof ServiceMonitor>[0]).validate(),
 };
@@ -627,8 +627,7 @@ function relabel(labels: Record<string, string>, configs: readonly RelabelConfig
     if (action === 'replace' && match !== null && c.target_label !== undefined) {
       const v = value.replace(re, c.replacement ?? '$1');
       if (v === '') {
-        const { [c.target_label]: _gone, ...rest } = out;
-        out = rest;
+        out = Object.fromEntries(Object.entries(out).filter(([k]) => k !== c.target_label));
       } else out[c.target_label] = v;
     } else if (!['keep', 'drop', 'replace'].includes(action)) throw new Error(`relabel: action ${action} not simulated`);
   }

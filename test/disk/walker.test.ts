@@ -3,8 +3,12 @@ import { execFileSync, spawnSync } from 'node:child_process';
 import { chmodSync, chownSync, closeSync, linkSync, mkdirSync, mkdtempSync, openSync, rmSync, symlinkSync, writeFileSync, writeSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { inspect } from 'node:util';
+import { MessageChannel, Worker } from 'node:worker_threads';
 import { walk, type WalkResult } from '../../src/disk/walker.js';
+import { isCallerMessage, isWorkerInit, isWorkerMessage } from '../../src/disk/walk-threads.js';
 import { repoUrl, runAsNobody } from './nobody.js';
+import { until } from '../support/poll.js';
 
 // Builds trees of 100k–200k entries and walks them as root and as nobody: ~130 s on a loaded 2-core machine, so
 // more than .taprc's 240 s per file is allowed here.
@@ -237,16 +241,17 @@ t.test('abort rejects and never resolves a partial number; the event loop keeps 
   const { root } = scratch(t);
   bigTree(root, 100, 1000);
 
+  // A walk of 100k entries takes many 10 ms slices on any machine, and between slices the event loop turns: a 1 ms
+  // interval fires during it. A walk that blocked the loop would let it fire at most once (around a first await). A
+  // loaded machine only makes the walk, and so the count, longer: no stopwatch needed.
   let ticks = 0;
   const timer = setInterval(() => ticks++, 1);
-  const started = performance.now();
   const full = await walk(root);
-  const took = performance.now() - started;
   clearInterval(timer);
   t.same({ bytes: full.bytes, inodes: full.inodes }, reference(root));
-  t.ok(ticks > took / 40, `${ticks} ticks of a 1 ms interval during a ${took.toFixed(0)} ms walk`);
+  t.ok(ticks >= 2, `a 1 ms interval fired ${ticks} times during the walk`);
 
-  t.rejects(walk(root, { signal: AbortSignal.abort() }), { name: 'AbortError' }, 'already aborted');
+  await t.rejects(walk(root, { signal: AbortSignal.abort() }), { name: 'AbortError' }, 'already aborted');
   const ac = new AbortController();
   setTimeout(() => ac.abort(new Error('scrape gone')), 20);
   let settled: unknown;
@@ -340,14 +345,13 @@ t.test('two threads: abort mid-walk rejects, no partial number; the event loop k
   const { root } = scratch(t);
   bigTree(root, 100, 1000);
 
+  // As with one thread: the loop turns during the walk (here it mostly waits for the worker).
   let ticks = 0;
   const timer = setInterval(() => ticks++, 1);
-  const started = performance.now();
   const full = await walk(root, shared);
-  const took = performance.now() - started;
   clearInterval(timer);
   t.same({ bytes: full.bytes, inodes: full.inodes }, reference(root));
-  t.ok(ticks > took / 40, `${ticks} ticks of a 1 ms interval during a ${took.toFixed(0)} ms walk`);
+  t.ok(ticks >= 2, `a 1 ms interval fired ${ticks} times during the walk`);
 
   for (const ms of [0, 20, 150]) {
     const ac = new AbortController();
@@ -379,11 +383,109 @@ t.test('holdWhile: the walk waits between slices while it returns a promise (a g
   const result = walk(root, { sliceMs: 1, threads: 1, holdWhile: () => (asked++, held) });
   let finished = false;
   void result.then(() => (finished = true));
+  await until('the walk to ask holdWhile between slices', () => asked >= 1);
+  // A wait for something that must NOT happen (the held walk finishing): a slow machine cannot make it happen.
   await new Promise((resolve) => setTimeout(resolve, 200));
-  t.notOk(finished, 'held: not finished after 200 ms');
-  t.ok(asked >= 1, 'asked between slices');
+  t.notOk(finished, 'held: not finished 200 ms after it asked');
+  t.equal(asked, 1, 'asked once, then it waits on the promise');
   held = undefined;
   release();
   const r = await result;
   t.same({ bytes: r.bytes, inodes: r.inodes }, reference(root), 'then finishes with the full result');
+});
+
+t.test('the thread messages are checked: the guards take what the threads send and refuse anything else', async (t) => {
+  const dir = { path: '/a', ino: 12, ancestors: [2, 1] };
+  const bytesDir = { path: new Uint8Array([0x2f, 0x62, 0xff]), ino: 13, ancestors: [] };
+  const result = { bytes: 4096, inodes: 3, files: 2, errors: 0, denied: 0 };
+  for (const m of [
+    { t: 'idle', got: 0 },
+    { t: 'dirs', dirs: [dir, bytesDir] },
+    {
+      t: 'done',
+      result,
+      linked: new Map<number | string, number>([
+        [5, 4096],
+        ['18446744073709551615', 512],
+      ]),
+    },
+    { t: 'done', result: { ...result, denied: 1, errors: 1, deniedPath: '/a/secret' }, linked: new Map() },
+  ]) {
+    t.ok(isWorkerMessage(m), `from the worker: ${m.t}`);
+  }
+  for (const m of [
+    null,
+    'idle',
+    [],
+    { t: 'nope' },
+    { t: 'idle' },
+    { t: 'idle', got: '1' },
+    { t: 'idle', got: -1 },
+    { t: 'dirs', dirs: 'not a list' },
+    { t: 'dirs', dirs: [{ ...dir, path: 5 }] },
+    { t: 'dirs', dirs: [{ ...dir, ancestors: ['2'] }] },
+    { t: 'dirs', dirs: [{ path: '/a', ino: 12 }] },
+    { t: 'done', result: { bytes: 1 }, linked: new Map() },
+    { t: 'done', result: { ...result, deniedPath: 7 }, linked: new Map() },
+    { t: 'done', result, linked: {} },
+    { t: 'done', result, linked: new Map([[{}, 1]]) },
+    { t: 'done', result, linked: new Map([[1, 'x']]) },
+    { t: 'finish' },
+  ]) {
+    t.notOk(isWorkerMessage(m), `not from the worker: ${inspect(m, { breakLength: Infinity })}`);
+  }
+  t.ok(isCallerMessage({ t: 'finish' }), 'from the caller: finish');
+  t.ok(isCallerMessage({ t: 'dirs', dirs: [dir, bytesDir] }), 'from the caller: dirs');
+  for (const m of [undefined, { t: 'idle', got: 0 }, { t: 'dirs' }, { t: 'dirs', dirs: [{ ...dir, ino: 1.5 }] }]) {
+    t.notOk(isCallerMessage(m), `not from the caller: ${inspect(m, { breakLength: Infinity })}`);
+  }
+  const { port1, port2 } = new MessageChannel();
+  t.ok(isWorkerInit({ dev: 2049, shared: new SharedArrayBuffer(16), port: port2 }), 'a WorkerInit');
+  t.notOk(isWorkerInit({ dev: 2049, shared: new SharedArrayBuffer(8), port: port2 }), 'too few slots');
+  t.notOk(isWorkerInit({ dev: 2049, shared: new ArrayBuffer(16), port: port2 }), 'not shared');
+  t.notOk(isWorkerInit({ dev: 2049, shared: new SharedArrayBuffer(16) }), 'no port');
+  t.notOk(isWorkerInit({ dev: '2049', shared: new SharedArrayBuffer(16), port: port2 }), 'dev not a number');
+  port1.close();
+});
+
+t.test('a worker that posts a malformed message fails the walk with an error that says so', async (t) => {
+  const { root } = scratch(t);
+  bigTree(root, 4, 100);
+  // Posts one bad message, then waits for the caller's ABORT (slot 0) as the real worker would.
+  const code = `import { workerData } from 'node:worker_threads';
+const slots = new Int32Array(workerData.shared);
+workerData.port.postMessage({ t: 'dirs', dirs: 'not a list' });
+Atomics.add(slots, 3, 1);
+Atomics.notify(slots, 3);
+while (Atomics.load(slots, 0) === 0) Atomics.wait(slots, 2, Atomics.load(slots, 2), 50);
+workerData.port.close();
+`;
+  const workerUrl = new URL(`data:text/javascript,${encodeURIComponent(code)}`);
+  await t.rejects(walk(root, { ...shared, workerUrl }), { message: /^disk walk: malformed message from the worker thread: .*not a list/ });
+  t.same(await walk(root, shared), await walk(root, { threads: 1 }), 'the next walk is not affected');
+});
+
+t.test('the worker refuses a bad workerData and a malformed message from the caller, with an error that says so', async (t) => {
+  const { root } = scratch(t);
+  const url = new URL('../support/ts-walker-worker.mjs', import.meta.url);
+  /** The worker's error; rejects if it exits without one. */
+  const workerError = (start: () => Worker): Promise<Error> =>
+    new Promise((resolve, reject) => {
+      const w = start();
+      w.once('error', resolve);
+      w.once('exit', () => reject(new Error('the worker exited without an error')));
+    });
+
+  const noPort = await workerError(() => new Worker(url, { workerData: { dev: 1, shared: new SharedArrayBuffer(16) } }));
+  t.match(noPort.message, /^disk walk worker: workerData is not a valid WorkerInit: /);
+
+  const shared = new SharedArrayBuffer(16);
+  const slots = new Int32Array(shared);
+  const { port1, port2 } = new MessageChannel();
+  const bad = workerError(() => new Worker(url, { workerData: { dev: 1, shared, port: port2 }, transferList: [port2] }));
+  port1.postMessage({ t: 'dirs', dirs: [{ path: root, ino: 'twelve', ancestors: [] }] });
+  Atomics.add(slots, 2, 1); // WAKE
+  Atomics.notify(slots, 2);
+  t.match((await bad).message, /^disk walk worker: malformed message from the caller: .*twelve/);
+  port1.close();
 });

@@ -8,16 +8,10 @@ import crypto from 'node:crypto';
 import { requireDaemon, removeCtrContainer, run } from '../support/daemons.js';
 import { startExporter } from '../support/exporter.js';
 import { removeCgroupDirs } from '../support/cgroups.js';
+import { poll, until } from '../support/poll.js';
 
-async function until<T>(what: string, fn: () => Promise<T | undefined>, timeoutMs = 60_000): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const v = await fn().catch(() => undefined);
-    if (v !== undefined) return v;
-    if (Date.now() > deadline) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 500));
-  }
-}
+/** Scrapes and CLI calls are costly: every 500 ms, for up to 60 s (first walks on a loaded machine take a while). */
+const SLOW = { everyMs: 500, timeoutMs: 60_000 };
 
 function sample(body: string, name: string, id: string): { device: string; value: number } | undefined {
   const line = body.split('\n').find((l) => l.startsWith(`${name}{id="${id}"`));
@@ -59,16 +53,18 @@ t.test('Docker: container_fs_usage_bytes within 2% of du over the same dirs', as
       { timeoutMs: 60_000 },
     )
   ).stdout.trim();
-  await until('the container to finish writing', async () =>
-    (await run('docker', ['exec', name, 'ls', '/ready']).catch(() => undefined)) === undefined ? undefined : true,
-  );
+  await until('the container to finish writing', async () => await run('docker', ['exec', name, 'ls', '/ready']).then(() => true), SLOW);
   const cg = `/kubepods/burstable/pod${uid}/${id}`;
   const ex = await startExporter(['--disk-usage-interval=2s', `--raw-cgroup-prefix-allowlist=${cg}`, '--containerd-address=', '--crio-endpoint=']);
   t.teardown(() => ex.stop());
-  const body = await until('a disk usage sample', async () => {
-    const b = await (await fetch(`${ex.url}/metrics`)).text();
-    return sample(b, 'container_fs_usage_bytes', cg) === undefined ? undefined : b;
-  });
+  const body = await poll(
+    'a disk usage sample',
+    async () => {
+      const b = await (await fetch(`${ex.url}/metrics`)).text();
+      return sample(b, 'container_fs_usage_bytes', cg) === undefined ? undefined : b;
+    },
+    SLOW,
+  );
   const upper = (await run('docker', ['inspect', '-f', '{{.GraphDriver.Data.UpperDir}}', name])).stdout.trim();
   const du = Number((await run('du', ['-s', '-B1', '-x', '-c', upper, `/var/lib/docker/containers/${id}`])).stdout.trim().split('\n').pop()?.split('\t')[0]);
   const ours = sample(body, 'container_fs_usage_bytes', cg);
@@ -111,16 +107,27 @@ t.test('containerd: usage from Snapshots/Usage, no walk', async (t) => {
       id,
       'sh',
       '-c',
-      'dd if=/dev/zero of=/blob bs=1M count=8 2>/dev/null; exec sleep 600',
+      'dd if=/dev/zero of=/blob bs=1M count=8 2>/dev/null; touch /ready; exec sleep 600',
     ],
     { timeoutMs: 60_000 },
   );
+  // The exporter starts once the 8 MiB are written, so its first measurement is taken after them.
+  let probe = 0;
+  await until(
+    'the container to finish writing',
+    async () => run('ctr', ['-n', 'k8s.io', 'task', 'exec', '--exec-id', `ready-${probe++}`, id, 'sh', '-c', 'test -f /ready']).then(() => true),
+    SLOW,
+  );
   const ex = await startExporter(['--disk-usage-interval=2s', `--raw-cgroup-prefix-allowlist=${cg}`, '--docker-endpoint=', '--crio-endpoint=']);
   t.teardown(() => ex.stop());
-  const body = await until('a snapshot usage sample', async () => {
-    const b = await (await fetch(`${ex.url}/metrics`)).text();
-    return (sample(b, 'container_fs_usage_bytes', cg)?.value ?? 0) >= 8 * 1024 * 1024 ? b : undefined;
-  });
+  const body = await poll(
+    'a snapshot usage sample',
+    async () => {
+      const b = await (await fetch(`${ex.url}/metrics`)).text();
+      return sample(b, 'container_fs_usage_bytes', cg) === undefined ? undefined : b;
+    },
+    SLOW,
+  );
   const ctrUsage = (await run('ctr', ['-n', 'k8s.io', 'snapshots', 'usage', id])).stdout;
   t.comment(ctrUsage.trim());
   t.ok((sample(body, 'container_fs_usage_bytes', cg)?.value ?? 0) >= 8 * 1024 * 1024, 'the 8 MiB written show up');

@@ -19,7 +19,7 @@ import { spawn, spawnSync } from 'node:child_process';
 import { parseAllDocuments } from 'yaml';
 import { requireDaemon, removeCtrContainer, run } from '../support/daemons.js';
 import { REPO } from '../support/exporter.js';
-import { poll } from '../support/prometheus.js';
+import { poll } from '../support/poll.js';
 import { removeCgroupDirs } from '../support/cgroups.js';
 
 // A cold run builds the base images (debootstrap, ~50 s) and the image (~40 s) before it checks anything, with
@@ -216,6 +216,7 @@ function spawnCollect(cmd: string, args: string[], timeoutMs: number, extraEnv: 
 function why(out: string): string {
   const lines = out
     .split('\n')
+    // eslint-disable-next-line no-control-regex -- ESC starts the ANSI colour codes docker and npm print
     .map((l) => l.replace(/\x1b\[[0-9;]*m/g, '').trim())
     .filter((l) => l !== '');
   const npm = lines.filter((l) => /^npm error \S/.test(l) && !/^npm error (code |A complete log)/.test(l)).slice(0, 2);
@@ -358,7 +359,8 @@ t.test('the image, run the way the DaemonSet runs it', async (t) => {
       t.fail(`test/support/base-image.sh failed: ${why(base.out)}`);
       return;
     }
-    const args = Object.fromEntries([...base.out.matchAll(/^(BUILD_IMAGE|RUNTIME_IMAGE)=(\S+)$/gm)].map((m) => [m[1], m[2]]));
+    const printed = new Map([...base.out.matchAll(/^(BUILD_IMAGE|RUNTIME_IMAGE)=(\S+)$/gm)].map((m) => [m[1] ?? '', m[2] ?? '']));
+    const args = { BUILD_IMAGE: printed.get('BUILD_IMAGE'), RUNTIME_IMAGE: printed.get('RUNTIME_IMAGE') };
     if (args.BUILD_IMAGE === undefined || args.RUNTIME_IMAGE === undefined) {
       t.fail(`base-image.sh printed no BUILD_IMAGE/RUNTIME_IMAGE: ${why(base.out)}`);
       return;
@@ -532,10 +534,24 @@ t.test('the image, run the way the DaemonSet runs it', async (t) => {
   };
 
   try {
-    const health = await poll('/healthz', async () => ((await fetch(`${url}/healthz`)).status === 200 ? true : undefined), 30_000, 500);
-    t.ok(health, '/healthz 200');
-    await poll('/readyz 200 (first gather)', async () => ((await fetch(`${url}/readyz`)).status === 200 ? true : undefined), 30_000, 500);
-    t.pass('/readyz 200 after the first gather');
+    const health = await poll(
+      '/healthz 200',
+      async () => {
+        const r = await fetch(`${url}/healthz`);
+        return r.status === 200 ? r.text() : undefined;
+      },
+      { timeoutMs: 60_000, everyMs: 500 },
+    );
+    t.equal(health, 'ok\n', '/healthz 200: ok');
+    const ready = await poll(
+      '/readyz 200 (first gather)',
+      async () => {
+        const r = await fetch(`${url}/readyz`);
+        return r.status === 200 ? ((await r.json()) as { ready?: unknown }) : undefined;
+      },
+      { timeoutMs: 60_000, everyMs: 500 },
+    );
+    t.equal(ready.ready, true, '/readyz 200 after the first gather, and it says ready');
     for (const p of spec.probes) t.equal((await fetch(`${url}${p}`)).status, 200, `the DaemonSet's probe ${p} answers 200`);
 
     // Labels on both containers, and a disk usage measurement of the Docker one.
@@ -549,8 +565,7 @@ t.test('the image, run the way the DaemonSet runs it', async (t) => {
           samples(b, 'container_fs_usage_bytes', dockerCg).length > 0;
         return ok ? b : undefined;
       },
-      90_000,
-      500,
+      { timeoutMs: 90_000, everyMs: 500 },
     );
 
     const dl = labelsOf(samples(body, 'container_memory_usage_bytes', dockerCg)[0]);
@@ -606,12 +621,11 @@ t.test('the image, run the way the DaemonSet runs it', async (t) => {
     }
 
     // ------------------------------------------------ graceful stop
-    const t0 = Date.now();
     await run('docker', ['stop', '--time', String(spec.graceSeconds), exporterName], { timeoutMs: (spec.graceSeconds + 30) * 1000 });
-    const stoppedMs = Date.now() - t0;
     const state = JSON.parse((await run('docker', ['inspect', '--format', '{{json .State}}', exporterName])).stdout) as { ExitCode: number };
-    t.equal(state.ExitCode, 0, 'docker stop: exit 0 (SIGTERM handled)');
-    t.ok(stoppedMs < 5000, `stopped ${stoppedMs} ms after docker stop`);
+    // Exit 0 is the proof it stopped on SIGTERM by itself: had it ignored the signal, docker would have SIGKILLed it
+    // at the end of the grace period (exit 137). How fast it stops is not a test's business.
+    t.equal(state.ExitCode, 0, 'docker stop: exit 0 (SIGTERM handled, not killed after the grace period)');
     t.match(await logs(), /msg="shutting down" signal=SIGTERM/, 'its logs say it is shutting down on SIGTERM');
   } catch (err) {
     t.comment(`podvisor container logs:\n${(await logs()).split('\n').slice(-30).join('\n')}`);

@@ -7,6 +7,7 @@ import { ThreadReadAhead, type ReadAhead, type ReadAheadResult } from '../../src
 import { silentLogger, type Logger } from '../../src/log.js';
 import type { Snapshot } from '../../src/model/snapshot.js';
 import { copyFixtureHost, PINNED_MACHINE } from '../support/fixture-host.js';
+import { THREAD_TIMEOUT_MS } from '../support/threads.js';
 
 // --gather-threads=2: a second thread reads ahead the files (and counts the fds) of the cgroups at the end of the
 // list. Whatever it reads, the snapshot must be the one a single thread makes; whatever fails, nothing is lost.
@@ -55,7 +56,7 @@ const view = (s: Snapshot): unknown => ({ containers: s.containers, errors: s.co
 for (const host of ['v2-systemd', 'v1-cgroupfs']) {
   t.test(`${host}: the read-ahead thread's gathers equal a single thread's`, async (t) => {
     const root = fixture(t, host);
-    const ra = new Recording(new ThreadReadAhead({ workerUrl: SHIM }));
+    const ra = new Recording(new ThreadReadAhead({ workerUrl: SHIM, timeoutMs: THREAD_TIMEOUT_MS }));
     t.teardown(() => ra.close());
     const two = gatherer(root, ra);
     const one = gatherer(root);
@@ -79,7 +80,7 @@ for (const host of ['v2-systemd', 'v1-cgroupfs']) {
 t.test('outcomes from the thread stand for the reads: an error there is the error a read would have thrown', async (t) => {
   const root = fixture(t, 'v2-systemd');
   const target = path.join(root, 'sys/fs/cgroup', APP, 'memory.stat');
-  const ra = new Recording(new ThreadReadAhead({ workerUrl: SHIM }), (files, r) => ({
+  const ra = new Recording(new ThreadReadAhead({ workerUrl: SHIM, timeoutMs: THREAD_TIMEOUT_MS }), (files, r) => ({
     fds: r.fds,
     outcomes: r.outcomes.map((o, i) => (files[i] === target ? { code: 'EIO', message: `EIO: i/o error, read '${target}'` } : o)),
   }));

@@ -8,14 +8,15 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { Gatherer } from '../../src/gather/gatherer.js';
 import { loadLayout } from '../../src/cgroup/layout.js';
-import { renderSnapshot } from '../../src/gather/engine.js';
+import { renderSnapshot } from '../../src/metrics/index.js';
 import { assemble, encodeFamilies } from '../../src/metrics/exposition.js';
 import { RuntimeFactory } from '../../src/runtime/factory.js';
 import { CrioClient } from '../../src/runtime/crio/client.js';
 import { silentLogger } from '../../src/log.js';
 import type { ExtraLabelOptions } from '../../src/runtime/resolve.js';
 import { copyFixtureHost, PINNED_MACHINE } from '../support/fixture-host.js';
-import { container, FakeClient, until } from '../runtime/fixtures/fake-client.js';
+import { container, FakeClient } from '../runtime/fixtures/fake-client.js';
+import { until } from '../support/poll.js';
 import { FakeCrio } from '../runtime/fixtures/fake-crio.js';
 
 const UID = '8b6e3e5c-1f0a-4c57-9a1e-2d4f6b7c8d90';
@@ -61,7 +62,7 @@ t.test('containerd pod: labels, pod cgroup, network on the sandbox only, opt-in 
   const factory = new RuntimeFactory(client, { callTimeoutMs: 1000, log: silentLogger });
   t.teardown(() => factory.close());
   factory.start();
-  await until(() => factory.status().up, 2000, 'registration');
+  await until('registration', () => factory.status().up);
 
   const snap = await gatherer(root, [factory], { storeContainerLabels: false, whitelistedContainerLabels: ['tier'], envMetadataWhitelist: [] }).gather();
   const byId = (id: string) => snap.containers.find((c) => c.id === id);
@@ -106,6 +107,7 @@ t.test('CRI-O: a miss degrades to raw labels, the background inspect fills them 
     name: `k8s_app_web-0_shop_${UID}_0`,
     pid: 4242,
     image: 'quay.io/example/app:2',
+    // eslint-disable-next-line no-loss-of-precision -- a nanosecond timestamp past 2^53, as the runtime sends it
     created_time: 1700000000123456789,
     labels: { ...POD_LABELS, 'io.kubernetes.container.name': 'app' },
     annotations: { 'io.kubernetes.cri-o.ContainerType': 'container' },
@@ -115,11 +117,11 @@ t.test('CRI-O: a miss degrades to raw labels, the background inspect fills them 
   const factory = new RuntimeFactory(new CrioClient({ endpoint: crio.socketPath, timeoutMs: 1000 }), { callTimeoutMs: 1000, log: silentLogger });
   t.teardown(() => factory.close());
   factory.start();
-  await until(() => factory.status().up, 3000, 'CRI-O registration');
+  await until('CRI-O registration', () => factory.status().up);
   const g = gatherer(root, [factory]);
   const first = await g.gather();
   t.equal(first.containers.find((c) => c.id === scope)?.labels.pod, '', 'first gather: not cached yet, reported raw');
-  await until(() => factory.get(id) !== undefined, 3000, 'the background inspect');
+  await until('the background inspect', () => factory.get(id) !== undefined);
   const second = await g.gather();
   t.same(second.containers.find((c) => c.id === scope)?.labels, {
     name: `k8s_app_web-0_shop_${UID}_0`,
@@ -165,7 +167,7 @@ t.test('disk usage: absent until measured, then from containerd snapshots, also 
     await Promise.all(factories.map((f) => f.close()));
   });
   for (const f of factories) f.start();
-  await until(() => factories.every((f) => f.status().up), 2000, 'registration');
+  await until('registration', () => factories.every((f) => f.status().up));
   scheduler.start();
   const g = new Gatherer(loadLayout(root), {
     rootfs: root,
@@ -178,7 +180,7 @@ t.test('disk usage: absent until measured, then from containerd snapshots, also 
   });
   const first = await g.gather();
   t.equal(first.containers.find((c) => c.id === APP)?.fs, undefined, 'absent (not 0) until the first measurement');
-  await until(() => scheduler.get(APP_ID) !== undefined && scheduler.get(PAUSE_ID) !== undefined, 2000, 'measurements');
+  await until('measurements', () => scheduler.get(APP_ID) !== undefined && scheduler.get(PAUSE_ID) !== undefined);
   const second = await g.gather();
   t.match(second.containers.find((c) => c.id === APP)?.fs, { usageBytes: 1_048_576, inodes: 7 });
   t.match(

@@ -146,9 +146,8 @@ t.test('a source that never settles is given up after timeoutMs', async (t) => {
     cpu: () => new Promise<unknown>(() => {}),
     mem: () => Promise.resolve({ total: 4096, swaptotal: 0 }),
   };
-  const started = performance.now();
+  // The cpu source never settles: that readMachineInfo returns at all, with the memory facts and without the CPU ones,
+  // is the timeout at work. No stopwatch: a loaded machine would stretch it.
   const m = await readMachineInfo(t.testdir({}), { source: hangs, timeoutMs: 50 });
-  const took = performance.now() - started;
   t.same(m, { machineId: '', systemUuid: '', bootId: '', memoryBytes: 4096, swapBytes: 0 });
-  t.ok(took >= 45 && took < 2000, `returned after ${took.toFixed(0)} ms`);
 });

@@ -1,7 +1,8 @@
 import t, { type Test } from 'tap';
 import { CrioClient, createdSeconds } from '../../src/runtime/crio/client.js';
 import type { RuntimeContainer } from '../../src/model/runtime.js';
-import { FakeCrio, shortSocketPath } from './fixtures/fake-crio.js';
+import { FakeCrio } from './fixtures/fake-crio.js';
+import { socketPath } from '../support/socket-path.js';
 
 const CTR = 'c0ffee'.padEnd(64, '1');
 const INFRA = 'beef'.padEnd(64, '2');
@@ -20,6 +21,7 @@ const CONTAINER_BODY = {
   pid: 4242,
   image: 'docker.io/library/nginx:1.25',
   image_ref: 'docker.io/library/nginx@sha256:' + 'a'.repeat(64),
+  // eslint-disable-next-line no-loss-of-precision -- a nanosecond timestamp past 2^53, as the runtime sends it
   created_time: 1700000000123456789,
   labels: { ...podLabels, 'io.kubernetes.container.name': 'nginx' },
   annotations: {
@@ -192,9 +194,12 @@ t.test('created_time keeps its exact seconds although int64 ns exceed 2^53', asy
   t.equal((await client.inspect('edge', never()))?.createdAt, 1700000000);
 
   // createdSeconds on its own: a look-alike inside a string is not the literal that was parsed.
+  // eslint-disable-next-line no-loss-of-precision -- a nanosecond timestamp past 2^53, as the runtime sends it
   const decoy = JSON.stringify({ name: '"created_time":5', created_time: 1700000000123456789 });
+  // eslint-disable-next-line no-loss-of-precision -- a nanosecond timestamp past 2^53, as the runtime sends it
   t.equal(createdSeconds(1700000000123456789, decoy), 1700000000);
   t.equal(createdSeconds(5e18, '{"created_time":4999999999999999999}'), 4999999999, 'the digits, not the rounded number');
+  // eslint-disable-next-line no-loss-of-precision -- a nanosecond timestamp past 2^53, as the runtime sends it
   t.equal(createdSeconds(1700000000123456789, '{"created_time":5}'), 1700000000, 'digits that are not the parsed literal: the number');
   t.equal(createdSeconds(undefined, '{}'), undefined);
   t.equal(createdSeconds(-6795364578871345152, '{}'), undefined, "Go's zero time");
@@ -257,12 +262,8 @@ t.test('a hung socket rejects within the timeout', async (t) => {
   fake.overrides.set('/info', 'hang');
   fake.overrides.set(`/containers/${CTR}`, 'hang');
   const calls: Array<() => Promise<unknown>> = [() => client.version(never()), () => client.inspect(CTR, never())];
-  for (const call of calls) {
-    const start = performance.now();
-    await t.rejects(call(), { name: 'CrioError', message: /did not answer within 150 ms/ });
-    const took = performance.now() - start;
-    t.ok(took >= 140 && took < 1500, `rejected after ${Math.round(took)} ms`);
-  }
+  // The fake never answers: the only way to this rejection is the client's own 150 ms timeout, which it names.
+  for (const call of calls) await t.rejects(call(), { name: 'CrioError', message: /did not answer within 150 ms/ });
   fake.overrides.clear();
   t.strictSame(await client.version(never()), { version: '', apiVersion: '' }, 'and the next call works');
 });
@@ -273,9 +274,8 @@ t.test("the caller's signal aborts a call", async (t) => {
   const ac = new AbortController();
   const pending = client.version(ac.signal);
   setTimeout(() => ac.abort(new Error('scrape deadline')), 50);
-  const start = performance.now();
+  // "was aborted", not "did not answer within 10000 ms": the signal ended it, not the client's timeout.
   await t.rejects(pending, { name: 'CrioError', message: /GET \/info .* was aborted$/ });
-  t.ok(performance.now() - start < 1000, 'promptly');
 
   const aborted = AbortSignal.abort(new Error('already'));
   await t.rejects(client.version(aborted), /already/, 'an aborted signal rejects before any request');
@@ -284,7 +284,7 @@ t.test("the caller's signal aborts a call", async (t) => {
 });
 
 t.test('no CRI-O: a clear rejection', async (t) => {
-  const client = new CrioClient({ endpoint: shortSocketPath(), timeoutMs: 1000 });
+  const client = new CrioClient({ endpoint: socketPath('nocrio'), timeoutMs: 1000 });
   t.teardown(() => client.close());
   await t.rejects(client.version(never()), { name: 'CrioError', message: /^CRI-O is not listening on .* \(ENOENT\)$/ });
   await t.rejects(client.inspect(CTR, never()), /not listening/);

@@ -15,7 +15,9 @@ import { JsonLineDecoder, MAX_LINE_CHARS } from '../../src/runtime/docker/json-l
 import { containerFromInspect, eventFromMessage, rfc3339ToUnix } from '../../src/runtime/docker/map.js';
 import type { RuntimeEvent } from '../../src/runtime/types.js';
 import { requireDaemon, run } from '../support/daemons.js';
-import { FAKE_ID, FakeDocker, SANDBOX_ID, inspectBody, sendJson, sendText, startHungSocket, tmpSocketPath } from './fixtures/fake-docker.js';
+import { FAKE_ID, FakeDocker, SANDBOX_ID, inspectBody, sendJson, sendText, startHungSocket } from './fixtures/fake-docker.js';
+import { socketPath } from '../support/socket-path.js';
+import { until } from '../support/poll.js';
 
 /** The timeout under test (hung daemons); other fake-daemon clients get SLACK so a loaded machine cannot flake them. */
 const TIMEOUT = 300;
@@ -82,7 +84,7 @@ t.test('version', async (t) => {
   });
 
   t.test('no daemon: connect error in one sentence', async (t) => {
-    const endpoint = `unix://${tmpSocketPath('none')}`;
+    const endpoint = `unix://${socketPath('none')}`;
     const client = new DockerClient({ endpoint, timeoutMs: SLACK });
     t.teardown(() => client.close());
     await t.rejects(client.version(never()), { message: new RegExp(`^docker at ${endpoint}: connect ENOENT .* \\(GET /version\\)$`) });
@@ -96,12 +98,8 @@ t.test('version', async (t) => {
       await hung.close();
     });
     const calls: Array<() => Promise<unknown>> = [() => client.version(never()), () => client.list(never()), () => client.inspect(FAKE_ID, never())];
-    for (const call of calls) {
-      const start = performance.now();
-      await t.rejects(call(), { message: /: GET \/\S+ timed out after 300 ms$/ });
-      const took = performance.now() - start;
-      t.ok(took >= TIMEOUT - 20 && took < 3 * TIMEOUT, `rejected after ${Math.round(took)} ms`);
-    }
+    // The socket never answers: the only way to this rejection is the client's own timeout, which it names.
+    for (const call of calls) await t.rejects(call(), { message: /: GET \/\S+ timed out after 300 ms$/ });
   });
 
   t.test("the caller's signal aborts a hung call", async (t) => {
@@ -111,9 +109,8 @@ t.test('version', async (t) => {
       await client.close();
       await hung.close();
     });
-    const start = performance.now();
+    // "was aborted", not "timed out after 10000 ms": the caller's signal ended it, not the client's timeout.
     await t.rejects(client.version(AbortSignal.timeout(100)), { message: /GET \/version was aborted$/ });
-    t.ok(performance.now() - start < 2000);
     const ctl = new AbortController();
     ctl.abort();
     await t.rejects(client.version(ctl.signal), { message: /was aborted/ }, 'already aborted');
@@ -336,6 +333,7 @@ t.test('events', async (t) => {
       Actor: { ID: id, Attributes: { name: 'web', image: 'nginx' } },
       scope: 'local',
       time: 1714557600,
+      // eslint-disable-next-line no-loss-of-precision -- a nanosecond timestamp past 2^53, as the runtime sends it
       timeNano: 1714557600123456789,
     });
 
@@ -348,6 +346,8 @@ t.test('events', async (t) => {
     const first = ev('start', FAKE_ID);
     const second = ev('exec_start: sh -c echo hi', FAKE_ID);
     const third = ev('destroy', SANDBOX_ID);
+    // The pauses only make separate chunks likely; chunks that arrive merged decode the same, so the machine's load
+    // cannot fail this. The stream's end (stop, then done) is what guarantees everything was delivered.
     docker.pushEvents(first.slice(0, 25));
     await new Promise((r) => setTimeout(r, 20));
     docker.pushEvents(first.slice(25) + '\n' + 'this is not json\n' + '[1,2]\n' + second + '\n' + ev('attach', FAKE_ID) + '\n');
@@ -399,12 +399,11 @@ t.test('events', async (t) => {
       await hungClient.close();
       await hung.close();
     });
-    const start = performance.now();
     await t.rejects(
       hungClient.events(() => undefined, never()),
       { message: /GET \/events\S+ timed out after 300 ms$/ },
+      'the timeout (named in the message) ends a connection that never answers',
     );
-    t.ok(performance.now() - start < 3 * TIMEOUT);
   });
 
   t.test('an idle stream outlives the timeout; HTTP 500 and a throwing listener reject', async (t) => {
@@ -412,9 +411,11 @@ t.test('events', async (t) => {
     const got: RuntimeEvent[] = [];
     const done = client.events((e) => got.push(e), never());
     await docker.waitForEventStreams();
+    // Time for the 300 ms timeout to fire if it (wrongly) applied to an open stream: a wait for something that must
+    // not happen, which a slow machine only makes longer.
     await new Promise((r) => setTimeout(r, 2 * TIMEOUT));
     docker.pushEvents(ev('die', FAKE_ID) + '\n');
-    await new Promise((r) => setTimeout(r, 30));
+    await until('the die event', () => got.length > 0);
     t.same(got, [{ id: FAKE_ID, action: 'die' }]);
     await docker.stop();
     await done;
@@ -539,28 +540,24 @@ t.test('real Docker Engine', async (t) => {
 
   const seen: RuntimeEvent[] = [];
   const ctl = new AbortController();
-  let waiter: (() => void) | undefined;
-  const stream = client.events((e) => {
-    seen.push(e);
-    waiter?.();
-  }, ctl.signal);
-  const waitFor = async (pred: (e: RuntimeEvent) => boolean, what: string): Promise<void> => {
-    const deadline = Date.now() + 30_000;
-    while (!seen.some(pred)) {
-      if (Date.now() > deadline) throw new Error(`no ${what} event after 30 s`);
-      await new Promise<void>((r) => {
-        waiter = r;
-        setTimeout(r, 200);
-      });
-    }
-  };
-  await new Promise((r) => setTimeout(r, 300)); // let the subscription reach the daemon
+  const stream = client.events((e) => seen.push(e), ctl.signal);
+  const waitFor = (pred: (e: RuntimeEvent) => boolean, what: string): Promise<void> =>
+    until(`a ${what} event`, () => seen.some(pred), { everyMs: 50, timeoutMs: 60_000, describe: () => JSON.stringify(seen.slice(-5)) });
+  // The subscription has reached the daemon once it delivers an event: `docker update` on the first container emits
+  // an `update` for it. Repeated until one arrives (an update made before the subscription is simply not delivered).
+  let shares = 512;
+  await until(
+    'the event stream to deliver an update of the first container',
+    async () => {
+      await run('docker', ['update', '--cpu-shares', String(shares++), id], { timeoutMs: 60_000 });
+      return seen.some((e) => e.id === id && e.action === 'update');
+    },
+    { everyMs: 200, timeoutMs: 60_000 },
+  );
   const id2 = await start(`podvisor-dc2-${suffix}`);
   await waitFor((e) => e.id === id2 && e.action === 'start', 'start');
-  t.pass('start event delivered');
   await run('docker', ['rm', '-f', id2], { timeoutMs: 60_000 });
   await waitFor((e) => e.id === id2 && e.action === 'destroy', 'destroy');
-  t.pass('destroy event delivered');
   const actions = seen.filter((e) => e.id === id2).map((e) => e.action);
   t.same(
     actions.filter((a) => a === 'create' || a === 'start' || a === 'die' || a === 'destroy'),

@@ -1,7 +1,8 @@
 import t from 'tap';
 import { RuntimeFactory } from '../../src/runtime/factory.js';
 import { silentLogger } from '../../src/log.js';
-import { container, FakeClient, hexId, until } from './fixtures/fake-client.js';
+import { container, FakeClient, hexId } from './fixtures/fake-client.js';
+import { until } from '../support/poll.js';
 import type { RuntimeContainer } from '../../src/model/runtime.js';
 
 t.test('containers are found by the cgroup path the runtime named, and dropped with them', async (t) => {
@@ -14,13 +15,13 @@ t.test('containers are found by the cgroup path the runtime named, and dropped w
   const f = new RuntimeFactory(client, { callTimeoutMs: 1000, log: silentLogger });
   t.teardown(() => f.close());
   f.start();
-  await until(() => f.status().up, 2000, 'registration');
+  await until('registration', () => f.status().up);
   t.equal(f.byCgroupPath(`/kubepods.slice/kubepods-besteffort.slice/kubepods-besteffort-pod9.slice/cri-containerd-${id}.scope`)?.id, id);
   t.equal(f.byCgroupPath('/default/plain')?.id, 'plain');
   t.equal(f.byCgroupPath('/default/other'), undefined);
   client.containers.delete('plain');
   client.push({ id: 'plain', action: 'destroy' });
-  await until(() => f.get('plain') === undefined, 2000, 'destroy');
+  await until('destroy', () => f.get('plain') === undefined);
   t.equal(f.byCgroupPath('/default/plain'), undefined, 'the index follows the cache');
 });
 
@@ -37,13 +38,13 @@ t.test('a resync keeps what the list cannot show (CRI-O lists nothing) until an 
   const f = new RuntimeFactory(client, { callTimeoutMs: 1000, resyncMs: 20, log: silentLogger });
   t.teardown(() => f.close());
   f.start();
-  await until(() => f.status().up, 2000, 'registration');
+  await until('registration', () => f.status().up);
   f.lookup(id);
-  await until(() => f.get(id) !== undefined, 2000, 'inspect after the miss');
+  await until('inspect after the miss', () => f.get(id) !== undefined);
   const lists = client.listCalls;
-  await until(() => client.listCalls >= lists + 3, 2000, 'three resyncs');
+  await until('three resyncs', () => client.listCalls >= lists + 3);
   t.ok(f.get(id) !== undefined, 'still cached after resyncs that listed nothing');
   client.containers.delete(id);
-  await until(() => f.get(id) === undefined, 2000, 'dropped once an inspect says it is gone');
+  await until('dropped once an inspect says it is gone', () => f.get(id) === undefined);
   t.pass('gone');
 });

@@ -7,6 +7,7 @@ import fs from 'node:fs';
 import net from 'node:net';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { poll, until } from './poll.js';
 
 export const REPO = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
 export const MAIN = path.join(REPO, 'dist/main.js');
@@ -74,14 +75,15 @@ export async function startExporter(args: readonly string[] = [], env: NodeJS.Pr
   proc.stdout?.on('data', (d: Buffer) => (stdout += d.toString()));
   proc.stderr?.on('data', (d: Buffer) => (stderr += d.toString()));
   const exited = new Promise<Exited>((resolve) => proc.on('exit', (code, signal) => resolve({ code, signal, stdout, stderr })));
-  const deadline = Date.now() + 20_000;
-  while (!stderr.includes('podvisor listening')) {
-    if (proc.exitCode !== null) throw new Error(`exporter exited early: ${stderr}`);
-    if (Date.now() > deadline) {
-      proc.kill('SIGKILL');
-      throw new Error(`exporter did not start listening within 20 s: ${stderr}`);
-    }
-    await new Promise((r) => setTimeout(r, 50));
+  try {
+    await until('the exporter to log "podvisor listening"', () => stderr.includes('podvisor listening'), {
+      timeoutMs: 60_000,
+      describe: () => `stderr: ${stderr}`,
+      giveUp: () => (proc.exitCode !== null || proc.signalCode !== null ? `exporter exited early: ${stderr}` : undefined),
+    });
+  } catch (err) {
+    proc.kill('SIGKILL');
+    throw err;
   }
   return {
     proc,
@@ -94,17 +96,16 @@ export async function startExporter(args: readonly string[] = [], env: NodeJS.Pr
   };
 }
 
-/** Polls `url` until it answers `status`, or throws after `timeoutMs`. */
-export async function waitForStatus(url: string, status: number, timeoutMs = 20_000): Promise<Response> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    try {
+/** Polls `url` until it answers `status` (a refused connection counts as not yet), or throws after `timeoutMs`. */
+export async function waitForStatus(url: string, status: number, timeoutMs = 60_000): Promise<Response> {
+  let last = 'no answer';
+  return poll(
+    `${url} to answer ${status}`,
+    async () => {
       const r = await fetch(url);
-      if (r.status === status) return r;
-    } catch {
-      // not up yet
-    }
-    if (Date.now() > deadline) throw new Error(`${url} did not answer ${status} within ${timeoutMs} ms`);
-    await new Promise((r) => setTimeout(r, 100));
-  }
+      last = `HTTP ${r.status}`;
+      return r.status === status ? r : undefined;
+    },
+    { timeoutMs, everyMs: 100, describe: () => last },
+  );
 }

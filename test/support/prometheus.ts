@@ -14,6 +14,7 @@ import os from 'node:os';
 import path from 'node:path';
 import YAML from 'yaml';
 import { freePort } from './exporter.js';
+import { poll } from './poll.js';
 
 // ---------------------------------------------------------------- type guards
 
@@ -223,22 +224,20 @@ export async function startPrometheus(
       cleanupDir();
     };
     const url = `http://127.0.0.1:${port}`;
-    const deadline = Date.now() + 30_000;
-    for (;;) {
-      if (spawnError !== undefined || proc.exitCode !== null || proc.signalCode !== null) {
-        await stop();
-        throw new Error(`prometheus exited during start-up: ${spawnError?.message ?? log.trim().split('\n').slice(-3).join(' | ')}`);
-      }
-      const ok = await fetch(`${url}/-/ready`).then(
-        (r) => r.status === 200,
-        () => false,
-      );
-      if (ok) break;
-      if (Date.now() > deadline) {
-        await stop();
-        throw new Error(`prometheus not ready within 30 s: ${log.trim().split('\n').slice(-3).join(' | ')}`);
-      }
-      await new Promise((r) => setTimeout(r, 100));
+    const lastLines = (): string => log.trim().split('\n').slice(-3).join(' | ');
+    try {
+      await poll('prometheus to be ready (/-/ready 200)', async () => ((await fetch(`${url}/-/ready`)).status === 200 ? true : undefined), {
+        timeoutMs: 60_000,
+        everyMs: 100,
+        describe: lastLines,
+        giveUp: () =>
+          spawnError !== undefined || proc.exitCode !== null || proc.signalCode !== null
+            ? `prometheus exited during start-up: ${spawnError?.message ?? lastLines()}`
+            : undefined,
+      });
+    } catch (err) {
+      await stop();
+      throw err;
     }
     return { url, port, dir, log: () => log, stop };
   } catch (err) {
@@ -313,24 +312,4 @@ export async function activeTargets(promUrl: string): Promise<ActiveTarget[]> {
     if (!isActiveTarget(x)) throw new Error(`/api/v1/targets: malformed target ${JSON.stringify(x)}`);
     return x;
   });
-}
-
-/**
- * Calls `fn` until it returns something other than undefined, every `everyMs`, for at most `timeoutMs`.
- * On timeout rejects naming `what` and the last thing `fn` threw or `describe` said about the state.
- */
-export async function poll<T>(what: string, fn: () => Promise<T | undefined>, timeoutMs: number, everyMs = 250, describe?: () => string): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  let last = '';
-  for (;;) {
-    try {
-      const v = await fn();
-      if (v !== undefined) return v;
-      last = describe?.() ?? '';
-    } catch (err) {
-      last = err instanceof Error ? err.message : String(err);
-    }
-    if (Date.now() > deadline) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}${last === '' ? '' : `; last: ${last}`}`);
-    await new Promise((r) => setTimeout(r, everyMs));
-  }
 }
