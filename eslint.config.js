@@ -19,6 +19,10 @@ export default tseslint.config(
       // `async` without `await` is how a promise-returning method turns a throw into a rejection (`close()` of a
       // client, a test body): kept on purpose.
       '@typescript-eslint/require-await': 'off',
+      // Passing on a caught `unknown` (reject(err) in a wrapper) is allowed; rejecting with a literal is not.
+      '@typescript-eslint/prefer-promise-reject-errors': ['error', { allowThrowingUnknown: true }],
+      // `const { dropped: _, ...rest } = o` is how a key is left out of a copy.
+      '@typescript-eslint/no-unused-vars': ['error', { ignoreRestSiblings: true }],
     },
   },
   {

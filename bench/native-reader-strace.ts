@@ -17,7 +17,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { spawn, type ChildProcess } from 'node:child_process';
 import { installSignalHandlers, runCleanup } from './lib/cleanup.js';
-import { errorMessage, run, sleep, succeeds } from './lib/exec.js';
+import { errorMessage, sleep, succeeds } from './lib/exec.js';
 import { scrape, startPodvisor, stopExporter } from './lib/exporter.js';
 import { buildNativeReader, NATIVE_BIN } from './lib/native.js';
 

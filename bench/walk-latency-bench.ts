@@ -34,7 +34,6 @@ const TREE = path.join(REPO, 'bench/.work/tree-1m');
 const IMAGE = 'podvisor-test:1';
 const NAMES = ['podvisor-walkbench-0', 'podvisor-walkbench-1'];
 const SCRAPES = 100;
-const TARGET = 1.5;
 
 const procs = new Set<Exporter>();
 

@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # `npm test`: the whole podvisor suite on a fresh machine.
 #   1. provision the real daemons (root on Debian only): test/support/provision.sh
-#   2. type-check src/, test/, bench/: tsc -p tsconfig.test.json --noEmit
-#      and build dist/ (npm run build): the e2e tests run the real dist/main.js
+#   2. type-check src/, test/, bench/: tsc -p tsconfig.test.json --noEmit; lint them (eslint, typescript-eslint's
+#      type-checked rules) and check their format (prettier); build dist/ (npm run build): the e2e tests run the real
+#      dist/main.js. Each of these that fails counts as 1 failed.
 #   3. run every test/**/*.test.ts with tap (TAP on stdout, a copy kept in a temp file)
 #   4. stop the daemons this run started (unless PODVISOR_KEEP_DAEMONS=1)
 #   5. print the closing line "N passed, N failed[, N skipped]"
@@ -75,6 +76,25 @@ else
 fi
 
 t0=$(now_ms)
+lint_failed=0
+if npx --no-install eslint .; then
+	say "lint passed ($(since "$t0"))"
+else
+	lint_failed=1
+	say "lint FAILED ($(since "$t0")); counted as 1 failed (npm run lint)"
+fi
+
+t0=$(now_ms)
+format_failed=0
+if npm run --silent format:check >"$tmp/format.out" 2>&1; then
+	say "format check passed ($(since "$t0"))"
+else
+	format_failed=1
+	cat "$tmp/format.out" >&2
+	say "format check FAILED ($(since "$t0")); counted as 1 failed (npm run format fixes it)"
+fi
+
+t0=$(now_ms)
 build_failed=0
 if npm run build --silent; then
 	say "build of dist/ passed ($(since "$t0"))"
@@ -107,12 +127,12 @@ summary=$(grep -E '^# \{ total: [0-9]+' "$tap_out" | tail -n 1 || true)
 count() { local v; v=$(grep -oE "\\b$1: [0-9]+" <<<"$summary" | grep -oE '[0-9]+$' || true); printf '%s' "${v:-0}"; }
 if [[ -n $summary ]]; then
 	passed=$(count pass)
-	failed=$(($(count fail) + tc_failed + build_failed))
+	failed=$(($(count fail) + tc_failed + lint_failed + format_failed + build_failed))
 	skipped=$(count skip)
 else
 	say "tap printed no summary line (crashed?); counted as 1 failed"
 	passed=0
-	failed=$((1 + tc_failed + build_failed))
+	failed=$((1 + tc_failed + lint_failed + format_failed + build_failed))
 	skipped=0
 fi
 status=0

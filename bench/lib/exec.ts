@@ -59,19 +59,19 @@ export async function succeeds(cmd: string, args: readonly string[], timeoutMs =
 /** Runs `fn` over `items` with at most `limit` in flight; resolves when all are done, rejects on the first failure. */
 export async function pool<T>(items: readonly T[], limit: number, fn: (item: T, index: number) => Promise<void>): Promise<void> {
   let next = 0;
-  let failed: unknown;
+  let failed: { err: unknown } | undefined;
   const worker = async (): Promise<void> => {
     while (failed === undefined && next < items.length) {
       const i = next++;
       try {
         await fn(items[i] as T, i);
       } catch (err) {
-        failed ??= err;
+        failed ??= { err };
       }
     }
   };
   await Promise.all(Array.from({ length: Math.min(limit, items.length) }, worker));
-  if (failed !== undefined) throw failed;
+  if (failed !== undefined) throw failed.err;
 }
 
 export const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));

@@ -117,6 +117,7 @@ export async function measureRound(kind: ExporterKind, start: () => Promise<Expo
     const exited = e.proc.exitCode !== null || e.proc.signalCode !== null;
     throw new Error(
       `N=${cfg.n} round ${cfg.round + 1} ${kind}: ${err instanceof Error ? err.message : String(err)}${exited ? ` (${kind} exited: ${e.tail()})` : ''}`,
+      { cause: err },
     );
   } finally {
     await stopExporter(e);

@@ -57,7 +57,7 @@ export async function preflight(a: Args): Promise<Preflight> {
   try {
     cc = await buildNativeReader();
   } catch (err) {
-    throw new Error(`compiling bench/native-reader.c failed: ${err instanceof Error ? err.message : String(err)}`);
+    throw new Error(`compiling bench/native-reader.c failed: ${err instanceof Error ? err.message : String(err)}`, { cause: err });
   }
   return { cc };
 }
@@ -73,7 +73,7 @@ export function takeLock(): () => void {
       return () => fs.rmSync(LOCK, { force: true });
     } catch {
       const pid = Number(fs.readFileSync(LOCK, 'utf8').trim());
-      let alive = false;
+      let alive: boolean;
       try {
         process.kill(pid, 0);
         alive = pid > 0;
