@@ -2,7 +2,8 @@ import t, { type Test } from 'tap';
 import type { Fields, Logger } from '../../src/log.js';
 import { RuntimeFactory, type FactoryOptions } from '../../src/runtime/factory.js';
 import { formatDelay } from '../../src/runtime/signals.js';
-import { container, deferred, FakeClient, hexId } from './fixtures/fake-client.js';
+import { deferred } from '../support/deferred.js';
+import { container, FakeClient, hexId } from './fixtures/fake-client.js';
 import { until } from '../support/poll.js';
 import { setTimeout as sleep } from 'node:timers/promises';
 

@@ -5,7 +5,8 @@
 import t from 'tap';
 import { InspectQueue, MAX_INSPECTS_IN_FLIGHT, MAX_INSPECTS_QUEUED, NEGATIVE_SWEEP_AT, NEGATIVE_TTL_MS } from '../../src/runtime/inspect-queue.js';
 import type { RuntimeContainer } from '../../src/model/runtime.js';
-import { container, deferred, type Deferred } from './fixtures/fake-client.js';
+import { deferred, type Deferred } from '../support/deferred.js';
+import { container } from './fixtures/fake-client.js';
 
 /** Lets every pending promise callback run (setImmediate fires after the microtask queue drains). */
 const flush = (): Promise<void> => new Promise((r) => setImmediate(r));

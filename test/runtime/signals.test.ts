@@ -2,7 +2,7 @@
 import t from 'tap';
 import { getEventListeners } from 'node:events';
 import { delay, raceSignal } from '../../src/runtime/signals.js';
-import { deferred } from './fixtures/fake-client.js';
+import { deferred } from '../support/deferred.js';
 
 const HOUR = 60 * 60_000;
 

@@ -1,15 +1,7 @@
 import t from 'tap';
 import { SingleFlight } from '../../src/scrape/single-flight.js';
 
-function deferred<T>() {
-  let resolve!: (v: T) => void;
-  let reject!: (e: Error) => void;
-  const promise = new Promise<T>((res, rej) => {
-    resolve = res;
-    reject = rej;
-  });
-  return { promise, resolve, reject };
-}
+import { deferred } from '../support/deferred.js';
 
 t.test('callers during a run share it', async (t) => {
   let runs = 0;
