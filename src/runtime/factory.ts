@@ -8,6 +8,10 @@
  * is a loop with capped exponential backoff, and losing the events stream (a daemon restart) re-registers instead of
  * giving up.
  *
+ * A listing is bounded by how long it goes without progress (the client reports each answer), not as a whole: a
+ * daemon that answers each of 200 inspects in a second registers, a wedged one fails. `settled()` tells startup when
+ * to stop waiting for the first registration: done, no socket on this node, or no answer for a grace period.
+ *
  * The jobs it hands off: the container cache and its pod and cgroup-path indexes (container-index.ts), background
  * inspects and their negative cache (inspect-queue.ts), sleeping and racing against an abort (signals.ts).
  */
@@ -25,8 +29,9 @@ export interface FactoryOptions {
   /** Bound on every client call (combined with the factory's close signal). */
   callTimeoutMs: number;
   /**
-   * Bound on a whole list() (default: callTimeoutMs, at least 30 s): a listing may take one request per container
-   * (Docker inspects each), each of which the client bounds by its own per-request timeout.
+   * How long a list() may go without progress (default: callTimeoutMs, at least 30 s), re-armed at each answer the
+   * client reports: a listing may take one request per container (Docker inspects each), each of which the client
+   * bounds by its own per-request timeout, so the whole has no fixed bound.
    */
   listTimeoutMs?: number;
   /** Registration retry backoff: starts here (default 1000), doubles, capped at `retryMaxMs` (default 15000). */
@@ -35,9 +40,23 @@ export interface FactoryOptions {
   /** Full list resync while up (default 60000); the only refresh for a client without `events()`. */
   resyncMs?: number;
   log: Logger;
-  /** Wall clock in ms (default Date.now): negative-cache expiry, log rate limit, `lastErrorAt`, backoff reset. */
+  /** Wall clock in ms (default Date.now): negative-cache expiry, log rate limit, `lastErrorAt`, backoff reset, grace. */
   now?: () => number;
+  /** Arms the list() progress bound and the settled() grace (default: an unref'd setTimeout); tests fire it by hand. */
+  timer?: Timer;
 }
+
+/** Calls `fn` once after `ms` unless the returned function is called first. Must not keep the process alive. */
+export type Timer = (ms: number, fn: () => void) => () => void;
+
+/** How the wait for a runtime's first registration ended; see RuntimeFactory.settled(). */
+export type SettleOutcome = 'registered' | 'absent' | 'unresponsive' | 'closed';
+
+const unrefTimer: Timer = (ms, fn) => {
+  const t = setTimeout(fn, ms);
+  t.unref();
+  return () => clearTimeout(t);
+};
 
 const DEFAULT_RETRY_MIN_MS = 1000;
 const DEFAULT_RETRY_MAX_MS = 15_000;
@@ -57,6 +76,7 @@ export class RuntimeFactory {
   readonly #retryMinMs: number;
   readonly #retryMaxMs: number;
   readonly #resyncMs: number;
+  readonly #timer: Timer;
   /** Aborted by close(): every sleep, stream and in-flight call listens to it. */
   readonly #closer = new AbortController();
 
@@ -74,6 +94,16 @@ export class RuntimeFactory {
   #lastError: string | undefined;
   #lastErrorAt: number | undefined;
 
+  /** The first registration completed (settled() answers 'registered' from then on, whatever it answered before). */
+  #registered = false;
+  /** When the runtime last answered (version, list progress), `now()` clock; start() counts as one. */
+  #lastAnswerAt = 0;
+  #everAnswered = false;
+  /** How the wait for the first registration ended, once it has. */
+  #outcome: SettleOutcome | undefined;
+  /** The one wait settled() callers share, with its grace timer (armed from start(), re-armed at each answer). */
+  #wait: { promise: Promise<SettleOutcome>; resolve: (o: SettleOutcome) => void; graceMs: number; cancel?: () => void } | undefined;
+
   readonly #index = new ContainerIndex();
   readonly #inspects: InspectQueue;
 
@@ -87,6 +117,7 @@ export class RuntimeFactory {
     this.#retryMinMs = opts.retryMinMs ?? DEFAULT_RETRY_MIN_MS;
     this.#retryMaxMs = Math.max(opts.retryMaxMs ?? DEFAULT_RETRY_MAX_MS, this.#retryMinMs);
     this.#resyncMs = opts.resyncMs ?? DEFAULT_RESYNC_MS;
+    this.#timer = opts.timer ?? unrefTimer;
     this.#inspects = new InspectQueue({
       inspect: (id) => this.#call('inspect()', (s) => this.#client.inspect(id, s)),
       canStart: () => this.#up,
@@ -102,6 +133,8 @@ export class RuntimeFactory {
   start(): void {
     if (this.#started || this.#closed) return;
     this.#started = true;
+    this.#lastAnswerAt = this.#now();
+    this.#armGrace();
     this.#loop = this.#run().catch((err: unknown) => {
       /* c8 ignore next 2 -- #run handles its own failures; this only guards against a bug becoming an unhandled rejection */
       this.#log.error(`${this.runtime} runtime factory stopped: ${errorMessage(err)}`);
@@ -122,6 +155,27 @@ export class RuntimeFactory {
     return s;
   }
 
+  /**
+   * Resolves once startup may stop waiting for this runtime's first registration:
+   * - 'registered': version() and the first full list() succeeded (at once if they already have);
+   * - 'absent': an attempt failed and the client says its socket does not exist (no such runtime on this node);
+   * - 'unresponsive': no answer (version, list progress) for `graceMs`, counted from start() or the last answer, so a
+   *   slow daemon that keeps answering is waited for, a hung or failing one is not;
+   * - 'closed': close() came first.
+   * Settled once: later calls answer at once with the same outcome, except 'registered' once the runtime has
+   * registered. Concurrent callers share one wait, with the grace of the first.
+   */
+  settled(graceMs: number): Promise<SettleOutcome> {
+    const done = this.#settledAs();
+    if (done !== undefined) return Promise.resolve(done);
+    if (this.#wait !== undefined) return this.#wait.promise;
+    let resolve!: (o: SettleOutcome) => void;
+    const promise = new Promise<SettleOutcome>((r) => (resolve = r));
+    this.#wait = { promise, resolve, graceMs };
+    this.#armGrace(); // may settle at once: started long enough ago with no answer since
+    return promise;
+  }
+
   /** Sync, from cache only. */
   get(id: string): RuntimeContainer | undefined {
     return this.#index.get(id);
@@ -138,6 +192,11 @@ export class RuntimeFactory {
     if (!this.#up || this.#closed || !isContainerId(id)) return undefined;
     this.#inspects.request(id);
     return undefined;
+  }
+
+  /** Whether an inspect of `id` is queued or in flight (while the runtime is up): its entry may arrive shortly. */
+  pending(id: string): boolean {
+    return this.#up && !this.#closed && this.#inspects.pending(id);
   }
 
   /** Whether this runtime can measure a container's writable layer itself (containerd snapshots). */
@@ -170,6 +229,7 @@ export class RuntimeFactory {
     if (this.#closing !== undefined) return this.#closing;
     this.#closed = true;
     this.#up = false;
+    this.#settle('closed');
     this.#inspects.close();
     this.#closer.abort();
     this.#closing = (async () => {
@@ -200,6 +260,7 @@ export class RuntimeFactory {
         await this.#register();
       } catch (err) {
         if (this.#closed) return;
+        if (this.#outcome === undefined && this.#client.socketMissing?.() === true) this.#settle('absent');
         const wait = this.#backoff(attempt++);
         this.#registrationFailed(errorMessage(err), wait);
         await delay(wait, closed);
@@ -224,7 +285,8 @@ export class RuntimeFactory {
 
   async #register(): Promise<void> {
     const version = await this.#call('version()', (s) => this.#client.version(s));
-    const list = await this.#call('list()', (s) => this.#client.list(s), undefined, this.#listTimeoutMs);
+    this.#answered();
+    const list = await this.#list(undefined);
     if (this.#closed) return;
     this.#index.replaceAll(list);
     for (const c of list) this.#inspects.forget(c.id);
@@ -238,6 +300,51 @@ export class RuntimeFactory {
       parsed_version: this.#parsedVersion,
       containers: this.#index.size,
     });
+    this.#registered = true;
+    this.#settle('registered');
+  }
+
+  // --- settling the wait for the first registration ---
+
+  #settledAs(): SettleOutcome | undefined {
+    return this.#registered ? 'registered' : this.#outcome;
+  }
+
+  /** Records the outcome (the first one sticks) and resolves the shared wait, if any. */
+  #settle(outcome: SettleOutcome): void {
+    this.#outcome ??= outcome;
+    const wait = this.#wait;
+    if (wait === undefined) return;
+    this.#wait = undefined;
+    wait.cancel?.();
+    wait.resolve(this.#settledAs() ?? outcome);
+  }
+
+  /** The runtime answered: the grace restarts from now. */
+  #answered(): void {
+    this.#lastAnswerAt = this.#now();
+    this.#everAnswered = true;
+    this.#armGrace();
+  }
+
+  /** (Re-)arms the shared wait's grace timer for what is left of the grace since the last answer (once started). */
+  #armGrace(): void {
+    const wait = this.#wait;
+    if (wait === undefined || !this.#started) return;
+    wait.cancel?.();
+    wait.cancel = undefined;
+    const left = wait.graceMs - (this.#now() - this.#lastAnswerAt);
+    if (left <= 0) this.#giveUp(wait.graceMs);
+    else wait.cancel = this.#timer(left, () => this.#giveUp(wait.graceMs));
+  }
+
+  #giveUp(graceMs: number): void {
+    if (this.#settledAs() !== undefined) return;
+    const silence = this.#everAnswered
+      ? `made no progress registering for ${formatDelay(graceMs)}`
+      : `did not answer within ${formatDelay(graceMs)} of startup`;
+    this.#log.info(`${this.runtime} runtime ${silence}; serving its containers without labels until it registers`);
+    this.#settle('unresponsive');
   }
 
   #registrationFailed(cause: string, wait: number): void {
@@ -302,7 +409,7 @@ export class RuntimeFactory {
       const known = evented && n % FULL_RESYNC_EVERY !== 0 ? (id: string) => this.#index.get(id) : undefined;
       let list: RuntimeContainer[];
       try {
-        list = await this.#call('list()', (s) => this.#client.list(s, known), signal, this.#listTimeoutMs);
+        list = await this.#list(known, signal);
       } catch (err) {
         return `resync failed: ${errorMessage(err)}`;
       }
@@ -346,19 +453,49 @@ export class RuntimeFactory {
 
   // --- client calls ---
 
-  /** One client call, bounded by `timeoutMs` (callTimeoutMs) and aborted by close() (and by `extra`, when given). */
-  #call<T>(what: string, fn: (signal: AbortSignal) => Promise<T>, extra?: AbortSignal, timeoutMs = this.#callTimeoutMs): Promise<T> {
-    const timeout = AbortSignal.timeout(timeoutMs);
-    const sources = [this.#closer.signal, timeout];
+  /**
+   * One list(), failed once it goes listTimeoutMs without progress (the timer is re-armed at each `onProgress`), and
+   * aborted by close() (and by `extra`, when given). Each request in it is bounded by the client's own timeout.
+   */
+  async #list(known: ((id: string) => RuntimeContainer | undefined) | undefined, extra?: AbortSignal): Promise<RuntimeContainer[]> {
+    const ms = this.#listTimeoutMs;
+    const idle = new AbortController();
+    const arm = (): (() => void) => this.#timer(ms, () => idle.abort());
+    let cancel = arm();
+    let done = false;
+    const onProgress = (): void => {
+      if (done || idle.signal.aborted) return;
+      cancel();
+      cancel = arm();
+      this.#answered();
+    };
+    const sources = [this.#closer.signal, idle.signal];
     if (extra !== undefined) sources.push(extra);
     const signal = AbortSignal.any(sources);
+    try {
+      return await raceSignal(
+        () => this.#client.list(signal, known, onProgress),
+        signal,
+        () =>
+          idle.signal.aborted && !this.#closer.signal.aborted && extra?.aborted !== true
+            ? new Error(`list() made no progress for ${ms} ms`)
+            : new Error('list() aborted'),
+      );
+    } finally {
+      done = true;
+      cancel();
+    }
+  }
+
+  /** One client call (version(), inspect()), bounded by callTimeoutMs and aborted by close(). */
+  #call<T>(what: string, fn: (signal: AbortSignal) => Promise<T>): Promise<T> {
+    const ms = this.#callTimeoutMs;
+    const timeout = AbortSignal.timeout(ms);
+    const signal = AbortSignal.any([this.#closer.signal, timeout]);
     return raceSignal(
       () => fn(signal),
       signal,
-      () =>
-        timeout.aborted && !this.#closer.signal.aborted && extra?.aborted !== true
-          ? new Error(`${what} timed out after ${timeoutMs} ms`)
-          : new Error(`${what} aborted`),
+      () => (timeout.aborted && !this.#closer.signal.aborted ? new Error(`${what} timed out after ${ms} ms`) : new Error(`${what} aborted`)),
     );
   }
 }

@@ -54,6 +54,11 @@ export class InspectQueue {
     return { queued: this.#queue.size, inFlight: this.#inFlight.size, negative: this.#negative.size };
   }
 
+  /** Whether an inspect of `id` is queued or in flight (a re-inspect after a mid-flight change included). */
+  pending(id: string): boolean {
+    return this.#queue.has(id) || this.#inFlight.has(id);
+  }
+
   /**
    * A lookup missed `id`: inspect it unless it is remembered as negative (and not expired), already queued or in
    * flight, or the queue is full.

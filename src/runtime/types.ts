@@ -25,9 +25,10 @@ export interface RuntimeClient {
   /**
    * Every container the runtime knows (all states). With `known`, a listed container it returns is taken from it
    * instead of being inspected again: resyncs while the event stream is up already know every change. Clients whose
-   * list is one call ignore it.
+   * list is one call ignore it. `onProgress` is called after each successful answer that advances the listing (the
+   * list request, each inspect): the factory bounds a listing by how long it goes without progress, not as a whole.
    */
-  list(signal: AbortSignal, known?: (id: string) => RuntimeContainer | undefined): Promise<RuntimeContainer[]>;
+  list(signal: AbortSignal, known?: (id: string) => RuntimeContainer | undefined, onProgress?: () => void): Promise<RuntimeContainer[]>;
   /** One container; `undefined` if the runtime does not know it (404 / NotFound). */
   inspect(id: string, signal: AbortSignal): Promise<RuntimeContainer | undefined>;
   /**
@@ -37,5 +38,10 @@ export interface RuntimeClient {
   events?(onEvent: (e: RuntimeEvent) => void, signal: AbortSignal): Promise<void>;
   /** Bytes and inodes of a snapshot (containerd's Snapshots/Usage), where the runtime can tell without a walk. */
   snapshotUsage?(namespace: string, snapshotter: string, key: string, signal: AbortSignal): Promise<{ size: number; inodes: number }>;
+  /**
+   * True when the endpoint is a unix socket path that does not exist (no runtime on this node, so startup need not
+   * wait for it); false for TCP endpoints and sockets that exist. Never throws. Optional: absent means "unknown".
+   */
+  socketMissing?(): boolean;
   close(): Promise<void>;
 }

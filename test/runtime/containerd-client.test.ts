@@ -134,6 +134,25 @@ t.test('fake containerd', async (t) => {
     t.same(fake.namespacesOf('Tasks/List').sort(), ['k8s.io', 'moby']);
   });
 
+  t.test('list reports each answered call to onProgress; socketMissing sees the socket', async (t) => {
+    const fake = await podFake();
+    const c = client(fake.path);
+    const prefixed = client(`unix://${fake.path}`);
+    t.teardown(async () => {
+      await c.close();
+      await prefixed.close();
+      await fake.stop();
+    });
+    let progress = 0;
+    t.equal((await c.list(never(), undefined, () => progress++)).length, 4);
+    t.equal(progress, 4, 'Containers/List and Tasks/List in each of 2 namespaces');
+    t.equal(c.socketMissing(), false);
+    t.equal(prefixed.socketMissing(), false, 'a unix:// address');
+    await fake.stop();
+    t.equal(c.socketMissing(), true, 'stopped: the socket file is gone');
+    t.equal(prefixed.socketMissing(), true);
+  });
+
   t.test('inspect: found in a later namespace, task NOT_FOUND, container NOT_FOUND', async (t) => {
     const fake = await podFake();
     const c = client(fake.path);

@@ -283,6 +283,16 @@ t.test("the caller's signal aborts a call", async (t) => {
   await t.rejects(client.inspect(CTR, aborted), /already/);
 });
 
+t.test('socketMissing: whether the socket file exists', async (t) => {
+  const { fake, client } = await setup(t);
+  t.equal(client.socketMissing(), false);
+  await fake.stop();
+  t.equal(client.socketMissing(), true, 'stopped: the socket file is gone');
+  const prefixed = new CrioClient({ endpoint: `unix://${socketPath('nocrio')}`, timeoutMs: 1000 });
+  t.equal(prefixed.socketMissing(), true, 'a unix:// endpoint that was never created');
+  await prefixed.close();
+});
+
 t.test('no CRI-O: a clear rejection', async (t) => {
   const client = new CrioClient({ endpoint: socketPath('nocrio'), timeoutMs: 1000 });
   t.teardown(() => client.close());

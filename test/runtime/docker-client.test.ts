@@ -152,6 +152,19 @@ t.test('endpoints', async (t) => {
   t.throws(() => new DockerClient({ endpoint: 'npipe:////./pipe/docker_engine', timeoutMs: 1 }), { code: 'PODVISOR_CONFIG' });
 });
 
+t.test('socketMissing: a unix socket that does not exist; never for tcp://', async (t) => {
+  const { docker, client } = await fake(t);
+  t.equal(client.socketMissing(), false, 'the fake daemon listens there');
+  await docker.stop();
+  t.equal(client.socketMissing(), true, 'stopped: its socket file is gone');
+  const none = new DockerClient({ endpoint: `unix://${socketPath('none')}`, timeoutMs: SLACK });
+  t.equal(none.socketMissing(), true, 'never created');
+  await none.close();
+  const tcp = new DockerClient({ endpoint: 'tcp://127.0.0.1:1', timeoutMs: SLACK });
+  t.equal(tcp.socketMissing(), false);
+  await tcp.close();
+});
+
 t.test('inspect', async (t) => {
   t.test('maps a container', async (t) => {
     const { docker, client } = await fake(t);
@@ -266,6 +279,31 @@ t.test('list', async (t) => {
     );
     t.equal(docker.requests[0], '/containers/json?all=true');
     t.same(docker.requests.slice(1).sort(), [FAKE_ID, SANDBOX_ID, gone].map((id) => `/containers/${id}/json`).sort());
+  });
+
+  t.test('onProgress: after the list request and after each inspect, not for known containers', async (t) => {
+    const { docker, client } = await fake(t);
+    docker.containers.set(SANDBOX_ID, inspectBody(SANDBOX_ID));
+    docker.routes.set('/containers/json', (_req, res) => sendJson(res, 200, [{ Id: FAKE_ID }, { Id: SANDBOX_ID }]));
+    const seen: number[] = [];
+    const first = await client.list(never(), undefined, () => seen.push(docker.requests.length));
+    t.equal(seen.length, 3, 'one call per answered request: the list and 2 inspects');
+    t.equal(seen[0], 1, 'the first as soon as the list answered, before any inspect');
+    seen.length = 0;
+    const cached = first.find((c) => c.id === FAKE_ID);
+    await client.list(
+      never(),
+      (id) => (id === FAKE_ID ? cached : undefined),
+      () => seen.push(0),
+    );
+    t.equal(seen.length, 2, 'the list and the one inspect');
+    seen.length = 0;
+    docker.routes.set(`/containers/${SANDBOX_ID}/json`, (_req, res) => sendJson(res, 500, { message: 'boom' }));
+    await t.rejects(
+      client.list(never(), undefined, () => seen.push(0)),
+      /HTTP 500/,
+    );
+    t.equal(seen.length, 2, 'a failed inspect is no progress');
   });
 
   t.test('containers `known` returns are not inspected again', async (t) => {

@@ -77,6 +77,26 @@ t.test('at most 4 in flight, at most 1024 queued; lookups past that are dropped,
   t.equal(h.q.counts().queued, MAX_INSPECTS_QUEUED + 3, 'events and resync rechecks are queued past the bound; in-flight ids are not');
 });
 
+t.test('pending(): queued or in flight, including a re-inspect after a mid-flight change', async (t) => {
+  const h = harness();
+  for (const id of ['a', 'b', 'c', 'd', 'e']) h.q.request(id);
+  t.same(
+    ['a', 'e', 'z'].map((id) => h.q.pending(id)),
+    [true, true, false],
+    'in flight, queued, never asked',
+  );
+  h.q.changed('a');
+  await h.answer('a', container('a'));
+  t.ok(h.q.pending('a'), 'the stale answer is dropped: a is queued again');
+  await h.answer('b', undefined);
+  t.equal(h.q.pending('b'), false, 'answered');
+  h.q.request('f');
+  t.same(h.q.counts(), { queued: 1, inFlight: 4, negative: 1 });
+  h.q.clear();
+  t.equal(h.q.pending('f'), false, 'clear() drops the queue');
+  t.ok(h.q.pending('c'), 'what is in flight stays pending');
+});
+
 t.test('nothing starts while canStart() is false; clear() drops the queue but not what is in flight', async (t) => {
   const h = harness();
   h.state.up = false;

@@ -7,9 +7,13 @@
  * the socket, the call and the cause: `containerd at /run/containerd/containerd.sock: Containers/List in namespace
  * k8s.io: 14 UNAVAILABLE: No connection established…`.
  *
+ * list() reports each answered call (Containers/List and Tasks/List per namespace) to its `onProgress`; socketMissing()
+ * tells whether the socket exists at all.
+ *
  * A container whose OCI spec is not valid JSON is still returned, without the spec-derived fields (cgroupsPath,
  * env; a non-CRI container then counts as owning its network): one odd container must not hide every other.
  */
+import { statSync } from 'node:fs';
 import * as grpc from '@grpc/grpc-js';
 import type { PackageDefinition } from '@grpc/proto-loader';
 import { ContainerdError, errorMessage } from '../../errors.js';
@@ -52,8 +56,13 @@ function isServiceError(err: unknown): err is grpc.ServiceError {
   return err instanceof Error && typeof (err as { code?: unknown }).code === 'number' && 'metadata' in err;
 }
 
+/** The socket path of an address (`/run/containerd/containerd.sock`, `unix:///…`, `unix:relative.sock`). */
+function socketPathOf(address: string): string {
+  return address.startsWith('unix://') ? address.slice('unix://'.length) : address.replace(/^unix:/, '');
+}
+
 function grpcTarget(address: string): string {
-  const path = address.startsWith('unix://') ? address.slice('unix://'.length) : address.replace(/^unix:/, '');
+  const path = socketPathOf(address);
   return path.startsWith('/') ? `unix://${path}` : `unix:${path}`;
 }
 
@@ -114,9 +123,18 @@ export class ContainerdClient implements RuntimeClient {
     return { version: this.#decode(this.#m.version, undefined, () => decodeVersion(res)), apiVersion: '' };
   }
 
-  async list(signal: AbortSignal): Promise<RuntimeContainer[]> {
-    const perNs = await Promise.all(this.namespaces.map((ns) => this.#listNamespace(ns, signal)));
+  async list(signal: AbortSignal, _known?: (id: string) => RuntimeContainer | undefined, onProgress?: () => void): Promise<RuntimeContainer[]> {
+    const perNs = await Promise.all(this.namespaces.map((ns) => this.#listNamespace(ns, signal, onProgress)));
     return perNs.flat();
+  }
+
+  /** The socket does not exist (no containerd on this node). */
+  socketMissing(): boolean {
+    try {
+      return statSync(socketPathOf(this.address), { throwIfNoEntry: false }) === undefined;
+    } catch {
+      return false; // EACCES, ENOTDIR…: cannot tell, so not "missing"
+    }
   }
 
   async inspect(id: string, signal: AbortSignal): Promise<RuntimeContainer | undefined> {
@@ -206,8 +224,13 @@ export class ContainerdClient implements RuntimeClient {
     this.#client.close();
   }
 
-  async #listNamespace(ns: string, signal: AbortSignal): Promise<RuntimeContainer[]> {
-    const [cres, tres] = await Promise.all([this.#unary(this.#m.containersList, { filters: [] }, ns, signal), this.#unary(this.#m.tasksList, {}, ns, signal)]);
+  async #listNamespace(ns: string, signal: AbortSignal, onProgress: (() => void) | undefined): Promise<RuntimeContainer[]> {
+    const call = async (m: Method, req: object): Promise<unknown> => {
+      const res = await this.#unary(m, req, ns, signal);
+      onProgress?.();
+      return res;
+    };
+    const [cres, tres] = await Promise.all([call(this.#m.containersList, { filters: [] }), call(this.#m.tasksList, {})]);
     const containers = this.#decode(this.#m.containersList, ns, () => decodeListContainers(cres));
     const tasks = new Map(this.#decode(this.#m.tasksList, ns, () => decodeListTasks(tres)).map((p) => [p.containerId, p]));
     return containers.map((c) => toRuntimeContainer(c, ns, tasks.get(c.id)));

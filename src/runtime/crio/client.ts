@@ -7,10 +7,12 @@
  * - `GET /containers/<id>` → `{ name, pid, image, created_time, labels, annotations, log_path, root, … }`; 404 when
  *   CRI-O does not know the id.
  * - There is no list and no event stream: `list()` answers `[]` and the factory's cache fills on demand, one
- *   `inspect()` per unknown `crio-<id>` cgroup (the cgroup walk is the list).
+ *   `inspect()` per unknown `crio-<id>` cgroup (the cgroup walk is the list). Having made no request, it reports no
+ *   progress; `socketMissing()` tells whether the socket exists at all.
  *
  * CRI-O's JSON types never leave this file: bodies are validated with guards and turned into RuntimeContainer.
  */
+import { statSync } from 'node:fs';
 import http from 'node:http';
 import path from 'node:path';
 import { CrioError, StaleSocketError } from '../../errors.js';
@@ -186,6 +188,15 @@ export class CrioClient implements RuntimeClient {
       throw new CrioError(`CRI-O GET ${urlPath} answered an unexpected body: ${containerInfoProblem(info)}`);
     }
     return toRuntimeContainer(id, info, reply.body);
+  }
+
+  /** The socket does not exist (no CRI-O on this node). */
+  socketMissing(): boolean {
+    try {
+      return statSync(this.#socketPath, { throwIfNoEntry: false }) === undefined;
+    } catch {
+      return false; // EACCES, ENOTDIR…: cannot tell, so not "missing"
+    }
   }
 
   /** Nothing to say goodbye to: drops the kept-alive sockets. Later calls reject. */

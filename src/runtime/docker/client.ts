@@ -5,16 +5,17 @@
  * leave this directory: every body is checked by the guards in map.ts and returned as podvisor's RuntimeContainer.
  *
  * Every request gets its own deadline: the caller's signal combined with AbortSignal.timeout(timeoutMs). A hung
- * daemon therefore costs at most timeoutMs per request (list() makes one request per container, four at a time; the
- * caller's signal bounds the whole).
+ * daemon therefore costs at most timeoutMs per request (list() makes one request per container, four at a time, and
+ * reports each answer to its `onProgress`; the caller's signal bounds the whole).
  */
+import { statSync } from 'node:fs';
 import http from 'node:http';
 import { Readable } from 'node:stream';
 import Docker from 'dockerode';
 import { DockerError, ResponseShapeError, errorMessage } from '../../errors.js';
 import type { RuntimeClient, RuntimeEvent, RuntimeVersion } from '../types.js';
 import type { RuntimeContainer } from '../../model/runtime.js';
-import { modemOptions, parseDockerEndpoint } from './endpoint.js';
+import { modemOptions, parseDockerEndpoint, type DockerEndpoint } from './endpoint.js';
 import { isRecord } from '../../guards.js';
 import { JsonLineDecoder } from './json-lines.js';
 import { containerFromInspect, eventFromMessage, idsFromListBody, versionFromBody } from './map.js';
@@ -36,6 +37,7 @@ export class DockerClient implements RuntimeClient {
   readonly runtime = 'docker' as const;
   readonly endpoint: string;
   readonly timeoutMs: number;
+  readonly #endpoint: DockerEndpoint;
   readonly #docker: Docker;
   readonly #agent: http.Agent;
   readonly #streams = new Set<AbortController>();
@@ -45,7 +47,18 @@ export class DockerClient implements RuntimeClient {
     this.timeoutMs = opts.timeoutMs;
     // No keep-alive: a pooled socket to a daemon that restarted fails the next request (EPIPE); unix connects are cheap.
     this.#agent = new http.Agent({ keepAlive: false });
-    this.#docker = new Docker(modemOptions(parseDockerEndpoint(opts.endpoint), this.#agent));
+    this.#endpoint = parseDockerEndpoint(opts.endpoint);
+    this.#docker = new Docker(modemOptions(this.#endpoint, this.#agent));
+  }
+
+  /** A `unix://` endpoint whose socket does not exist (no Docker on this node); never for `tcp://`. */
+  socketMissing(): boolean {
+    if (this.#endpoint.kind !== 'unix') return false;
+    try {
+      return statSync(this.#endpoint.socketPath, { throwIfNoEntry: false }) === undefined;
+    } catch {
+      return false; // EACCES, ENOTDIR…: cannot tell, so not "missing"
+    }
   }
 
   async version(signal: AbortSignal): Promise<RuntimeVersion> {
@@ -56,10 +69,11 @@ export class DockerClient implements RuntimeClient {
     return this.#map(path, body, versionFromBody);
   }
 
-  async list(signal: AbortSignal, known?: (id: string) => RuntimeContainer | undefined): Promise<RuntimeContainer[]> {
+  async list(signal: AbortSignal, known?: (id: string) => RuntimeContainer | undefined, onProgress?: () => void): Promise<RuntimeContainer[]> {
     const path = '/containers/json?all=true';
     const body = await this.#request(path, signal, (abortSignal) => this.#docker.listContainers({ all: true, abortSignal }));
     const ids = this.#map(path, body, idsFromListBody);
+    onProgress?.();
 
     // Inspect is the source of truth; a container removed since the listing (404) is left out. Known ones are not
     // inspected again: at 100 containers that was ~2 s of CPU a minute (JSON, and docker-modem formats every request).
@@ -71,7 +85,13 @@ export class DockerClient implements RuntimeClient {
       for (let i = next++; i < ids.length; i = next++) {
         const id = ids[i];
         if (id === undefined) break;
-        found[i] = known?.(id) ?? (await this.inspect(id, inner));
+        const hit = known?.(id);
+        if (hit !== undefined) {
+          found[i] = hit;
+          continue;
+        }
+        found[i] = await this.inspect(id, inner);
+        onProgress?.();
       }
     };
     try {
