@@ -16,6 +16,10 @@ export interface Config {
   rootfs: string;
   rawCgroupPrefixAllowlist: string[];
   minGatherIntervalMs: number;
+  /** --max-result-age */
+  maxResultAgeMs: number;
+  /** --gather-ahead */
+  gatherAhead: boolean;
   defaultScrapeTimeoutMs: number;
   scrapeTimeoutOffsetMs: number;
   gatherTimeoutMs: number;
@@ -225,6 +229,18 @@ export const FLAGS = table([
     help: 'Reuse a gather younger than this for new scrapes (0: every scrape that finds no gather in flight starts one).',
   },
   {
+    flag: 'max-result-age',
+    type: duration({ atLeast: 0 }),
+    default: '90s',
+    help: "When a scrape's gather cannot finish by its deadline, answer with the newest result if it is at most this old (0: never; then a 503). The default covers a 1m scrape interval plus its 10s timeout, so a gather slower than the timeout still answers every scrape, with data one interval old, inside Prometheus' 5m staleness window.",
+  },
+  {
+    flag: 'gather-ahead',
+    type: bool(),
+    default: 'true',
+    help: 'Learn when each scraper comes back (Prometheus scrapes at a fixed interval and offset) and gather just before, so its scrape answers at once from data under a second old. Other scrapes gather as usual.',
+  },
+  {
     flag: 'default-scrape-timeout',
     type: duration({ above: 0 }),
     default: '10s',
@@ -285,6 +301,18 @@ export const FLAGS = table([
     type: duration({ above: 0 }),
     default: '2s',
     help: 'Timeout of every runtime call. Runtime calls never sit on the scrape path: labels come from a cache.',
+  },
+  {
+    flag: 'runtime-startup-grace',
+    type: duration({ atLeast: 0 }),
+    default: '10s',
+    help: "At startup, /readyz and the first scrapes wait for each runtime's first container list; a runtime that gives no answer for this long is given up on (its containers are served without labels until it registers). A runtime whose socket does not exist is not waited for.",
+  },
+  {
+    flag: 'label-hold',
+    type: duration({ atLeast: 0 }),
+    default: '10s',
+    help: 'A new container whose runtime has not answered its lookup yet is left out of scrapes for at most this long, rather than exposed without labels; past it, it is exposed with empty labels and counted in podvisor_container_label_hold_expired_total.',
   },
   {
     flag: 'store-container-labels',
@@ -448,6 +476,8 @@ function toConfig(v: Values): Config {
     rootfs: v.rootfs,
     rawCgroupPrefixAllowlist: v['raw-cgroup-prefix-allowlist'],
     minGatherIntervalMs: v['min-gather-interval'],
+    maxResultAgeMs: v['max-result-age'],
+    gatherAhead: v['gather-ahead'],
     defaultScrapeTimeoutMs: v['default-scrape-timeout'],
     scrapeTimeoutOffsetMs: v['scrape-timeout-offset'],
     gatherTimeoutMs: v['gather-timeout'],
@@ -464,6 +494,8 @@ function toConfig(v: Values): Config {
       containerdNamespaces: v['containerd-namespaces'],
       crioEndpoint: v['crio-endpoint'],
       timeoutMs: v['runtime-timeout'],
+      startupGraceMs: v['runtime-startup-grace'],
+      labelHoldMs: v['label-hold'],
       extraLabels: {
         storeContainerLabels: v['store-container-labels'],
         whitelistedContainerLabels: v['whitelisted-container-labels'],

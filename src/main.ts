@@ -50,7 +50,11 @@ async function run(cfg: Config, log: Logger): Promise<void> {
   const engine: GatherEngine = cfg.gatherInWorker
     ? new WorkerEngine(engineOpts, log, cfg.logLevel, cfg.gatherTimeoutMs)
     : new LocalEngine(engineOpts, log, { sliceMs: 10 });
-  const service = new ScrapeService(engine, log, cfg.minGatherIntervalMs);
+  const service = new ScrapeService(engine, log, {
+    minGatherIntervalMs: cfg.minGatherIntervalMs,
+    maxResultAgeMs: cfg.maxResultAgeMs,
+    gatherAhead: cfg.gatherAhead,
+  });
   const app = buildApp({ service, log, defaultScrapeTimeoutMs: cfg.defaultScrapeTimeoutMs, scrapeTimeoutOffsetMs: cfg.scrapeTimeoutOffsetMs });
 
   try {

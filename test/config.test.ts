@@ -26,6 +26,8 @@ const DEFAULTS: Config = {
   rootfs: '/',
   rawCgroupPrefixAllowlist: [],
   minGatherIntervalMs: 0,
+  maxResultAgeMs: 90_000,
+  gatherAhead: true,
   defaultScrapeTimeoutMs: 10_000,
   scrapeTimeoutOffsetMs: 500,
   gatherTimeoutMs: 60_000,
@@ -40,6 +42,8 @@ const DEFAULTS: Config = {
     containerdNamespaces: ['k8s.io', 'moby'],
     crioEndpoint: '/var/run/crio/crio.sock',
     timeoutMs: 2000,
+    startupGraceMs: 10_000,
+    labelHoldMs: 10_000,
     extraLabels: { storeContainerLabels: false, whitelistedContainerLabels: [], envMetadataWhitelist: [] },
   },
 };
@@ -65,7 +69,7 @@ t.test('every FLAGS entry parses its own default, as a flag and as an environmen
 });
 
 /** The bool flags, which never take the next argument as their value. */
-const BOOLS = ['gather-in-worker', 'store-container-labels', 'disk-usage'];
+const BOOLS = ['gather-ahead', 'gather-in-worker', 'store-container-labels', 'disk-usage'];
 
 const DISK = { concurrency: 2, intervalMs: 60_000, cpuBudget: 0.005 };
 const RUNTIMES = DEFAULTS.runtimes;
@@ -82,6 +86,8 @@ const NON_DEFAULT: Record<string, [string, Config]> = {
   rootfs: ['/rootfs', { ...DEFAULTS, rootfs: '/rootfs' }],
   'raw-cgroup-prefix-allowlist': [' /kubepods, ,/docker,', { ...DEFAULTS, rawCgroupPrefixAllowlist: ['/kubepods', '/docker'] }],
   'min-gather-interval': ['2s', { ...DEFAULTS, minGatherIntervalMs: 2000 }],
+  'max-result-age': ['0', { ...DEFAULTS, maxResultAgeMs: 0 }],
+  'gather-ahead': ['false', { ...DEFAULTS, gatherAhead: false }],
   'default-scrape-timeout': ['3s', { ...DEFAULTS, defaultScrapeTimeoutMs: 3000 }],
   'scrape-timeout-offset': ['0', { ...DEFAULTS, scrapeTimeoutOffsetMs: 0 }],
   'gather-timeout': ['1.5m', { ...DEFAULTS, gatherTimeoutMs: 90_000 }],
@@ -94,6 +100,8 @@ const NON_DEFAULT: Record<string, [string, Config]> = {
   'containerd-namespaces': ['k8s.io', { ...DEFAULTS, runtimes: { ...RUNTIMES, containerdNamespaces: ['k8s.io'] } }],
   'crio-endpoint': ['/y.sock', { ...DEFAULTS, runtimes: { ...RUNTIMES, crioEndpoint: '/y.sock' } }],
   'runtime-timeout': ['500ms', { ...DEFAULTS, runtimes: { ...RUNTIMES, timeoutMs: 500 } }],
+  'runtime-startup-grace': ['0', { ...DEFAULTS, runtimes: { ...RUNTIMES, startupGraceMs: 0 } }],
+  'label-hold': ['1m', { ...DEFAULTS, runtimes: { ...RUNTIMES, labelHoldMs: 60_000 } }],
   'store-container-labels': ['on', { ...DEFAULTS, runtimes: { ...RUNTIMES, extraLabels: { ...LABELS, storeContainerLabels: true } } }],
   'whitelisted-container-labels': [
     'app,team',

@@ -2,7 +2,9 @@
  * One gather: discover every cgroup (each one is a container, as in cAdvisor), read its stats and its processes'
  * /proc files, and produce an immutable Snapshot. Synchronous file reads into one reused buffer, in time slices when
  * it runs on the HTTP thread (the default) or whole on the gather worker (`--gather-in-worker`). No per-container
- * timers: everything happens in this one pass, as the named steps of #gather below.
+ * timers: everything happens in this one pass, as the named steps of #gather below. The first gather waits for the
+ * runtimes' first lists, and a cgroup whose container is still being looked up is held back (label-hold.ts), so no
+ * container of a runtime that answers is ever reported without its labels.
  */
 import { cgroupExists, sortCgroups, walkCgroups } from '../cgroup/discover.js';
 import { readCgroupStats } from '../cgroup/read.js';
@@ -17,11 +19,12 @@ import type { MachineSnapshot } from '../model/machine.js';
 import { EMPTY_LABELS, type RuntimeContainer } from '../model/runtime.js';
 import type { ContainerSnapshot, Snapshot } from '../model/snapshot.js';
 import type { RuntimeFactory } from '../runtime/factory.js';
-import { extraLabels, extraLabelsEnabled, resolveCgroup, type ExtraLabelOptions } from '../runtime/resolve.js';
+import { extraLabels, extraLabelsEnabled, resolveCgroup, type ExtraLabelOptions, type Resolved } from '../runtime/resolve.js';
 import { CollectorErrors, type Pending } from './collector-errors.js';
 import { readDeviceNames } from './devices.js';
 import { attachDiskUsage, type DiskUsage } from './disk-usage.js';
 import { MachineFacts } from './machine-facts.js';
+import { LabelHold } from './label-hold.js';
 import { claimHostNetns, readNetwork } from './network.js';
 import { processStats, readPids } from './processes.js';
 import type { ReadAhead } from './read-ahead.js';
@@ -48,6 +51,13 @@ export interface GathererOptions {
   runtimes?: readonly RuntimeFactory[];
   /** Opt-in container_label_* / container_env_* labels. */
   extraLabels?: ExtraLabelOptions;
+  /**
+   * The first gather waits for each runtime's first container list, or until it gave no answer for this long
+   * (--runtime-startup-grace; a runtime with no socket is not waited for). Default 10 s.
+   */
+  startupGraceMs?: number;
+  /** A cgroup whose container a runtime is looking up is left out of gathers for at most this long (--label-hold). Default 10 s. */
+  labelHoldMs?: number;
   /** Disk usage: measured in the background by the scheduler; a gather only reads its last complete results. */
   disk?: DiskUsage;
   /**
@@ -56,6 +66,9 @@ export interface GathererOptions {
    */
   readAhead?: ReadAhead;
 }
+
+const DEFAULT_STARTUP_GRACE_MS = 10_000;
+const DEFAULT_LABEL_HOLD_MS = 10_000;
 
 /** One cgroup as read: its snapshot, and the runtime container it is, if any. */
 interface Read {
@@ -72,6 +85,9 @@ export class Gatherer {
   readonly #machine: MachineFacts;
   readonly #startTimes: StartTimes;
   readonly #reads: ReadPlan;
+  readonly #hold: LabelHold;
+  /** Settles once every runtime finished its first list or was given up on (awaited by every gather; once). */
+  #runtimesSettled: Promise<void> | undefined;
   /** Settles when the running gather ends; disk walks on this thread wait for it between their slices. */
   #running: Promise<void> | undefined;
   readonly #holdWalks = (): Promise<void> | undefined => this.#running;
@@ -90,6 +106,7 @@ export class Gatherer {
     );
     this.#startTimes = new StartTimes(layout);
     this.#reads = new ReadPlan(this.#reader, opts.readAhead, this.#procRoot, opts.log);
+    this.#hold = new LabelHold(opts.labelHoldMs ?? DEFAULT_LABEL_HOLD_MS, () => this.#now());
   }
 
   #now(): number {
@@ -112,6 +129,7 @@ export class Gatherer {
     // On the HTTP thread, give the event loop one turn first: requests that arrived together are parsed and join this
     // gather (single-flight) instead of each starting their own after a gather short enough to finish in one slice.
     if (this.#opts.sliceMs !== undefined) await yieldToEventLoop();
+    await this.#waitForRuntimes();
     const timestampMs = this.#now();
     const machine = await this.#machine.current();
     const reads = this.#reads.begin();
@@ -126,17 +144,39 @@ export class Gatherer {
 
     const containers: ContainerSnapshot[] = [];
     const owners: (RuntimeContainer | undefined)[] = [];
+    this.#hold.begin();
     for (const id of paths) {
+      const resolved = this.#resolve(id);
+      if (resolved === 'held') continue;
       await reads.enter(id);
       await slices.maybeYield();
-      const read = this.#readCgroup(id, reads, claimedNetns, meminfo, blkioFiles);
+      const read = this.#readCgroup(id, resolved, reads, claimedNetns, meminfo, blkioFiles);
       if (read === undefined) continue;
       containers.push(read.container);
       owners.push(read.owner);
     }
     reads.finish(paths);
     this.#startTimes.keepOnly(new Set(containers.map((c) => c.id)));
+    this.#hold.keepOnly(new Set(paths));
     return this.#snapshot(timestampMs, machine, deviceNames, containers, owners);
+  }
+
+  /** Once, before the first gather reads anything: each runtime's first list, within the startup grace. */
+  #waitForRuntimes(): Promise<void> {
+    const runtimes = this.#opts.runtimes ?? [];
+    const grace = this.#opts.startupGraceMs ?? DEFAULT_STARTUP_GRACE_MS;
+    this.#runtimesSettled ??= Promise.all(runtimes.map((f) => f.settled(grace))).then(() => undefined);
+    return this.#runtimesSettled;
+  }
+
+  /** The cgroup's labels from the runtimes' caches, or 'held' while a runtime looks its container up. */
+  #resolve(id: string): Resolved | undefined | 'held' {
+    const runtimes = this.#opts.runtimes ?? [];
+    if (runtimes.length === 0) return undefined;
+    const resolved = resolveCgroup(id, runtimes);
+    if (resolved.pending === true && this.#hold.hold(id)) return 'held';
+    if (resolved.pending !== true) this.#hold.release(id);
+    return resolved;
   }
 
   /** Discovery: one readdir per step; an unreadable subtree is counted and skipped, not the whole gather. */
@@ -172,6 +212,7 @@ export class Gatherer {
   /** One cgroup: labels, stats, processes, network, start time. Undefined when it was removed while we read it. */
   #readCgroup(
     id: string,
+    resolved: Resolved | undefined,
     reads: GatherReads,
     claimedNetns: Set<string>,
     meminfo: (pending: Pending) => string | undefined,
@@ -186,8 +227,6 @@ export class Gatherer {
       readMeminfo: () => meminfo(pending),
     };
     if (blkioFiles !== undefined) ctx.blkioFiles = blkioFiles;
-    const runtimes = this.#opts.runtimes ?? [];
-    const resolved = runtimes.length === 0 ? undefined : resolveCgroup(id, runtimes);
     const owner = resolved?.container;
     const cgroup = readCgroupStats(ctx, id);
     const pids = readPids(this.layout, id, pending, read);
@@ -215,6 +254,7 @@ export class Gatherer {
     owners: (RuntimeContainer | undefined)[],
   ): Snapshot {
     const snapshot: Snapshot = { timestampMs, containers, machine, deviceNames, collectorErrors: this.#errors.current() };
+    if ((this.#opts.runtimes ?? []).length > 0) snapshot.labelHold = this.#hold.counts();
     const extra = this.#opts.extraLabels;
     if (extra !== undefined && extraLabelsEnabled(extra)) {
       const { names, values } = extraLabels(owners, extra);

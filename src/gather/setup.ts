@@ -52,7 +52,9 @@ export function createGatherer(opts: GatherOptions, log: Logger, tuning: GatherT
   const gatherer = new Gatherer(opts.layout, {
     ...(disk === undefined ? {} : { disk }),
     runtimes,
-    ...(opts.runtimes === undefined ? {} : { extraLabels: opts.runtimes.extraLabels }),
+    ...(opts.runtimes === undefined
+      ? {}
+      : { extraLabels: opts.runtimes.extraLabels, startupGraceMs: opts.runtimes.startupGraceMs, labelHoldMs: opts.runtimes.labelHoldMs }),
     rootfs: opts.rootfs,
     allowPrefixes: opts.allowPrefixes,
     machineInfoIntervalMs: opts.machineInfoIntervalMs,

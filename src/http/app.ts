@@ -1,12 +1,14 @@
 /**
  * The HTTP layer: routes only. It asks the ScrapeService for expositions and never reads a host file.
- * /healthz answers from the event loop and never waits for a gather; /readyz is ready once a gather succeeded.
+ * /healthz answers from the event loop and never waits for a gather; /readyz is ready once a gather succeeded (the first
+ * gather waits for every configured runtime's first container list, within --runtime-startup-grace). Every answer to
+ * a scrape says how old its data is in X-Podvisor-Result-Age (seconds).
  */
 import Fastify, { type FastifyInstance, type FastifyReply, type FastifyRequest } from 'fastify';
 import { DeadlineError, PodvisorError, errorMessage } from '../errors.js';
-import type { ScrapeService } from '../scrape/service.js';
+import type { ScrapeRequest, ScrapeService } from '../scrape/service.js';
 import type { Logger } from '../log.js';
-import { acceptsGzip, chooseFormat, scrapeBudget } from './negotiate.js';
+import { acceptsGzip, chooseFormat, scrapeBudget, scraperKey } from './negotiate.js';
 
 export interface AppOptions {
   service: ScrapeService;
@@ -30,14 +32,19 @@ export function buildApp(opts: AppOptions): FastifyInstance {
   const app = Fastify({ logger: false, keepAliveTimeout: 65_000 });
 
   const metrics = async (req: FastifyRequest, reply: FastifyReply): Promise<FastifyReply> => {
-    const budget = scrapeBudget(header(req, 'x-prometheus-scrape-timeout-seconds'), opts.defaultScrapeTimeoutMs, opts.scrapeTimeoutOffsetMs);
-    const deadline = performance.now() + budget.ms;
-    const format = chooseFormat(header(req, 'accept'));
-    const gz = acceptsGzip(header(req, 'accept-encoding'));
+    const timeoutHeader = header(req, 'x-prometheus-scrape-timeout-seconds');
+    const budget = scrapeBudget(timeoutHeader, opts.defaultScrapeTimeoutMs, opts.scrapeTimeoutOffsetMs);
+    const request: ScrapeRequest = {
+      format: chooseFormat(header(req, 'accept')),
+      gzip: acceptsGzip(header(req, 'accept-encoding')),
+      budgetMs: budget.ms,
+      budgetText: budget.text,
+      scraper: scraperKey(req.ip, header(req, 'user-agent'), req.url, timeoutHeader),
+    };
     reply.header('vary', 'Accept, Accept-Encoding').header('cache-control', 'no-store');
     try {
-      const e = await opts.service.exposition(format, gz, deadline, budget.text);
-      reply.header('content-type', e.contentType);
+      const e = await opts.service.exposition(request);
+      reply.header('content-type', e.contentType).header('x-podvisor-result-age', e.ageSeconds.toFixed(3));
       if (e.gzipped) reply.header('content-encoding', 'gzip');
       return reply.send(e.body);
     } catch (err) {

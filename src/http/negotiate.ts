@@ -53,3 +53,11 @@ export function scrapeBudget(header: string | undefined, defaultMs: number, offs
   const ms = Math.max(timeoutMs - offsetMs, timeoutMs / 2);
   return { ms, text: `${ms / 1000}s of X-Prometheus-Scrape-Timeout-Seconds=${header}` };
 }
+
+/**
+ * Who is scraping, for learning its schedule: replicas of Prometheus scrape from different addresses; two jobs on one
+ * target differ in path or announced timeout. The query string is part of the path (a different request).
+ */
+export function scraperKey(remoteAddress: string, userAgent: string | undefined, url: string, timeoutHeader: string | undefined): string {
+  return `${remoteAddress}|${userAgent ?? ''}|${url}|${timeoutHeader ?? ''}`;
+}

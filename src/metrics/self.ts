@@ -8,7 +8,7 @@
  */
 import type { Histogram } from '../model/histogram.js';
 import { COLLECTORS, type CollectorName } from '../model/cgroup.js';
-import type { ScrapeStats } from '../model/scrape.js';
+import { SCRAPE_OUTCOMES, type ScrapeOutcome, type ScrapeStats } from '../model/scrape.js';
 import type { Snapshot } from '../model/snapshot.js';
 import { VERSION } from '../version.js';
 import { FamilyWriter, formatLabels, formatValue, type FamilyType, type RenderedFamily } from './exposition.js';
@@ -104,6 +104,18 @@ export const SNAPSHOT_SELF_METRICS: readonly SelfMetricSpec<Snapshot>[] = Object
       }
     },
   },
+  value<Snapshot>(
+    'podvisor_containers_label_held',
+    'gauge',
+    'Cgroups left out of the last gather because their runtime is still looking up their container (they appear, with labels, once it answers).',
+    (s) => s.labelHold?.held,
+  ),
+  value<Snapshot>(
+    'podvisor_container_label_hold_expired_total',
+    'counter',
+    'Cgroups exposed with empty labels because their runtime had not answered the lookup of their container within --label-hold.',
+    (s) => s.labelHold?.expired,
+  ),
   histogram<Snapshot>(
     'podvisor_disk_walk_duration_seconds',
     'Time one disk usage measurement took (a walk, or a runtime snapshot usage call).',
@@ -148,9 +160,44 @@ export const SCRAPE_SELF_METRICS: readonly SelfMetricSpec<ScrapeStats>[] = Objec
   value<ScrapeStats>(
     'podvisor_scrape_deadline_exceeded_total',
     'counter',
-    'Scrapes answered 503 because the gather could not finish before the scrape deadline.',
+    'Scrapes answered 503 because the gather could not finish before the scrape deadline and no result younger than --max-result-age was at hand.',
     (s) => s.deadlineExceeded,
   ),
+  byKey<ScrapeStats, ScrapeOutcome>(
+    'podvisor_scrapes_total',
+    'Scrapes by how they were answered: fresh (waited for a gather, or joined one in flight), ahead (from a gather started just before a predicted scrape), stale (the fresh gather missed the deadline; the newest result younger than --max-result-age answered), deadline_exceeded (503: nothing young enough), error (the gather failed).',
+    'result',
+    SCRAPE_OUTCOMES,
+    (s) => s.scrapes,
+    true,
+  ),
+  histogram<ScrapeStats>(
+    'podvisor_scrape_result_age_seconds',
+    'Age of the data each scrape was answered with: from the start of the gather that produced it to the answer.',
+    (s) => s.resultAge,
+  ),
+  value<ScrapeStats>(
+    'podvisor_gathers_ahead_total',
+    'counter',
+    "Gathers started ahead of a scrape predicted from its scraper's schedule (--gather-ahead).",
+    (s) => s.gathersAhead,
+  ),
+  value<ScrapeStats>(
+    'podvisor_gather_ahead_misses_total',
+    'counter',
+    "Predicted scrapes that did not come when expected; the scraper's schedule is then learned again before any gather is started for it.",
+    (s) => s.aheadMisses,
+  ),
+  {
+    name: 'podvisor_scrape_schedules',
+    help: 'Scrapers seen recently, by whether their schedule is predicted (gathers start ahead of them) or still being learned.',
+    type: 'gauge',
+    collect(s, write) {
+      if (s.schedules === undefined) return;
+      write(s.schedules.predicted, { state: 'predicted' });
+      write(s.schedules.scrapers - s.schedules.predicted, { state: 'learning' });
+    },
+  },
   value<ScrapeStats>('podvisor_cgroups', 'gauge', 'Cgroups reported by the last successful gather.', (s) => s.cgroups),
   {
     name: 'podvisor_build_info',
@@ -161,6 +208,9 @@ export const SCRAPE_SELF_METRICS: readonly SelfMetricSpec<ScrapeStats>[] = Objec
     },
   },
 ]);
+
+/** Upper bounds of podvisor_scrape_result_age_seconds: sub-second when gathering ahead, up to --max-result-age when stale. */
+export const RESULT_AGE_BUCKETS: readonly number[] = [0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120, 300];
 
 /** Upper bounds of podvisor_gather_duration_seconds. */
 export const GATHER_DURATION_BUCKETS: readonly number[] = [0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30];

@@ -50,4 +50,6 @@ export interface Snapshot {
   filesystems?: readonly FilesystemStats[];
   /** The disk-usage measurements' own counts; absent without disk usage. */
   disk?: DiskWalkStats;
+  /** Cgroups left out of this gather while their runtime looks them up, and holds that ran out since start. */
+  labelHold?: { held: number; expired: number };
 }

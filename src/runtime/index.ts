@@ -16,6 +16,10 @@ export interface RuntimeConfig {
   containerdNamespaces: readonly string[];
   crioEndpoint: string;
   timeoutMs: number;
+  /** --runtime-startup-grace: how long the first gather waits for a runtime that gives no answer. */
+  startupGraceMs: number;
+  /** --label-hold: how long a cgroup whose container is being looked up is left out of gathers. */
+  labelHoldMs: number;
   extraLabels: ExtraLabelOptions;
 }
 

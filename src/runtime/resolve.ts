@@ -1,18 +1,21 @@
 /**
  * From a cgroup path to the kubelet's labels, using the runtime factories' caches (never a daemon call on the
- * gather path: a miss schedules a background lookup and the cgroup is reported raw, with empty labels, until then).
+ * gather path: a miss schedules a background lookup and says so, `pending`, and the gather holds the cgroup back until
+ * the lookup answers; a cgroup no runtime is looking up is reported raw, with empty labels).
  */
 import { EMPTY_LABELS, type ContainerLabels, type RuntimeContainer } from '../model/runtime.js';
 import { parseCgroupPath } from './cgroup-ids.js';
 import type { RuntimeFactory } from './factory.js';
 
 /** What resolution needs of a factory: its cache, never a daemon call. */
-export type LabelSource = Pick<RuntimeFactory, 'runtime' | 'get' | 'lookup' | 'pod' | 'byCgroupPath'>;
+export type LabelSource = Pick<RuntimeFactory, 'runtime' | 'get' | 'lookup' | 'pending' | 'pod' | 'byCgroupPath'>;
 
 export interface Resolved {
   labels: ContainerLabels;
   /** The runtime's container, when the cgroup is one. */
   container?: RuntimeContainer;
+  /** A runtime is looking the cgroup's container id up: its labels are not known yet (the gather holds it back). */
+  pending?: boolean;
 }
 
 const RAW: Resolved = { labels: EMPTY_LABELS };
@@ -45,8 +48,13 @@ export function resolveCgroup(path: string, factories: readonly LabelSource[]): 
     if (c !== undefined) return { labels: kubeletLabels(c), container: c };
   }
   if (id !== undefined) {
-    for (const f of factories) if (byId(f)) f.lookup(id);
-    return RAW;
+    let pending = false;
+    for (const f of factories) {
+      if (!byId(f)) continue;
+      f.lookup(id);
+      pending ||= f.pending(id);
+    }
+    return pending ? { labels: EMPTY_LABELS, pending } : RAW;
   }
   if (parsed.podUid !== undefined) {
     for (const f of factories) {

@@ -1,7 +1,10 @@
 /**
  * What a scrape asks for, without HTTP: "the exposition in this format, by this deadline".
  * One single-flight gather serves every concurrent scrape; the assembled body (and its gzip) is built once per
- * gather and format and shared, so memory does not grow with concurrent scrapes.
+ * gather and format and shared, so memory does not grow with concurrent scrapes. A scraper that keeps a schedule is
+ * answered from a gather started just ahead of it (ahead.ts); a scrape whose gather cannot finish by its deadline is
+ * answered from the newest result while that is younger than --max-result-age, so a gather slower than the scrape
+ * timeout cannot lock the target out.
  */
 import { gzip } from 'node:zlib';
 import { promisify } from 'node:util';
@@ -12,11 +15,15 @@ import type { RuntimeStatus } from '../model/runtime.js';
 import type { ScrapeStats } from '../model/scrape.js';
 import { assemble, CONTENT_TYPES, encodeFamilies, type ExpositionFormat } from '../metrics/exposition.js';
 import { ProcessMetrics } from '../metrics/process.js';
-import { GATHER_DURATION_BUCKETS, renderSelfFamilies, SCRAPE_SELF_METRICS } from '../metrics/self.js';
+import { GATHER_DURATION_BUCKETS, RESULT_AGE_BUCKETS, renderSelfFamilies, SCRAPE_SELF_METRICS } from '../metrics/self.js';
+import { GatherAhead, REAL_CLOCK, type Clock } from './ahead.js';
 import type { GatherEngine, GatherResult } from './engine.js';
 import { SingleFlight } from './single-flight.js';
 
 const gzipAsync = promisify(gzip);
+
+/** Scrapers whose last request format is remembered (for building their body ahead). */
+const MAX_WANTS = 64;
 
 /**
  * Level 1: 12 ms for the 4.8 MB body of 200 containers (level 6: 22 ms, 12% smaller). One 1 MiB output chunk: with
@@ -30,6 +37,20 @@ export interface Exposition {
   body: Buffer;
   contentType: string;
   gzipped: boolean;
+  /** Seconds from the start of the gather this answer comes from to now. */
+  ageSeconds: number;
+}
+
+/** One scrape, as the HTTP layer saw it. */
+export interface ScrapeRequest {
+  format: ExpositionFormat;
+  gzip: boolean;
+  /** How long the answer may take, from now. */
+  budgetMs: number;
+  /** How the deadline came about, for the 503's text. */
+  budgetText: string;
+  /** Who scrapes (remote address, User-Agent, path, announced timeout): its schedule is learned. Absent: never predicted. */
+  scraper?: string;
 }
 
 export interface ReadyState {
@@ -39,53 +60,97 @@ export interface ReadyState {
   lastErrorAt?: string;
   lastContainers?: number;
   lastDurationSeconds?: number;
-  /** Runtime registration: up or not, version, last error. Not part of readiness: a missing runtime degrades labels. */
+  /** Runtime registration: up or not, version, last error. The first gather waits for each runtime's first list. */
   runtimes?: RuntimeStatus[];
+}
+
+export interface ScrapeServiceOptions {
+  /** Reuse a gather younger than this for a new scrape (--min-gather-interval). */
+  minGatherIntervalMs: number;
+  /** When the fresh gather misses the deadline, answer with the newest result if it is at most this old (--max-result-age). */
+  maxResultAgeMs: number;
+  /** Learn scrapers' schedules and gather ahead of them (--gather-ahead). */
+  gatherAhead: boolean;
+  /** Node.js process metrics appended to every body (one set per process). */
+  processMetrics?: ProcessMetrics;
+  clock?: Clock;
+}
+
+/** A successful gather and when it ran, on the service's clock. */
+interface Gathered {
+  result: GatherResult;
+  startedAt: number;
 }
 
 export class ScrapeService {
   readonly #engine: GatherEngine;
   readonly #process: ProcessMetrics;
+  readonly #clock: Clock;
+  readonly #maxResultAgeMs: number;
   readonly #stats: ScrapeStats = {
     gathers: { success: 0, error: 0 },
     gatherDuration: newHistogram(GATHER_DURATION_BUCKETS),
     coalesced: 0,
     deadlineExceeded: 0,
+    scrapes: { fresh: 0, ahead: 0, stale: 0, deadline_exceeded: 0, error: 0 },
+    resultAge: newHistogram(RESULT_AGE_BUCKETS),
+    gathersAhead: 0,
+    aheadMisses: 0,
   };
   readonly #log: Logger;
-  readonly #flight: SingleFlight<GatherResult>;
+  readonly #flight: SingleFlight<Gathered>;
+  readonly #ahead: GatherAhead | undefined;
+  /** The newest successful gather: answers a scrape whose fresh gather is late, and a predicted scrape. */
+  #latest: Gathered | undefined;
+  /** What each known scraper asked for last, so a gather ahead of it can build that body in advance. */
+  readonly #wants = new Map<string, { format: ExpositionFormat; gzip: boolean }>();
   readonly #bodies = new WeakMap<GatherResult, Map<string, Promise<Buffer>>>();
   #state: ReadyState = { ready: false };
 
-  /** `processMetrics`: Node.js process metrics appended to every body (one set per process). */
-  constructor(engine: GatherEngine, log: Logger, minGatherIntervalMs: number, processMetrics: ProcessMetrics = new ProcessMetrics()) {
+  constructor(engine: GatherEngine, log: Logger, opts: ScrapeServiceOptions) {
     this.#engine = engine;
-    this.#process = processMetrics;
+    this.#process = opts.processMetrics ?? new ProcessMetrics();
+    this.#clock = opts.clock ?? REAL_CLOCK;
+    this.#maxResultAgeMs = opts.maxResultAgeMs;
     this.#log = log;
-    this.#flight = new SingleFlight(() => this.#gather(), minGatherIntervalMs);
+    this.#flight = new SingleFlight(
+      () => this.#gather(),
+      opts.minGatherIntervalMs,
+      () => this.#clock.now(),
+    );
+    this.#ahead = opts.gatherAhead
+      ? new GatherAhead({ clock: this.#clock, inFlight: () => this.#flight.current(), gather: (keys) => this.#gatherAhead(keys) })
+      : undefined;
   }
 
   get state(): Readonly<ReadyState> {
     return this.#state;
   }
 
-  async #gather(): Promise<GatherResult> {
-    const start = performance.now();
-    const end = (): void => observe(this.#stats.gatherDuration, (performance.now() - start) / 1000);
+  async #gather(): Promise<Gathered> {
+    const startedAt = this.#clock.now();
+    const end = (): number => {
+      const ms = this.#clock.now() - startedAt;
+      observe(this.#stats.gatherDuration, ms / 1000);
+      this.#ahead?.timed(ms);
+      return ms;
+    };
     try {
-      const r = await this.#engine.gather();
+      const result = await this.#engine.gather();
       end();
       this.#stats.gathers.success++;
-      this.#stats.cgroups = r.containers;
+      this.#stats.cgroups = result.containers;
       this.#state = {
         ...this.#state,
         ready: true,
-        lastSuccessAt: new Date(r.timestampMs).toISOString(),
-        lastContainers: r.containers,
-        lastDurationSeconds: Math.round(r.durationMs) / 1000,
-        runtimes: r.runtimes,
+        lastSuccessAt: new Date(result.timestampMs).toISOString(),
+        lastContainers: result.containers,
+        lastDurationSeconds: Math.round(result.durationMs) / 1000,
+        runtimes: result.runtimes,
       };
-      return r;
+      const gathered = { result, startedAt };
+      if (this.#latest === undefined || this.#latest.startedAt < startedAt) this.#latest = gathered;
+      return gathered;
     } catch (err) {
       end();
       this.#stats.gathers.error++;
@@ -93,6 +158,20 @@ export class ScrapeService {
       this.#log.error('gather failed', { error: errorMessage(err) });
       throw err;
     }
+  }
+
+  /** A gather for the expected scrapes of `scrapers`; each one's body is built as soon as it is done. */
+  #gatherAhead(scrapers: readonly string[]): void {
+    this.#stats.gathersAhead++;
+    this.#flight.get().value.then(
+      (g) => {
+        for (const key of scrapers) {
+          const want = this.#wants.get(key);
+          if (want !== undefined) this.#body(g.result, want.format, want.gzip).catch(() => undefined);
+        }
+      },
+      () => undefined,
+    );
   }
 
   /** Starts a gather now (at startup, so /readyz turns ready without waiting for the first scrape). */
@@ -104,15 +183,74 @@ export class ScrapeService {
   }
 
   /**
-   * The exposition for `format`, or a DeadlineError once `deadline` (a performance.now() instant) has passed.
-   * The gather itself is never cancelled by a late scrape: it finishes and serves the next one.
+   * The exposition a scrape asks for, by its deadline. A predicted scrape is answered from the gather started ahead of
+   * it; any other waits for a gather (joining the one in flight). When that gather cannot finish in time, the newest
+   * result answers if it is younger than --max-result-age; otherwise a DeadlineError (503). A gather is never
+   * cancelled by a late scrape: it finishes and serves the next one.
    */
-  async exposition(format: ExpositionFormat, wantGzip: boolean, deadline: number, budgetText: string): Promise<Exposition> {
+  async exposition(req: ScrapeRequest): Promise<Exposition> {
+    const deadline = this.#clock.now() + req.budgetMs;
+    const { source, kind } = this.#source(req);
+    let gathered: Gathered;
+    let served: 'fresh' | 'ahead' | 'stale' = kind;
+    try {
+      gathered = await this.#beforeDeadline(source, deadline, req.budgetText);
+    } catch (err) {
+      const latest = this.#latest;
+      if (!(err instanceof DeadlineError) || latest === undefined || this.#clock.now() - latest.startedAt > this.#maxResultAgeMs) {
+        this.#failed(err);
+        throw err;
+      }
+      gathered = latest;
+      served = 'stale';
+    }
+    let body: Buffer;
+    try {
+      body = await this.#beforeDeadline(this.#body(gathered.result, req.format, req.gzip), deadline, req.budgetText);
+    } catch (err) {
+      this.#failed(err);
+      throw err;
+    }
+    this.#stats.scrapes[served]++;
+    const ageSeconds = Math.max(0, this.#clock.now() - gathered.startedAt) / 1000;
+    observe(this.#stats.resultAge, ageSeconds);
+    return { body, contentType: CONTENT_TYPES[req.format], gzipped: req.gzip, ageSeconds };
+  }
+
+  /** Where a scrape's answer comes from: the result gathered ahead of it, the gather in flight, or a new gather. */
+  #source(req: ScrapeRequest): { source: Promise<Gathered>; kind: 'fresh' | 'ahead' } {
+    const ahead = this.#ahead;
+    if (ahead !== undefined && req.scraper !== undefined) {
+      this.#wants.set(req.scraper, { format: req.format, gzip: req.gzip });
+      const arrival = ahead.observe(req.scraper);
+      if (this.#wants.size > MAX_WANTS) this.#wants.delete(this.#wants.keys().next().value ?? '');
+      const interval = ahead.intervalOf(req.scraper);
+      if (arrival.scheduled && interval !== undefined) {
+        const running = this.#flight.current();
+        if (running !== undefined) {
+          this.#stats.coalesced++;
+          return { source: running, kind: 'ahead' };
+        }
+        const latest = this.#latest;
+        const now = this.#clock.now();
+        // Newer than what this scraper got last time, and young: the gather started ahead of this scrape.
+        if (latest !== undefined && latest.startedAt >= (arrival.previousMs ?? -Infinity) && now - latest.startedAt <= ahead.maxAheadAgeMs(interval)) {
+          return { source: Promise.resolve(latest), kind: 'ahead' };
+        }
+      }
+    }
     const flight = this.#flight.get();
     if (flight.shared) this.#stats.coalesced++;
-    const result = await this.#beforeDeadline(flight.value, deadline, budgetText);
-    const body = await this.#beforeDeadline(this.#body(result, format, wantGzip), deadline, budgetText);
-    return { body, contentType: CONTENT_TYPES[format], gzipped: wantGzip };
+    return { source: flight.value, kind: 'fresh' };
+  }
+
+  #failed(err: unknown): void {
+    if (err instanceof DeadlineError) {
+      this.#stats.deadlineExceeded++;
+      this.#stats.scrapes.deadline_exceeded++;
+    } else {
+      this.#stats.scrapes.error++;
+    }
   }
 
   #body(result: GatherResult, format: ExpositionFormat, wantGzip: boolean): Promise<Buffer> {
@@ -131,20 +269,24 @@ export class ScrapeService {
   }
 
   async #assemble(result: GatherResult, format: ExpositionFormat): Promise<Buffer> {
+    if (this.#ahead !== undefined) {
+      this.#stats.aheadMisses = this.#ahead.misses;
+      this.#stats.schedules = this.#ahead.counts();
+    }
     const self = renderSelfFamilies(SCRAPE_SELF_METRICS, this.#stats);
     const proc = await this.#process.families();
     return assemble([result.body, encodeFamilies(self), encodeFamilies(proc)], format);
   }
 
   async #beforeDeadline<T>(p: Promise<T>, deadline: number, budgetText: string): Promise<T> {
-    const left = deadline - performance.now();
-    let timer: NodeJS.Timeout | undefined;
+    const left = deadline - this.#clock.now();
+    let timer: unknown;
     const late = new Promise<never>((_, reject) => {
-      timer = setTimeout(
+      timer = this.#clock.setTimeout(
         () =>
           reject(
             new DeadlineError(
-              `the gather did not finish within the scrape deadline (${budgetText}); it goes on in the background and its result will serve the next scrape`,
+              `the gather did not finish within the scrape deadline (${budgetText}) and no result younger than ${this.#maxResultAgeMs / 1000}s (--max-result-age) was at hand; it goes on in the background and its result will serve the next scrape`,
             ),
           ),
         Math.max(0, left),
@@ -152,15 +294,13 @@ export class ScrapeService {
     });
     try {
       return await Promise.race([p, late]);
-    } catch (err) {
-      if (err instanceof DeadlineError) this.#stats.deadlineExceeded++;
-      throw err;
     } finally {
-      clearTimeout(timer);
+      this.#clock.clearTimeout(timer);
     }
   }
 
   close(): Promise<void> {
+    this.#ahead?.close();
     return this.#engine.close();
   }
 }

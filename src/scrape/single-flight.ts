@@ -21,6 +21,11 @@ export class SingleFlight<T> {
     this.#now = now;
   }
 
+  /** The run in flight, if any. */
+  current(): Promise<T> | undefined {
+    return this.#inFlight;
+  }
+
   get(): Flight<T> {
     if (this.#inFlight !== undefined) return { value: this.#inFlight, shared: true };
     if (this.#last !== undefined && this.#now() - this.#last.startedAt < this.#minAgeMs) return { value: this.#last.value, shared: true };

@@ -15,6 +15,13 @@ interface Pending {
   timer: NodeJS.Timeout;
 }
 
+/**
+ * The first gather of each worker with runtimes configured also waits for the runtimes' first container lists (which take as long as the
+ * runtime needs to answer one inspect per container; see --runtime-startup-grace): --gather-timeout is not the bound
+ * for that wait, this much more is.
+ */
+export const FIRST_GATHER_ALLOWANCE_MS = 10 * 60_000;
+
 /** The worker's entry next to this module in dist/. Tests running from source pass a shim that loads worker.ts. */
 const WORKER_URL = new URL('./worker.js', import.meta.url);
 
@@ -23,6 +30,8 @@ export class WorkerEngine implements GatherEngine {
   readonly #log: Logger;
   readonly #timeoutMs: number;
   #worker: Worker | undefined;
+  /** Gathers asked of the current worker. */
+  #asked = 0;
   readonly #pending = new Map<number, Pending>();
   #nextId = 1;
   #closed = false;
@@ -70,11 +79,16 @@ export class WorkerEngine implements GatherEngine {
 
   gather(): Promise<GatherResult> {
     if (this.#closed) return Promise.reject(new GatherError('gather engine is closed'));
-    this.#worker ??= this.#spawn();
+    if (this.#worker === undefined) {
+      this.#worker = this.#spawn();
+      this.#asked = 0;
+    }
     const w = this.#worker;
     const id = this.#nextId++;
+    const waitsForRuntimes = this.#asked++ === 0 && this.#init.engine.runtimes !== undefined;
+    const limitMs = waitsForRuntimes ? this.#timeoutMs + FIRST_GATHER_ALLOWANCE_MS : this.#timeoutMs;
     return new Promise<GatherResult>((resolve, reject) => {
-      const timer = setTimeout(() => this.#fail(w, `gather did not finish within ${this.#timeoutMs / 1000}s; restarting the gather worker`), this.#timeoutMs);
+      const timer = setTimeout(() => this.#fail(w, `gather did not finish within ${limitMs / 1000}s; restarting the gather worker`), limitMs);
       this.#pending.set(id, { resolve, reject, timer });
       w.postMessage({ type: 'gather', id });
     });

@@ -55,6 +55,8 @@ function isRuntimeConfig(v: unknown): boolean {
     isStringArray(v.containerdNamespaces) &&
     typeof v.crioEndpoint === 'string' &&
     typeof v.timeoutMs === 'number' &&
+    typeof v.startupGraceMs === 'number' &&
+    typeof v.labelHoldMs === 'number' &&
     typeof x.storeContainerLabels === 'boolean' &&
     isStringArray(x.whitelistedContainerLabels) &&
     isStringArray(x.envMetadataWhitelist)

@@ -41,7 +41,7 @@ for (const host of hosts) {
   t.test(`promtool check metrics on the whole /metrics body of ${host}`, async (t) => {
     if (!(await requireDaemon(t, 'promtool'))) return;
     const root = copyFixtureHost(host);
-    const service = new ScrapeService(fixtureEngine(root), silentLogger, 0);
+    const service = new ScrapeService(fixtureEngine(root), silentLogger, { minGatherIntervalMs: 0, maxResultAgeMs: 0, gatherAhead: false });
     const app = buildApp({ service, log: silentLogger, defaultScrapeTimeoutMs: 10_000, scrapeTimeoutOffsetMs: 500 });
     t.teardown(async () => {
       await app.close();

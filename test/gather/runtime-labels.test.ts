@@ -1,7 +1,7 @@
 /**
  * Runtime factories in a gather: labels on container and pod cgroups, network only on the namespace owner, opt-in
- * container_label_* on every series, and a CRI-O container labelled after a cache miss (through the real CRI-O
- * client against a fake CRI-O).
+ * container_label_* on every series, and a CRI-O container held back on a cache miss and labelled once looked up
+ * (through the real CRI-O client against a fake CRI-O).
  */
 import t, { type Test } from 'tap';
 import fs from 'node:fs';
@@ -95,7 +95,7 @@ t.test('containerd pod: labels, pod cgroup, network on the sandbox only, opt-in 
   t.match(text, /\npodvisor_runtime_info\{runtime="containerd",version="1\.7\.0-beta\.3",parsed_version="1\.7\.0",api_version=""\} 1\n/);
 });
 
-t.test('CRI-O: a miss degrades to raw labels, the background inspect fills them for the next gather', async (t) => {
+t.test('CRI-O: a miss holds the container back until the background inspect fills its labels', async (t) => {
   const root = fixture(t);
   const id = 'c'.repeat(64);
   const scope = `${POD}/crio-${id}.scope`;
@@ -120,7 +120,12 @@ t.test('CRI-O: a miss degrades to raw labels, the background inspect fills them 
   await until('CRI-O registration', () => factory.status().up);
   const g = gatherer(root, [factory]);
   const first = await g.gather();
-  t.equal(first.containers.find((c) => c.id === scope)?.labels.pod, '', 'first gather: not cached yet, reported raw');
+  t.equal(
+    first.containers.find((c) => c.id === scope),
+    undefined,
+    'first gather: being looked up, so left out rather than exposed unlabelled',
+  );
+  t.same(first.labelHold, { held: 1, expired: 0 }, 'and counted as held');
   await until('the background inspect', () => factory.get(id) !== undefined);
   const second = await g.gather();
   t.same(second.containers.find((c) => c.id === scope)?.labels, {

@@ -51,7 +51,7 @@ class FakeEngine implements GatherEngine {
 
 function setup(delayMs: number, minGatherIntervalMs = 0) {
   const engine = new FakeEngine(delayMs);
-  const service = new ScrapeService(engine, silentLogger, minGatherIntervalMs);
+  const service = new ScrapeService(engine, silentLogger, { minGatherIntervalMs, maxResultAgeMs: 0, gatherAhead: false });
   const app = buildApp({ service, log: silentLogger, defaultScrapeTimeoutMs: 10_000, scrapeTimeoutOffsetMs: 500 });
   return { engine, service, app };
 }
@@ -146,6 +146,27 @@ t.test('X-Prometheus-Scrape-Timeout-Seconds is honoured with a clear 503', async
   t.equal(ok.statusCode, 200);
   t.equal(engine.gathers, 1, 'the late gather was not thrown away');
   t.equal(metricValue(ok.body, 'podvisor_scrape_deadline_exceeded_total'), 1);
+});
+
+t.test('with --max-result-age, a late gather is answered from the newest result, and says how old it is', async (t) => {
+  const engine = new FakeEngine(0);
+  const service = new ScrapeService(engine, silentLogger, { minGatherIntervalMs: 0, maxResultAgeMs: 60_000, gatherAhead: false });
+  const app = buildApp({ service, log: silentLogger, defaultScrapeTimeoutMs: 10_000, scrapeTimeoutOffsetMs: 500 });
+  t.teardown(() => app.close());
+  const first = await app.inject({ url: '/metrics' });
+  t.equal(first.statusCode, 200);
+  t.match(first.headers['x-podvisor-result-age'], /^\d+\.\d{3}$/, 'the age of the data, in seconds');
+  const release = engine.hold();
+  t.teardown(release);
+  const r = await app.inject({ url: '/metrics', headers: { 'x-prometheus-scrape-timeout-seconds': '1' } });
+  t.equal(r.statusCode, 200, 'not a 503: the first result is young enough');
+  t.equal(engine.finished, 1, 'answered while the second gather was still running');
+  t.match(r.body, /container_cpu_usage_seconds_total\{[^}]*\} 1\n/, 'from the first gather');
+  t.ok(Number(r.headers['x-podvisor-result-age']) >= 0.5, 'at least the deadline old');
+  release();
+  const after = await app.inject({ url: '/metrics' });
+  t.equal(metricValue(after.body, 'podvisor_scrapes_total{result="stale"}'), 1, 'counted as stale');
+  t.equal(metricValue(after.body, 'podvisor_scrape_deadline_exceeded_total'), 0, 'and not as a 503');
 });
 
 t.test('gzip and OpenMetrics', async (t) => {

@@ -1,5 +1,5 @@
 import t from 'tap';
-import { acceptsGzip, chooseFormat, scrapeBudget } from '../../src/http/negotiate.js';
+import { acceptsGzip, chooseFormat, scrapeBudget, scraperKey } from '../../src/http/negotiate.js';
 
 t.test('chooseFormat', async (t) => {
   // Prometheus 3's default Accept header (docs/instrumenting/content_negotiation.md).
@@ -36,4 +36,13 @@ t.test('scrapeBudget', async (t) => {
   t.same(scrapeBudget('garbage', 7_000, 500).ms, 7_000);
   t.same(scrapeBudget('-3', 7_000, 500).ms, 7_000);
   t.match(scrapeBudget('10', 10_000, 500).text, /9\.5s of X-Prometheus-Scrape-Timeout-Seconds=10/);
+});
+
+t.test('scraperKey tells replicas and jobs apart', async (t) => {
+  const a = scraperKey('10.0.0.7', 'Prometheus/2.53.0', '/metrics/cadvisor', '10');
+  t.not(a, scraperKey('10.0.0.8', 'Prometheus/2.53.0', '/metrics/cadvisor', '10'), 'another replica');
+  t.not(a, scraperKey('10.0.0.7', 'Prometheus/2.53.0', '/metrics', '10'), 'another path (job)');
+  t.not(a, scraperKey('10.0.0.7', 'Prometheus/2.53.0', '/metrics/cadvisor', '5'), 'another timeout (job)');
+  t.not(a, scraperKey('10.0.0.7', 'curl/8.0', '/metrics/cadvisor', '10'), 'another client');
+  t.equal(a, scraperKey('10.0.0.7', 'Prometheus/2.53.0', '/metrics/cadvisor', '10'), 'the same scraper');
 });

@@ -26,12 +26,13 @@ function container(id: string, extra: Partial<RuntimeContainer> = {}): RuntimeCo
   };
 }
 
-/** A factory whose cache holds `containers`; lookups are recorded. */
-function source(runtime: RuntimeName, containers: RuntimeContainer[]): LabelSource & { lookups: string[] } {
+/** A factory whose cache holds `containers`; lookups are recorded; ids in `looking` are pending. */
+function source(runtime: RuntimeName, containers: RuntimeContainer[], looking: readonly string[] = []): LabelSource & { lookups: string[] } {
   const lookups: string[] = [];
   return {
     runtime,
     lookups,
+    pending: (id) => looking.includes(id),
     get: (id) => containers.find((c) => c.id === id),
     lookup: (id) => {
       lookups.push(id);

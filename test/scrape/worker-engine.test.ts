@@ -1,6 +1,7 @@
 import t from 'tap';
 import fs from 'node:fs';
-import { WorkerEngine } from '../../src/scrape/worker-engine.js';
+import { FIRST_GATHER_ALLOWANCE_MS, WorkerEngine } from '../../src/scrape/worker-engine.js';
+import type { RuntimeConfig } from '../../src/runtime/index.js';
 import { LocalEngine } from '../../src/scrape/engine.js';
 import type { GatherOptions } from '../../src/gather/setup.js';
 import { loadLayout } from '../../src/cgroup/layout.js';
@@ -67,4 +68,27 @@ t.test('a gather that outlives --gather-timeout is abandoned with a clear error'
     fs.rmSync(root, { recursive: true, force: true });
   });
   await t.rejects(worker.gather(), /gather did not finish within 0\.001s; restarting the gather worker/);
+});
+
+t.test("a worker's first gather may also wait for the runtimes' first lists: --gather-timeout bounds the gathers after it", async (t) => {
+  const root = copyFixtureHost('v2-systemd');
+  // Runtimes configured, all turned off (empty endpoints): nothing to wait for, but the first gather's bound is the same.
+  const runtimes: RuntimeConfig = {
+    dockerEndpoint: '',
+    containerdAddress: '',
+    containerdNamespaces: [],
+    crioEndpoint: '',
+    timeoutMs: 1000,
+    startupGraceMs: 1000,
+    labelHoldMs: 1000,
+    extraLabels: { storeContainerLabels: false, whitelistedContainerLabels: [], envMetadataWhitelist: [] },
+  };
+  const worker = new WorkerEngine({ ...options(root), runtimes }, silentLogger, 'error', 1, ENTRY);
+  t.teardown(async () => {
+    await worker.close();
+    fs.rmSync(root, { recursive: true, force: true });
+  });
+  const first = await worker.gather();
+  t.ok(first.containers > 5, `the first gather is not held to the 1 ms --gather-timeout (${FIRST_GATHER_ALLOWANCE_MS / 60_000} min more)`);
+  await t.rejects(worker.gather(), /gather did not finish within 0\.001s/, 'the next one is');
 });

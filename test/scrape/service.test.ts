@@ -1,0 +1,209 @@
+/**
+ * The scrape service on a fake clock: a scrape whose gather misses its deadline is answered from the newest result
+ * while that is young enough; a scraper that keeps a schedule is answered from a gather started just ahead of it; and
+ * gathers never outnumber scrapes.
+ */
+import t from 'tap';
+import { ScrapeService, type ScrapeRequest } from '../../src/scrape/service.js';
+import { DeadlineError } from '../../src/errors.js';
+import { encodeFamilies, FamilyWriter } from '../../src/metrics/exposition.js';
+import type { GatherEngine, GatherResult } from '../../src/scrape/engine.js';
+import { silentLogger } from '../../src/log.js';
+import { FakeClock } from '../support/fake-clock.js';
+
+/** Gathers that take `durationMs` of the fake clock; each body carries its gather's number. */
+class ClockedEngine implements GatherEngine {
+  gathers = 0;
+  readonly #clock: FakeClock;
+  durationMs: number;
+  constructor(clock: FakeClock, durationMs: number) {
+    this.#clock = clock;
+    this.durationMs = durationMs;
+  }
+  gather(): Promise<GatherResult> {
+    const n = ++this.gathers;
+    return new Promise((resolve) => {
+      this.#clock.setTimeout(() => {
+        const w = new FamilyWriter('podvisor_test_gather', 'Which gather answered.', 'gauge');
+        w.sample('', n);
+        resolve({ timestampMs: 0, durationMs: this.durationMs, containers: 1, body: encodeFamilies([w.finish()]), runtimes: [] });
+      }, this.durationMs);
+    });
+  }
+  async close(): Promise<void> {}
+}
+
+function setup(durationMs: number, opts: { maxResultAgeMs?: number; gatherAhead?: boolean } = {}) {
+  const clock = new FakeClock(1_000_000);
+  const engine = new ClockedEngine(clock, durationMs);
+  const service = new ScrapeService(engine, silentLogger, {
+    minGatherIntervalMs: 0,
+    maxResultAgeMs: opts.maxResultAgeMs ?? 90_000,
+    gatherAhead: opts.gatherAhead ?? true,
+    clock,
+  });
+  return { clock, engine, service };
+}
+
+function request(budgetMs: number, scraper?: string): ScrapeRequest {
+  return { format: 'text', gzip: false, budgetMs, budgetText: `${budgetMs / 1000}s`, ...(scraper === undefined ? {} : { scraper }) };
+}
+
+/** Which gather a body came from, and a self-metric's value in it. */
+function gatherOf(body: Buffer): number {
+  return Number(/^podvisor_test_gather (\d+)$/m.exec(body.toString())?.[1]);
+}
+function sample(body: Buffer, line: string): number | undefined {
+  const m = body
+    .toString()
+    .split('\n')
+    .find((l) => l.startsWith(`${line} `));
+  return m === undefined ? undefined : Number(m.split(' ').pop());
+}
+
+type Outcome = { ok: true; gather: number; age: number; body: Buffer } | { ok: false; error: unknown };
+
+/** One scrape: starts it, moves the clock on 10 ms at a time until it is answered (at most `waitMs`), reports how it ended. */
+async function scrape(clock: FakeClock, service: ScrapeService, req: ScrapeRequest, waitMs: number): Promise<Outcome> {
+  let outcome: Outcome | undefined;
+  const p = service.exposition(req).then(
+    (e) => (outcome = { ok: true, gather: gatherOf(e.body), age: e.ageSeconds, body: e.body }),
+    (error: unknown) => (outcome = { ok: false, error }),
+  );
+  await clock.advance(0);
+  for (let waited = 0; outcome === undefined && waited < waitMs; waited += 10) await clock.advance(10);
+  await p;
+  if (outcome === undefined) throw new Error('scrape did not end');
+  return outcome;
+}
+
+for (const ahead of [false, true]) {
+  t.test(
+    `a deadline shorter than the gather: every scrape after the first answers, from the newest result (gather ahead ${ahead ? 'on' : 'off'})`,
+    async (t) => {
+      // Prometheus at scrape_interval 1s: a 0.5 s budget; the gather takes 0.8 s.
+      const { clock, engine, service } = setup(800, { gatherAhead: ahead });
+      t.teardown(() => service.close());
+      const start = clock.now();
+      const outcomes: Outcome[] = [];
+      for (let i = 0; i < 12; i++) {
+        await clock.advanceTo(start + i * 1000);
+        outcomes.push(await scrape(clock, service, request(500, 'prometheus'), 500));
+      }
+      const first = outcomes[0];
+      t.ok(first !== undefined && !first.ok && first.error instanceof DeadlineError, 'the first scrape has nothing to fall back on: 503');
+      const rest = outcomes.slice(1);
+      t.same(
+        rest.map((o) => o.ok),
+        rest.map(() => true),
+        'every later scrape answered 200',
+      );
+      const gathers = rest.map((o) => (o.ok ? o.gather : 0));
+      t.ok(
+        gathers.every((g, i) => g >= 1 && g >= (gathers[i - 1] ?? 0)),
+        `each from a real gather, never an older one than the scrape before: ${gathers.join(',')}`,
+      );
+      t.ok(engine.gathers <= outcomes.length, `gathers (${engine.gathers}) do not exceed scrapes (${outcomes.length})`);
+      const last = rest[rest.length - 1];
+      t.ok(
+        last?.ok === true &&
+          (sample(last.body, 'podvisor_scrapes_total{result="stale"}') ?? 0) + (sample(last.body, 'podvisor_scrapes_total{result="ahead"}') ?? 0) >= 1,
+        'counted',
+      );
+      t.ok(last?.ok === true && sample(last.body, 'podvisor_scrapes_total{result="deadline_exceeded"}') === 1, 'the one 503 counted');
+    },
+  );
+}
+
+t.test('a result older than --max-result-age does not answer: 503', async (t) => {
+  const { clock, service } = setup(800, { maxResultAgeMs: 1_000, gatherAhead: false });
+  t.teardown(() => service.close());
+  const first = await scrape(clock, service, request(900), 900);
+  t.equal(first.ok, true, 'the first gather fits its deadline');
+  await clock.advance(5_000);
+  const late = await scrape(clock, service, request(500), 500);
+  t.ok(!late.ok && late.error instanceof DeadlineError, 'the newest result is 5 s old, the limit 1 s');
+});
+
+t.test('a scraper on a schedule is answered from a gather started just ahead of it', async (t) => {
+  const { clock, engine, service } = setup(300);
+  t.teardown(() => service.close());
+  const start = clock.now();
+  const key = '10.0.0.7|Prometheus/2.53.0|/metrics|10';
+  // Learning: three scrapes at a 5 s interval, each waits for its own gather.
+  for (let i = 0; i < 3; i++) {
+    await clock.advanceTo(start + i * 5_000);
+    const o = await scrape(clock, service, request(9_500, key), 9_500);
+    t.equal(o.ok && o.gather, i + 1, `learning scrape ${i + 1} gathered`);
+  }
+  t.equal(engine.gathers, 3);
+  // Just before the next scrape a gather starts by itself...
+  await clock.advanceTo(start + 15_000 - 1);
+  t.equal(engine.gathers, 4, 'a gather was started ahead of the expected scrape');
+  await clock.advanceTo(start + 15_000);
+  const e = await service.exposition(request(9_500, key));
+  t.equal(gatherOf(e.body), 4, 'answered from it, without moving the clock (no wait for a gather)');
+  t.ok(e.ageSeconds > 0.3 && e.ageSeconds < 1, `data ${e.ageSeconds}s old: the gather time plus a margin`);
+  // Another scraper without a schedule gathers as before.
+  const other = await scrape(clock, service, request(9_500, 'curl'), 9_500);
+  t.equal(other.ok && other.gather, 5, 'an unscheduled scrape gathers');
+  // Three more on schedule: each answered ahead, one gather each.
+  for (let i = 4; i < 7; i++) {
+    await clock.advanceTo(start + i * 5_000);
+    const o = await scrape(clock, service, request(9_500, key), 0);
+    t.ok(o.ok && o.age < 1, `scheduled scrape ${i} answered at once with young data`);
+  }
+  t.equal(engine.gathers, 8, 'one gather per scrape');
+  const final = await scrape(clock, service, request(9_500, 'curl'), 9_500);
+  t.ok(final.ok && (sample(final.body, 'podvisor_scrapes_total{result="ahead"}') ?? 0) === 4, 'four scrapes answered ahead');
+  t.ok(final.ok && sample(final.body, 'podvisor_gathers_ahead_total') === 4);
+  t.ok(final.ok && (sample(final.body, 'podvisor_scrape_result_age_seconds_bucket{le="1"}') ?? 0) >= 4);
+  t.ok(final.ok && sample(final.body, 'podvisor_scrape_schedules{state="predicted"}') === 1);
+});
+
+t.test('a scraper that stops: one gather ahead at most is wasted, then predictions stop', async (t) => {
+  const { clock, engine, service } = setup(300);
+  t.teardown(() => service.close());
+  const start = clock.now();
+  for (let i = 0; i < 3; i++) {
+    await clock.advanceTo(start + i * 5_000);
+    await scrape(clock, service, request(9_500, 'p'), 9_500);
+  }
+  await clock.advanceTo(start + 600_000);
+  t.equal(engine.gathers, 4, 'the gather for the scrape that never came, and none after');
+  const o = await scrape(clock, service, request(9_500, 'curl'), 9_500);
+  t.ok(o.ok && sample(o.body, 'podvisor_gather_ahead_misses_total') === 1, 'the miss is counted');
+  t.ok(o.ok && sample(o.body, 'podvisor_scrape_schedules{state="predicted"}') === 0);
+});
+
+t.test('two scrapers expected close together share one gather', async (t) => {
+  const { clock, engine, service } = setup(300);
+  t.teardown(() => service.close());
+  const start = clock.now();
+  for (let i = 0; i < 3; i++) {
+    await clock.advanceTo(start + i * 10_000);
+    await scrape(clock, service, request(9_500, 'a'), 9_500);
+    await clock.advanceTo(start + i * 10_000 + 100);
+    await scrape(clock, service, request(9_500, 'b'), 9_500);
+  }
+  const before = engine.gathers;
+  await clock.advanceTo(start + 30_000);
+  const a = await scrape(clock, service, request(9_500, 'a'), 0);
+  await clock.advanceTo(start + 30_100);
+  const b = await scrape(clock, service, request(9_500, 'b'), 0);
+  t.equal(engine.gathers - before, 1, 'one gather for both');
+  t.ok(a.ok && b.ok && a.gather === b.gather, 'both answered from it');
+});
+
+t.test('--gather-ahead=false: no gather without a scrape', async (t) => {
+  const { clock, engine, service } = setup(300, { gatherAhead: false });
+  t.teardown(() => service.close());
+  const start = clock.now();
+  for (let i = 0; i < 5; i++) {
+    await clock.advanceTo(start + i * 5_000);
+    await scrape(clock, service, request(9_500, 'p'), 9_500);
+  }
+  await clock.advanceTo(start + 60_000);
+  t.equal(engine.gathers, 5, 'one gather per scrape, none ahead');
+  t.equal(clock.pending, 0, 'no timer left behind');
+});
