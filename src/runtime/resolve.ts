@@ -34,7 +34,8 @@ export function kubeletLabels(c: RuntimeContainer): ContainerLabels {
  * Factories are asked in order (raw is what is left). A cgroup a runtime named as its container's cgroup (containerd's
  * `linux.cgroupsPath`) is that container. Otherwise a cgroup whose name says which runtime made it
  * (`cri-containerd-<id>.scope`, `crio-<id>.scope`, `docker-<id>.scope`) is only looked up there; a bare `<id>`
- * (cgroupfs) in each. Pod-level cgroups (`…/pod<uid>`) get `pod` and `namespace` from their containers.
+ * (cgroupfs) in each. Pod-level cgroups (`…/pod<uid>`) get `pod` and `namespace` from their containers. containerd's
+ * copy of a Docker container (namespace `moby`) defers to Docker (deferToDocker).
  */
 export function resolveCgroup(path: string, factories: readonly LabelSource[]): Resolved {
   const parsed = parseCgroupPath(path);
@@ -45,7 +46,9 @@ export function resolveCgroup(path: string, factories: readonly LabelSource[]): 
   const byId = (f: LabelSource): boolean => id !== undefined && (parsed.hint === undefined || f.runtime === parsed.hint);
   for (const f of factories) {
     const c = f.byCgroupPath(path) ?? (byId(f) && id !== undefined ? f.get(id) : undefined);
-    if (c !== undefined) return { labels: kubeletLabels(c), container: c };
+    if (c === undefined) continue;
+    if (isDockersOwn(c)) return deferToDocker(c, factories);
+    return { labels: kubeletLabels(c), container: c };
   }
   if (id !== undefined) {
     let pending = false;
@@ -63,6 +66,30 @@ export function resolveCgroup(path: string, factories: readonly LabelSource[]): 
     }
   }
   return RAW;
+}
+
+/**
+ * Docker runs each of its containers through containerd, in containerd's `moby` namespace, under the same id and
+ * cgroup: that copy has neither Docker's name nor the kubelet's labels (cri-dockerd puts them on the Docker container).
+ */
+function isDockersOwn(c: RuntimeContainer): boolean {
+  return c.runtime === 'containerd' && c.namespace === 'moby';
+}
+
+/**
+ * A cgroup claimed by containerd's copy of a Docker container is Docker's: its labels come from Docker, and while
+ * Docker is still looking the container up the cgroup is pending (held back). Only when Docker is off, down or does
+ * not know the id does containerd's copy label it.
+ */
+function deferToDocker(copy: RuntimeContainer, factories: readonly LabelSource[]): Resolved {
+  const docker = factories.find((f) => f.runtime === 'docker');
+  if (docker !== undefined) {
+    const own = docker.get(copy.id);
+    if (own !== undefined) return { labels: kubeletLabels(own), container: own };
+    docker.lookup(copy.id);
+    if (docker.pending(copy.id)) return { labels: EMPTY_LABELS, pending: true };
+  }
+  return { labels: kubeletLabels(copy), container: copy };
 }
 
 /** `[^a-zA-Z0-9_]` → `_`, as cAdvisor sanitizes label keys. */

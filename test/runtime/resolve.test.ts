@@ -120,10 +120,19 @@ t.test('a cgroup the runtime named (containerd spec cgroupsPath) resolves whatev
   t.equal(r.container?.id, 'not-an-id');
 });
 
-t.test('factory order wins: Docker (by id) before containerd’s moby view of the same container (by cgroupsPath)', async (t) => {
+t.test('containerd’s moby copy of a Docker container defers to Docker: its labels, or held while Docker looks it up', async (t) => {
   const path = `/kubepods/burstable/pod${UID}/${ID}`;
   const docker = source('docker', [container(ID, { runtime: 'docker', name: 'k8s_app', image: 'nginx:1.25' })]);
-  const moby = source('containerd', [container(ID, { name: ID, image: '', labels: {}, cgroupsPath: path })]);
-  t.equal(resolveCgroup(path, [docker, moby]).labels.name, 'k8s_app');
-  t.equal(resolveCgroup(path, [source('docker', []), moby]).labels.name, ID, 'until Docker knows it, containerd’s view serves');
+  const mobyCopy = container(ID, { runtime: 'containerd', namespace: 'moby', name: ID, image: '', labels: {}, cgroupsPath: path });
+  const moby = source('containerd', [mobyCopy]);
+  t.equal(resolveCgroup(path, [docker, moby]).labels.name, 'k8s_app', 'Docker knows it');
+  t.equal(resolveCgroup(path, [moby, docker]).labels.name, 'k8s_app', 'whatever the order');
+  const looking = source('docker', [], [ID]);
+  const held = resolveCgroup(path, [looking, moby]);
+  t.same([held.pending, held.labels.name], [true, ''], 'Docker is still looking it up: pending, not labelled by the copy');
+  t.same(looking.lookups, [ID], 'and Docker was asked');
+  t.equal(resolveCgroup(path, [source('docker', []), moby]).labels.name, ID, 'Docker does not know it (down, or not its own): the copy serves');
+  t.equal(resolveCgroup(path, [moby]).labels.name, ID, 'no Docker factory: the copy serves');
+  const k8s = source('containerd', [{ ...mobyCopy, namespace: 'k8s.io' }]);
+  t.equal(resolveCgroup(path, [source('docker', [], [ID]), k8s]).labels.name, ID, 'a k8s.io container is containerd’s own: no deferring');
 });
