@@ -22,6 +22,10 @@ import { SingleFlight } from './single-flight.js';
 
 const gzipAsync = promisify(gzip);
 
+function bodyKey(format: ExpositionFormat, gzip: boolean): string {
+  return `${format}${gzip ? '+gzip' : ''}`;
+}
+
 /** Scrapers whose last request format is remembered (for building their body ahead). */
 const MAX_WANTS = 64;
 
@@ -105,6 +109,8 @@ export class ScrapeService {
   /** What each known scraper asked for last, so a gather ahead of it can build that body in advance. */
   readonly #wants = new Map<string, { format: ExpositionFormat; gzip: boolean }>();
   readonly #bodies = new WeakMap<GatherResult, Map<string, Promise<Buffer>>>();
+  /** Per body format, the newest gather whose body in that format is built: a late scrape's instant answer. */
+  readonly #built = new Map<string, Gathered>();
   #state: ReadyState = { ready: false };
 
   constructor(engine: GatherEngine, log: Logger, opts: ScrapeServiceOptions) {
@@ -167,7 +173,7 @@ export class ScrapeService {
       (g) => {
         for (const key of scrapers) {
           const want = this.#wants.get(key);
-          if (want !== undefined) this.#body(g.result, want.format, want.gzip).catch(() => undefined);
+          if (want !== undefined) this.#body(g, want.format, want.gzip).catch(() => undefined);
         }
       },
       () => undefined,
@@ -196,17 +202,19 @@ export class ScrapeService {
     try {
       gathered = await this.#beforeDeadline(source, deadline, req.budgetText);
     } catch (err) {
-      const latest = this.#latest;
-      if (!(err instanceof DeadlineError) || latest === undefined || this.#clock.now() - latest.startedAt > this.#maxResultAgeMs) {
+      // The late gather goes on; its body is built when it ends, so the next scrape can answer from it at once.
+      if (err instanceof DeadlineError) source.then((g) => this.#body(g, req.format, req.gzip)).catch(() => undefined);
+      const stale = err instanceof DeadlineError ? this.#stale(req) : undefined;
+      if (stale === undefined) {
         this.#failed(err);
         throw err;
       }
-      gathered = latest;
+      gathered = stale;
       served = 'stale';
     }
     let body: Buffer;
     try {
-      body = await this.#beforeDeadline(this.#body(gathered.result, req.format, req.gzip), deadline, req.budgetText);
+      body = await this.#beforeDeadline(this.#body(gathered, req.format, req.gzip), deadline, req.budgetText);
     } catch (err) {
       this.#failed(err);
       throw err;
@@ -244,6 +252,18 @@ export class ScrapeService {
     return { source: flight.value, kind: 'fresh' };
   }
 
+  /**
+   * What answers a scrape whose gather is late: the newest result whose body in the asked format is already built
+   * (answered at once, though the deadline has passed), else the newest result; either only if young enough.
+   */
+  #stale(req: ScrapeRequest): Gathered | undefined {
+    const now = this.#clock.now();
+    const young = (g: Gathered | undefined): g is Gathered => g !== undefined && now - g.startedAt <= this.#maxResultAgeMs;
+    const built = this.#built.get(bodyKey(req.format, req.gzip));
+    if (young(built)) return built;
+    return young(this.#latest) ? this.#latest : undefined;
+  }
+
   #failed(err: unknown): void {
     if (err instanceof DeadlineError) {
       this.#stats.deadlineExceeded++;
@@ -253,17 +273,30 @@ export class ScrapeService {
     }
   }
 
-  #body(result: GatherResult, format: ExpositionFormat, wantGzip: boolean): Promise<Buffer> {
+  /**
+   * The body of a gather in one format, built once and shared. A gzipped body is built from a plain one that is not
+   * kept (unless asked for itself), so a result held for later scrapes keeps only what was asked.
+   */
+  #body(gathered: Gathered, format: ExpositionFormat, wantGzip: boolean): Promise<Buffer> {
+    const { result } = gathered;
     let cache = this.#bodies.get(result);
     if (cache === undefined) {
       cache = new Map();
       this.#bodies.set(result, cache);
     }
-    const key = `${format}${wantGzip ? '+gzip' : ''}`;
+    const key = bodyKey(format, wantGzip);
     let body = cache.get(key);
     if (body === undefined) {
-      body = wantGzip ? this.#body(result, format, false).then((plain) => gzipAsync(plain, GZIP_OPTIONS)) : this.#assemble(result, format);
+      const plain = cache.get(bodyKey(format, false));
+      body = wantGzip ? (plain ?? this.#assemble(result, format)).then((b) => gzipAsync(b, GZIP_OPTIONS)) : this.#assemble(result, format);
       cache.set(key, body);
+      body.then(
+        () => {
+          const built = this.#built.get(key);
+          if (built === undefined || built.startedAt < gathered.startedAt) this.#built.set(key, gathered);
+        },
+        () => undefined,
+      );
     }
     return body;
   }
