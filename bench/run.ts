@@ -4,14 +4,15 @@
  * For each container count N (ascending; containers are added, never recreated): the scenario (lib/scenario.ts,
  * lib/files.ts), then `--rounds` rounds of podvisor and cAdvisor, interleaved ABBA, each exporter started fresh for its
  * round (lib/measure.ts), and the native reader after each pair (lib/native.ts); at 200 containers (or the largest N)
- * the disk walker (lib/walker.ts). Then a markdown report (lib/report.ts) and an SVG chart (lib/chart.ts) in --out,
- * and the raw data as JSON in bench/.work/runs/. Containers are removed at the end, on failure and on Ctrl-C, unless
+ * the disk walker (lib/walker.ts); at the largest N, the Prometheus-like scrapers (lib/prom.ts: podvisor with and without
+ * gather-ahead, and cAdvisor). Then a markdown report (lib/report.ts) and SVG charts (lib/chart.ts) in --out, and the
+ * raw data as JSON in bench/.work/runs/. Containers are removed at the end, on failure and on Ctrl-C, unless
  * --keep. bench/README.md describes every measure.
  */
 import fs from 'node:fs';
 import path from 'node:path';
 import { HELP, parse, UsageError, type Args } from './lib/args.js';
-import { renderChart } from './lib/chart.js';
+import { renderChart, renderPromChart } from './lib/chart.js';
 import { installSignalHandlers, interrupted, onCleanup, runCleanup } from './lib/cleanup.js';
 import { errorMessage } from './lib/exec.js';
 import { REPO, startCadvisor, startPodvisor, type ExporterKind } from './lib/exporter.js';
@@ -20,8 +21,9 @@ import { measureRound, type RoundConfig } from './lib/measure.js';
 import { runNativeReader } from './lib/native.js';
 import { preflight, takeLock } from './lib/preflight.js';
 import { loadavg } from './lib/proc.js';
+import { knowsGatherAhead, PROM_ACCEPT, PROM_LABELS, PROM_USER_AGENT, promRun, promScrapers, type PromData, type PromExporter } from './lib/prom.js';
 import { renderReport } from './lib/report.js';
-import { summarizeN, targets, walkerTargets, type NData, type RunData } from './lib/results.js';
+import { promTargets, summarizeN, summarizeProm, targets, walkerTargets, type NData, type RunData } from './lib/results.js';
 import { checkLeftovers, containersFor, down, ensure } from './lib/scenario.js';
 import { latencyUnderWalks, throughput, upperDirs } from './lib/walker.js';
 
@@ -43,6 +45,8 @@ function estimateMinutes(a: Args): number {
     s += a.rounds * (round + (a.cadvisor === undefined ? 0 : round + a.runs * n * 0.0005 + n * 0.06) + a.runs * n * 0.0006);
   }
   if (!a.skipWalker) s += 90 + ((Math.min(maxN, 200) / 2) * a.filesPerContainer * 16) / 500_000;
+  // Per exporter: start, named and first disk pass (~25 s + N × 0.05 s; cAdvisor's fs pass more), warm-up, window, stop.
+  if (!a.skipProm) s += (a.cadvisor === undefined ? 2 : 3) * (30 + maxN * 0.05 + a.promWarmupSeconds + a.promSeconds);
   return s / 60;
 }
 
@@ -52,13 +56,16 @@ function outputBase(dir: string, date: string, counts: number[]): string {
   for (let i = 2; ; i++) if (!fs.existsSync(`${base}-${i}.md`)) return `${base}-${i}`;
 }
 
-function writeOutputs(data: RunData, outDir: string): { md: string; svg: string } {
+function writeOutputs(data: RunData, outDir: string): { md: string; charts: string } {
   fs.mkdirSync(outDir, { recursive: true });
   const base = outputBase(outDir, data.startedAt.slice(0, 10), data.options.containers);
   const svg = `${base}.svg`;
   fs.writeFileSync(svg, renderChart(data));
-  fs.writeFileSync(`${base}.md`, renderReport(data, path.basename(svg)));
-  return { md: `${base}.md`, svg };
+  const promChart = renderPromChart(data);
+  const promSvg = promChart === undefined ? undefined : `${base}-prom.svg`;
+  if (promSvg !== undefined && promChart !== undefined) fs.writeFileSync(promSvg, promChart);
+  fs.writeFileSync(`${base}.md`, renderReport(data, path.basename(svg), promSvg === undefined ? undefined : path.basename(promSvg)));
+  return { md: `${base}.md`, charts: [svg, ...(promSvg === undefined ? [] : [promSvg])].map((f) => path.relative(process.cwd(), f)).join(' and ') };
 }
 
 function saveJson(data: RunData): string {
@@ -88,6 +95,9 @@ async function bench(a: Args): Promise<void> {
       warmups: WARMUPS,
       keep: a.keep,
       skipWalker: a.skipWalker,
+      skipProm: a.skipProm,
+      promWarmupSeconds: a.promWarmupSeconds,
+      promSeconds: a.promSeconds,
       command: `npm run bench -- ${process.argv
         .slice(2)
         .map((x) => (x.startsWith(REPO) ? path.relative(REPO, x) : x))
@@ -111,6 +121,7 @@ async function bench(a: Args): Promise<void> {
     `containers ${a.containers.join(', ')}, ${a.filesPerContainer} files each, ${a.rounds} round(s) of ${kinds.join(' + ')}; about ${Math.ceil(estimateMinutes(a))} min`,
   );
   const walkerN = a.containers.includes(200) ? 200 : Math.max(...a.containers);
+  const maxN = Math.max(...a.containers);
   const cadvisorLog = path.join(REPO, 'bench/.work/bench-cadvisor.log');
 
   for (const n of a.containers) {
@@ -159,17 +170,62 @@ async function bench(a: Args): Promise<void> {
       data.walker = { n, throughput: tp, latency };
       saveJson(data);
     }
+    if (!a.skipProm && n === maxN) {
+      const aheadFlag = await knowsGatherAhead();
+      if (!aheadFlag) data.notes.push('Prometheus-like scrapers: this podvisor has no --gather-ahead flag; both podvisor runs used its default flags');
+      const prom: PromData = {
+        n,
+        warmupS: a.promWarmupSeconds,
+        measuredS: a.promSeconds,
+        scrapers: promScrapers(),
+        accept: PROM_ACCEPT,
+        userAgent: PROM_USER_AGENT,
+        aheadFlag,
+        runs: [],
+      };
+      data.prom = prom;
+      const exporters: PromExporter[] = a.cadvisor === undefined ? ['ahead', 'today'] : ['ahead', 'today', 'cadvisor'];
+      log(
+        `Prometheus-like scrapers (${prom.scrapers.map((x) => `${x.intervalS} s`).join(', ')}): ${exporters.map((e) => PROM_LABELS[e]).join(', ')}; ${prom.warmupS} s warm-up + ${prom.measuredS} s each`,
+      );
+      for (const exporter of exporters) {
+        const flags = exporter === 'today' && aheadFlag ? ['--gather-ahead=false'] : [];
+        const start = exporter === 'cadvisor' ? () => startCadvisor(a.cadvisor ?? '', cadvisorLog, { readyTimeoutMs: 120_000 }) : () => startPodvisor(flags);
+        const { names, dockerNames, readyTimeoutS } = cfg(0);
+        const r = await promRun(exporter, flags, start, {
+          n,
+          names,
+          dockerNames,
+          readyTimeoutS,
+          log,
+          warmupS: prom.warmupS,
+          measuredS: prom.measuredS,
+          scrapers: prom.scrapers,
+        });
+        prom.runs.push(r);
+        const bad = r.scrapes.filter((x) => x.measured && x.status !== '200').length;
+        if (bad > 0) data.notes.push(`Prometheus-like scrapers, ${PROM_LABELS[exporter]}: ${bad} measured scrape(s) answered other than 200 (or not at all)`);
+        if (r.counters === undefined && exporter !== 'cadvisor')
+          data.notes.push(
+            `Prometheus-like scrapers, ${PROM_LABELS[exporter]}: no podvisor body before the measured window (warm-up too short?): gathers and scrapes n/a`,
+          );
+        saveJson(data);
+      }
+    }
   }
   data.finishedAt = new Date().toISOString();
   data.loadEnd = loadavg();
   const json = saveJson(data);
-  const { md, svg } = writeOutputs(data, a.out);
+  const { md, charts } = writeOutputs(data, a.out);
   await runCleanup(log);
   for (const s of data.perN.map(summarizeN)) {
     for (const t of targets(s)) log(`N=${s.n} ${t.verdict.padEnd(4)} ${t.what}: ${t.measured}`);
   }
   if (data.walker !== undefined) for (const t of walkerTargets(data.walker)) log(`N=${data.walker.n} ${t.verdict.padEnd(4)} ${t.what}: ${t.measured}`);
-  log(`report ${path.relative(process.cwd(), md)}, chart ${path.relative(process.cwd(), svg)}, data ${path.relative(process.cwd(), json)}`);
+  const prom = summarizeProm(data);
+  if (data.prom !== undefined && prom !== undefined)
+    for (const t of promTargets(data.prom, prom)) log(`N=${prom.n} ${t.verdict.padEnd(4)} ${t.what}: ${t.measured}`);
+  log(`report ${path.relative(process.cwd(), md)}, chart ${charts}, data ${path.relative(process.cwd(), json)}`);
 }
 
 async function main(): Promise<void> {
@@ -189,8 +245,8 @@ async function main(): Promise<void> {
   }
   if (a.fromJson !== undefined) {
     const data = JSON.parse(fs.readFileSync(a.fromJson, 'utf8')) as RunData;
-    const { md, svg } = writeOutputs(data, a.out);
-    log(`report ${path.relative(process.cwd(), md)}, chart ${path.relative(process.cwd(), svg)}`);
+    const { md, charts } = writeOutputs(data, a.out);
+    log(`report ${path.relative(process.cwd(), md)}, chart ${charts}`);
     return;
   }
   await bench(a);

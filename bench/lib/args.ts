@@ -13,6 +13,10 @@ export interface Args {
   keep: boolean;
   out: string;
   skipWalker: boolean;
+  /** the Prometheus-like scrapers scenario (lib/prom.ts): warm-up and measured window, s */
+  promWarmupSeconds: number;
+  promSeconds: number;
+  skipProm: boolean;
   help: boolean;
   fromJson?: string;
 }
@@ -32,6 +36,11 @@ and cc. See bench/README.md.
   --rounds <n>                 rounds per exporter and container count (default 3)
   --idle-seconds <s>           idle window, a scrape every 15 s (default 60; ≥ 60 covers one disk-usage cycle)
   --skip-walker                skip the disk walker measurements (throughput vs du, latency under walks)
+  --prom-warmup-seconds <s>    Prometheus-like scrapers (5, 15, 30 s) at the largest count: warm-up before the
+                               measured window, per exporter (default 95: the 30 s scraper's third scrape, which
+                               makes its schedule learnable, comes up to 90 s after the scrapers start)
+  --prom-seconds <s>           Prometheus-like scrapers: the measured window, per exporter (default 120)
+  --skip-prom                  skip the Prometheus-like scrapers scenario
   --keep                       leave the containers running afterwards (reused by the next run)
   --out <dir>                  where <date>-<counts>.md and .svg go (default bench/results)
   --from-json <file>           only re-render the report and chart of a saved run (bench/.work/runs/*.json)
@@ -54,6 +63,9 @@ const OPTIONS = {
   rounds: { type: 'string' },
   'idle-seconds': { type: 'string' },
   'skip-walker': { type: 'boolean' },
+  'prom-warmup-seconds': { type: 'string' },
+  'prom-seconds': { type: 'string' },
+  'skip-prom': { type: 'boolean' },
   keep: { type: 'boolean' },
   out: { type: 'string' },
   'from-json': { type: 'string' },
@@ -83,6 +95,9 @@ export function parse(argv: readonly string[]): Args {
     keep: values.keep ?? false,
     out: path.resolve(values.out ?? path.join(REPO, 'bench/results')),
     skipWalker: values['skip-walker'] ?? false,
+    promWarmupSeconds: int('prom-warmup-seconds', values['prom-warmup-seconds'], 95, 0),
+    promSeconds: int('prom-seconds', values['prom-seconds'], 120, 5),
+    skipProm: values['skip-prom'] ?? false,
     help: values.help ?? false,
   };
   if (values.cadvisor !== undefined) a.cadvisor = path.resolve(values.cadvisor);

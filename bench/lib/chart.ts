@@ -1,9 +1,10 @@
 /**
  * The run's chart as hand-written SVG (no chart library): two panels against container count, scrape latency (p50,
  * whiskers min–p95; podvisor, cAdvisor and the native floor) and RSS at rest (median, whiskers min–max; podvisor and
- * cAdvisor).
+ * cAdvisor). The Prometheus-like scrapers scenario (one container count, a few exporters) gets its own small bar
+ * chart: scrape p50 per exporter, a tick at p99, the native floor's pass p50 as a dashed line.
  */
-import { summarizeN, type RunData } from './results.js';
+import { summarizeN, summarizeProm, type RunData } from './results.js';
 import type { Summary } from './stats.js';
 
 interface Series {
@@ -154,4 +155,66 @@ export function renderChart(data: RunData): string {
     '</svg>',
     '',
   ].join('\n');
+}
+
+const PROM_COLORS: Record<string, string> = { ahead: '#1f6fb4', today: '#7fa9d6', cadvisor: '#e0761a' };
+
+/** The Prometheus-like scrapers' bar chart, or undefined when the run has no such scenario. */
+export function renderPromChart(data: RunData): string | undefined {
+  const s = summarizeProm(data);
+  if (s === undefined || s.runs.length === 0) return undefined;
+  const w = 720;
+  const left = 230;
+  const barW = w - left - 90;
+  const rowH = 34;
+  const top = 56;
+  const h = top + s.runs.length * rowH + 50;
+  const values = [...s.runs.flatMap((r) => [r.all.latency.median, Math.min(r.all.latency.p99, r.all.latency.median * 3)]), s.floor.median].filter(
+    Number.isFinite,
+  );
+  const step = niceStep(Math.max(...values, 1) * 1.05);
+  const xMax = Math.ceil((Math.max(...values, 1) * 1.05) / step) * step;
+  const px = (v: number): number => left + (Math.min(v, xMax) / xMax) * barW;
+  const out: string[] = [
+    `<svg xmlns="http://www.w3.org/2000/svg" width="${w}" height="${h}" viewBox="0 0 ${w} ${h}" font-family="sans-serif" font-size="12">`,
+    `<rect width="${w}" height="${h}" fill="#fff"/>`,
+    `<text x="${w / 2}" y="22" text-anchor="middle" font-size="14" font-weight="bold">${esc(`Prometheus-like scrapers (5, 15, 30 s), ${s.n} containers: scrape p50 (tick: p99)`)}</text>`,
+  ];
+  for (let v = 0; v <= xMax + 1e-9; v += step) {
+    out.push(`<line x1="${px(v).toFixed(1)}" x2="${px(v).toFixed(1)}" y1="${top - 6}" y2="${top + s.runs.length * rowH}" stroke="#e5e5e5"/>`);
+    out.push(`<text x="${px(v).toFixed(1)}" y="${top + s.runs.length * rowH + 16}" text-anchor="middle" font-size="11">${fmtTick(v)}</text>`);
+  }
+  out.push(`<text x="${left + barW / 2}" y="${top + s.runs.length * rowH + 34}" text-anchor="middle">ms</text>`);
+  s.runs.forEach((r, i) => {
+    const y = top + i * rowH;
+    const color = PROM_COLORS[r.exporter] ?? '#6b6b6b';
+    const p50 = r.all.latency.median;
+    out.push(`<text x="${left - 8}" y="${y + rowH / 2 + 4}" text-anchor="end">${esc(r.label)}</text>`);
+    if (!Number.isFinite(p50)) {
+      out.push(`<text x="${left + 4}" y="${y + rowH / 2 + 4}" fill="#999">no answer</text>`);
+      return;
+    }
+    out.push(
+      `<rect x="${left}" y="${y + 6}" width="${Math.max(1, px(p50) - left).toFixed(1)}" height="${rowH - 12}" fill="${color}"><title>${esc(`${r.label}: p50 ${p50.toFixed(1)} ms, p99 ${r.all.latency.p99.toFixed(1)} ms, max ${r.all.latency.max.toFixed(1)} ms, ${r.all.latency.n} scrapes`)}</title></rect>`,
+    );
+    const p99 = r.all.latency.p99;
+    if (Number.isFinite(p99))
+      out.push(
+        `<line x1="${px(p99).toFixed(1)}" x2="${px(p99).toFixed(1)}" y1="${y + 4}" y2="${y + rowH - 4}" stroke="${color}" stroke-width="2"/>`,
+        `<line x1="${px(p50).toFixed(1)}" x2="${px(p99).toFixed(1)}" y1="${y + rowH / 2}" y2="${y + rowH / 2}" stroke="${color}" stroke-width="1"/>`,
+      );
+    const labelX = Math.max(px(p50), Number.isFinite(p99) ? px(p99) : 0) + 6;
+    out.push(
+      `<text x="${labelX.toFixed(1)}" y="${y + rowH / 2 + 4}" font-size="11">${p50 >= 100 ? p50.toFixed(0) : p50.toFixed(1)} ms${p99 > xMax ? ` (p99 ${p99.toFixed(0)})` : ''}</text>`,
+    );
+  });
+  if (Number.isFinite(s.floor.median)) {
+    const fx = px(s.floor.median).toFixed(1);
+    out.push(`<line x1="${fx}" x2="${fx}" y1="${top - 10}" y2="${top + s.runs.length * rowH}" stroke="#6b6b6b" stroke-width="1.5" stroke-dasharray="6 4"/>`);
+    out.push(
+      `<text x="${fx}" y="${top - 14}" text-anchor="middle" font-size="11" fill="#6b6b6b">native floor, one pass: ${s.floor.median.toFixed(1)} ms</text>`,
+    );
+  }
+  out.push('</svg>', '');
+  return out.join('\n');
 }

@@ -105,34 +105,27 @@ const diskWalks = (body: string): number =>
   metric(body, 'podvisor_disk_walks_total{result="timeout"}') +
   metric(body, 'podvisor_disk_walks_total{result="error"}');
 
-/** Starts the exporter with `start`, measures one round, stops it (also on failure). */
-export async function measureRound(kind: ExporterKind, start: () => Promise<Exporter>, cfg: RoundConfig): Promise<RoundResult> {
-  const say = (s: string): void => cfg.log(`N=${cfg.n} round ${cfg.round + 1} ${kind}: ${s}`);
-  const loadBefore = loadavg();
-  const t0 = performance.now();
-  const e = await start();
-  try {
-    return await measure(e, kind, cfg, say, t0, loadBefore);
-  } catch (err) {
-    const exited = e.proc.exitCode !== null || e.proc.signalCode !== null;
-    throw new Error(
-      `N=${cfg.n} round ${cfg.round + 1} ${kind}: ${err instanceof Error ? err.message : String(err)}${exited ? ` (${kind} exited: ${e.tail()})` : ''}`,
-      { cause: err },
-    );
-  } finally {
-    await stopExporter(e);
-  }
+export interface Steady {
+  /** spawn → every bench container named in /metrics */
+  readyS: number;
+  /** named → first disk-usage pass seen complete (undefined: not seen within 300 s) */
+  diskSettleS: number | undefined;
+  /** the last scrape made while waiting */
+  last: Scrape;
 }
 
-async function measure(e: Exporter, kind: ExporterKind, cfg: RoundConfig, say: (s: string) => void, t0: number, loadBefore: string): Promise<RoundResult> {
-  const pid = e.pid;
-  let non200 = 0;
-  const get = async (timeoutMs = 300_000): Promise<Scrape> => {
-    const s = await scrape(e.url, { timeoutMs });
-    if (s.status !== 200) non200++;
-    return s;
-  };
-
+/**
+ * Steps 1 and 2 of a round, also used by the scenario of lib/prom.ts: scrapes with `get` every second until /metrics
+ * names every bench container (fails after `readyTimeoutS` from `t0`, the spawn), then until the first disk-usage pass
+ * is seen complete (300 s at most, then goes on).
+ */
+export async function untilSteady(
+  kind: ExporterKind,
+  get: () => Promise<Scrape>,
+  cfg: Pick<RoundConfig, 'n' | 'names' | 'dockerNames' | 'readyTimeoutS'>,
+  t0: number,
+  say: (s: string) => void,
+): Promise<Steady> {
   // 1. every bench container named
   let last: Scrape;
   const readyDeadline = t0 + cfg.readyTimeoutS * 1000;
@@ -170,6 +163,42 @@ async function measure(e: Exporter, kind: ExporterKind, cfg: RoundConfig, say: (
     last = await get();
   }
   say(`named after ${readyS.toFixed(1)} s, disk pass ${diskSettleS === undefined ? 'not seen' : `${diskSettleS.toFixed(1)} s later`}`);
+
+  return { readyS, diskSettleS, last };
+}
+
+/** Starts the exporter with `start`, measures one round, stops it (also on failure). */
+export async function measureRound(kind: ExporterKind, start: () => Promise<Exporter>, cfg: RoundConfig): Promise<RoundResult> {
+  const say = (s: string): void => cfg.log(`N=${cfg.n} round ${cfg.round + 1} ${kind}: ${s}`);
+  const loadBefore = loadavg();
+  const t0 = performance.now();
+  const e = await start();
+  try {
+    return await measure(e, kind, cfg, say, t0, loadBefore);
+  } catch (err) {
+    const exited = e.proc.exitCode !== null || e.proc.signalCode !== null;
+    throw new Error(
+      `N=${cfg.n} round ${cfg.round + 1} ${kind}: ${err instanceof Error ? err.message : String(err)}${exited ? ` (${kind} exited: ${e.tail()})` : ''}`,
+      { cause: err },
+    );
+  } finally {
+    await stopExporter(e);
+  }
+}
+
+async function measure(e: Exporter, kind: ExporterKind, cfg: RoundConfig, say: (s: string) => void, t0: number, loadBefore: string): Promise<RoundResult> {
+  const pid = e.pid;
+  let non200 = 0;
+  const get = async (timeoutMs = 300_000): Promise<Scrape> => {
+    const s = await scrape(e.url, { timeoutMs });
+    if (s.status !== 200) non200++;
+    return s;
+  };
+
+  // 1–2. every bench container named, the first disk-usage pass done
+  const steady = await untilSteady(kind, get, cfg, t0, say);
+  const { readyS, diskSettleS } = steady;
+  let last = steady.last;
 
   // 3. warm-up, sequential scrapes
   for (let i = 0; i < cfg.warmups; i++) last = await get();

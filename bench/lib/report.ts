@@ -1,5 +1,23 @@
 /** The markdown report of a run: targets first, then machine and scenario, per-N tables, ratios, walker, raw rounds. */
-import { fmtMiB, fmtMs, fmtPct, summarizeN, targets, walkerTargets, type ExporterSummary, type NSummary, type RunData, type Target } from './results.js';
+import {
+  fmtCpu,
+  fmtMiB,
+  fmtMs,
+  fmtPct,
+  fmtS,
+  promTargets,
+  summarizeN,
+  summarizeProm,
+  targets,
+  walkerTargets,
+  type ExporterSummary,
+  type NSummary,
+  type PromSummary,
+  type RunData,
+  type ScrapeGroup,
+  type Target,
+} from './results.js';
+import { PROM_LABELS, type PromData } from './prom.js';
 import { median, ratio, summarize, type Summary } from './stats.js';
 
 const TARGET_N = 200;
@@ -84,7 +102,81 @@ function ratioRows(s: NSummary): string[] {
   ];
 }
 
-export function renderReport(data: RunData, svgName: string): string {
+const statusCell = (g: ScrapeGroup): string =>
+  Object.entries(g.status)
+    .sort(([a], [b]) => a.localeCompare(b))
+    .map(([k, v]) => `${k}: ${v}`)
+    .join(', ') || dash;
+/** "p50 / p99 / max" */
+const three = (s: Summary, f: (v: number) => string): string => (s.n === 0 ? 'n/a' : `**${f(s.median)}** / ${f(s.p99)} / ${f(s.max)}`);
+const ageCell = (g: ScrapeGroup): string => (g.age.n === 0 ? 'n/a (no header)' : three(g.age, fmtS));
+
+/** The Prometheus-like scrapers section (lib/prom.ts). */
+function promSection(d: PromData, s: PromSummary, svgName: string | undefined): string[] {
+  const out: string[] = [];
+  const firstRun = d.runs[0];
+  out.push(
+    `## Prometheus-like scrapers (${d.n} containers)`,
+    '',
+    `Three scrapers behaving like Prometheus 2.53.0 scrape loops, on one exporter at a time (started fresh, every bench container named and the first disk-usage pass done before the scrapers start): each scrapes at a fixed interval with a stable offset, on its own keep-alive connection from its own loopback address, with Prometheus' headers (\`Accept: ${d.accept}\`, \`Accept-Encoding: gzip\`, \`User-Agent: ${d.userAgent}\`, \`X-Prometheus-Scrape-Timeout-Seconds\`) and the scrape timeout as the deadline of the whole request. ${d.warmupS} s of warm-up (the exporter learns the schedules), then ${d.measuredS} s measured: the scrapes sent in that window. Latency is request sent → body fully read (the body is gunzipped afterwards); served age is podvisor's \`X-Podvisor-Result-Age\` header (now − the start of the gather that produced the result); CPU is the exporter's utime + stime (and reaped children's) over the window. podvisor is scraped on ${firstRun?.path ?? '/metrics/cadvisor'} (the ServiceMonitor's path), cAdvisor on /metrics.`,
+    '',
+    '| scraper | interval | timeout (header) | offset in its interval | source address |',
+    '|---|---|---|---|---|',
+    ...d.scrapers.map((x) => `| ${x.name} | ${x.intervalS} s | ${x.timeoutS} s | ${x.offsetS.toFixed(3)} s | ${x.localAddress} |`),
+    '',
+  );
+  if (!d.aheadFlag)
+    out.push(
+      'This podvisor build has no `--gather-ahead` flag: both podvisor rows ran with its default flags (no gathering ahead), and the targets are not judged.',
+      '',
+    );
+  out.push(
+    '| exporter | scrapes | status | latency p50 / p99 / max | served age p50 / p99 / max | CPU per 5 s (% of a core) | RSS at the end | gathers / scrapes | mean gather | answered as |',
+    '|---|---|---|---|---|---|---|---|---|---|',
+  );
+  for (const r of s.runs) {
+    const gs = Number.isFinite(r.gathers) ? `${r.gathers} / ${r.scrapes} (${r.scrapesFrom})` : `n/a / ${num(r.scrapes, 0)}`;
+    out.push(
+      `| ${r.label} | ${r.all.scrapes} | ${statusCell(r.all)} | ${three(r.all.latency, fmtMs)} | ${ageCell(r.all)} | ${fmtCpu(r.cpuPer5s)} (${fmtPct(r.cpuPct)}) | ${fmtMiB(r.rssMiB)} | ${gs} | ${fmtMs(r.gatherMeanMs)} | ${r.contentTypes.map((t) => `\`${t}\``).join(', ') || dash} |`,
+    );
+  }
+  out.push(
+    '',
+    'Per scraper:',
+    '',
+    '| exporter | scraper | scrapes | status | latency p50 / p99 / max | served age p50 / p99 / max | latest send |',
+    '|---|---|---|---|---|---|---|',
+  );
+  for (const r of s.runs)
+    for (const p of r.perScraper)
+      out.push(
+        `| ${r.label} | ${p.name} | ${p.g.scrapes} | ${statusCell(p.g)} | ${three(p.g.latency, fmtMs)} | ${ageCell(p.g)} | ${fmtMs(p.g.lateMaxMs)} late |`,
+      );
+  out.push('');
+  const hist = s.runs.filter((r) => Number.isFinite(r.histAgeMean));
+  if (hist.length > 0)
+    out.push(
+      `podvisor's own \`podvisor_scrape_result_age_seconds\` over the window: ${hist.map((r) => `${r.label}: mean ${fmtS(r.histAgeMean)}${Number.isFinite(r.histAgeLe1) ? `, ${(r.histAgeLe1 * 100).toFixed(0)}% ≤ 1 s` : ''}`).join('; ')}.`,
+      '',
+    );
+  out.push(
+    `Native floor at ${s.n} containers (same run): one pass p50 ${fmtMs(s.floor.median)}. Load average before → after: ${d.runs.map((r) => `${r.exporter} ${r.loadBefore} → ${r.loadAfter}`).join('; ')}; machine busy over the window: ${d.runs.map((r) => `${r.exporter} ${fmtPct(r.machineBusyPct)}`).join(', ')}.`,
+    '',
+  );
+  if (svgName !== undefined) out.push(`![scrape p50 latency per exporter under the Prometheus-like scrapers](${svgName})`, '');
+  out.push('<details><summary>every scrape of the measured window (ms, served age in brackets)</summary>', '');
+  for (const r of d.runs)
+    for (const x of d.scrapers) {
+      const list = r.scrapes
+        .filter((y) => y.measured && y.scraper === x.name)
+        .map((y) => (y.status === '200' ? `${y.ms.toFixed(1)}${y.ageS === undefined ? '' : ` (${fmtS(y.ageS)})`}` : y.status));
+      out.push(`- ${PROM_LABELS[r.exporter]}, ${x.name}: ${list.join(', ')}`);
+    }
+  out.push('', '</details>', '');
+  return out;
+}
+
+export function renderReport(data: RunData, svgName: string, promSvgName?: string): string {
   const out: string[] = [];
   const say = (...lines: string[]): void => {
     out.push(...lines);
@@ -113,6 +205,14 @@ export function renderReport(data: RunData, svgName: string): string {
   }
   if (data.walker !== undefined)
     say(`Disk walker (earlier issues' targets, at ${data.walker.n} containers, same run):`, '', ...targetRows(walkerTargets(data.walker)), '');
+  const prom = summarizeProm(data);
+  if (data.prom !== undefined && prom !== undefined)
+    say(
+      `Gathering ahead of the scrape (issue 12, Prometheus-like scrapers at ${prom.n} containers, same run):`,
+      '',
+      ...targetRows(promTargets(data.prom, prom)),
+      '',
+    );
   if (summaries.length > 1) {
     say('The same targets at every container count (medians):', '');
     const ts = summaries.map((s) => ({ n: s.n, t: targets(s) }));
@@ -198,6 +298,9 @@ export function renderReport(data: RunData, svgName: string): string {
     }
     say('');
   }
+
+  // ---- Prometheus-like scrapers
+  if (data.prom !== undefined && prom !== undefined) say(...promSection(data.prom, prom, promSvgName));
 
   // ---- notes
   if (data.notes.length > 0) say('## Notes', '', ...data.notes.map((n) => `- ${n}`), '');

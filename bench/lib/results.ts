@@ -6,12 +6,17 @@ import type { Args } from './args.js';
 import type { Machine, NodeState, Versions } from './machine.js';
 import type { RoundResult } from './measure.js';
 import type { NativeResult } from './native.js';
+import { PROM_LABELS, type PodvisorCounters, type PromData, type PromExporter, type PromRun, type PromScrape } from './prom.js';
 import type { SetupStats } from './scenario.js';
 import { median, ratio, summarize, type Summary } from './stats.js';
 import type { LatencyPhase, ThroughputResult } from './walker.js';
 
 /** The command line's measuring flags, plus what the run fixed. */
 export interface RunOptions extends Pick<Args, 'containers' | 'filesPerContainer' | 'cadvisor' | 'runs' | 'rounds' | 'idleSeconds' | 'keep' | 'skipWalker'> {
+  /** absent in runs saved before the Prometheus-like scrapers scenario */
+  skipProm?: boolean;
+  promWarmupSeconds?: number;
+  promSeconds?: number;
   intervalSeconds: number;
   concurrency: number;
   warmups: number;
@@ -37,6 +42,8 @@ export interface RunData {
   loadEnd: string;
   perN: NData[];
   walker?: { n: number; throughput: ThroughputResult; latency: LatencyPhase[] };
+  /** the Prometheus-like scrapers scenario, at the largest N */
+  prom?: PromData;
   notes: string[];
 }
 
@@ -168,6 +175,179 @@ export function targets(s: NSummary): Target[] {
   const rss = ratio(pv.restRss.median, cad?.restRss.median);
   add("RSS at rest below cAdvisor's", `${fmtMiB(pv.restRss.median)} vs ${fmtMiB(cad?.restRss.median)}: ${x2(rss)}`, rss, '< 1×', (v) => v < 1);
   return t;
+}
+
+/** One scraper's (or all scrapers') scrapes sent in the measured window. */
+export interface ScrapeGroup {
+  scrapes: number;
+  /** HTTP status (or timeout, error) → count */
+  status: Record<string, number>;
+  /** answered 200: sent → body read, ms */
+  latency: Summary;
+  /** X-Podvisor-Result-Age of the 200s, s (n = 0: no header) */
+  age: Summary;
+  /** how late the requests went out (timers), ms */
+  lateMaxMs: number;
+}
+
+function group(scrapes: readonly PromScrape[]): ScrapeGroup {
+  const status: Record<string, number> = {};
+  for (const s of scrapes) status[s.status] = (status[s.status] ?? 0) + 1;
+  const ok = scrapes.filter((s) => s.status === '200');
+  return {
+    scrapes: scrapes.length,
+    status,
+    latency: summarize(ok.map((s) => s.ms)),
+    age: summarize(ok.flatMap((s) => (s.ageS === undefined ? [] : [s.ageS]))),
+    lateMaxMs: scrapes.length === 0 ? NaN : Math.max(...scrapes.map((s) => s.lateMs)),
+  };
+}
+
+const delta = (c: { before: PodvisorCounters; after: PodvisorCounters }, k: keyof PodvisorCounters): number => c.after[k] - c.before[k];
+
+export interface PromRunSummary {
+  exporter: PromExporter;
+  label: string;
+  all: ScrapeGroup;
+  /** per scraper, in the order of data.scrapers */
+  perScraper: { name: string; g: ScrapeGroup }[];
+  /** exporter CPU (own + reaped children) per 5 s of the measured window, s, and as % of a core */
+  cpuPer5s: number;
+  cpuPct: number;
+  rssMiB: number;
+  /** podvisor: Δ podvisor_gathers_total over the window's scrapes (NaN for cAdvisor, or without a body before the window) */
+  gathers: number;
+  /** scrapes answered over the same span: Δ podvisor_scrapes_total when podvisor has it, else the answers we counted */
+  scrapes: number;
+  scrapesFrom: 'podvisor_scrapes_total' | 'own count' | 'n/a';
+  /** podvisor_scrape_result_age_seconds over the same span: mean, share ≤ 1 s (NaN when absent) */
+  histAgeMean: number;
+  histAgeLe1: number;
+  /** Δ podvisor_gather_duration_seconds: mean gather, ms */
+  gatherMeanMs: number;
+  contentTypes: string[];
+}
+
+export function summarizePromRun(d: PromData, r: PromRun): PromRunSummary {
+  const m = r.scrapes.filter((s) => s.measured);
+  const perWindow = r.windowS / 5;
+  const cpu = r.cpu.self + r.cpu.children;
+  const c = r.counters;
+  let scrapes = NaN;
+  let scrapesFrom: PromRunSummary['scrapesFrom'] = 'n/a';
+  if (c !== undefined) {
+    const own = delta(c, 'scrapes');
+    [scrapes, scrapesFrom] = Number.isFinite(own) ? [own, 'podvisor_scrapes_total'] : [c.ownScrapes, 'own count'];
+  } else if (r.exporter === 'cadvisor') {
+    [scrapes, scrapesFrom] = [m.filter((s) => s.status !== 'timeout' && s.status !== 'error').length, 'own count'];
+  }
+  return {
+    exporter: r.exporter,
+    label: PROM_LABELS[r.exporter],
+    all: group(m),
+    perScraper: d.scrapers.map((s) => ({ name: s.name, g: group(m.filter((x) => x.scraper === s.name)) })),
+    cpuPer5s: cpu / perWindow,
+    cpuPct: (cpu / r.windowS) * 100,
+    rssMiB: r.rssMiB,
+    gathers: c === undefined ? NaN : delta(c, 'gathers'),
+    scrapes,
+    scrapesFrom,
+    histAgeMean: c === undefined ? NaN : ratio(delta(c, 'ageSum'), delta(c, 'ageCount')),
+    histAgeLe1: c === undefined ? NaN : ratio(delta(c, 'ageLe1'), delta(c, 'ageCount')),
+    gatherMeanMs: c === undefined ? NaN : ratio(delta(c, 'gatherSum'), delta(c, 'gatherCount')) * 1000,
+    contentTypes: [...new Set(m.map((s) => s.contentType).filter((t) => t !== ''))],
+  };
+}
+
+export interface PromSummary {
+  n: number;
+  runs: PromRunSummary[];
+  /** the native floor at the same N, ms per pass, all rounds pooled */
+  floor: Summary;
+}
+
+export function summarizeProm(data: RunData): PromSummary | undefined {
+  const d = data.prom;
+  if (d === undefined) return undefined;
+  const nd = data.perN.find((x) => x.n === d.n);
+  return { n: d.n, runs: d.runs.map((r) => summarizePromRun(d, r)), floor: summarize(nd?.floor.flatMap((f) => f.ms) ?? []) };
+}
+
+/** Issue 12's targets for gathering ahead of the scrape, under the Prometheus-like scrapers. */
+export function promTargets(d: PromData, s: PromSummary): Target[] {
+  const by = (e: PromExporter): PromRunSummary | undefined => s.runs.find((r) => r.exporter === e);
+  const ahead = by('ahead');
+  const today = by('today');
+  const cad = by('cadvisor');
+  const t: Target[] = [];
+  // Without --gather-ahead in this build, "ahead" ran podvisor's default: nothing here judges gathering ahead.
+  const add = (what: string, measured: string, value: number, limit: string, ok: (v: number) => boolean): void => {
+    t.push({
+      what,
+      measured: d.aheadFlag ? measured : `${measured} (this podvisor has no --gather-ahead: not judged)`,
+      value,
+      limit,
+      verdict: d.aheadFlag ? verdict(ok(value), value) : 'n/a',
+    });
+  };
+  const p50 = ahead?.all.latency.median;
+  const vsCad = ratio(p50, cad?.all.latency.median);
+  add(
+    "scrape p50 with gather-ahead ≤ 0.1× cAdvisor's under the same scrapers",
+    `${fmtMs(p50)} vs ${fmtMs(cad?.all.latency.median)}: ${x2(vsCad)}`,
+    vsCad,
+    '≤ 0.10×',
+    (v) => v <= 0.1,
+  );
+  const vsFloor = ratio(p50, s.floor.median);
+  add(
+    "scrape p50 with gather-ahead ≤ 0.25× the native floor's single pass p50",
+    `${fmtMs(p50)} vs ${fmtMs(s.floor.median)}: ${x2(vsFloor)}`,
+    vsFloor,
+    '≤ 0.25×',
+    (v) => v <= 0.25,
+  );
+  const age = ahead?.all.age;
+  const ageP99 = age === undefined || age.n === 0 ? NaN : age.p99;
+  add(
+    'served age p99 ≤ 1 s (gather ahead; X-Podvisor-Result-Age)',
+    age === undefined || age.n === 0
+      ? 'no X-Podvisor-Result-Age header'
+      : `p99 ${fmtS(age.p99)} (p50 ${fmtS(age.median)}, max ${fmtS(age.max)}, ${age.n} scrapes)`,
+    ageP99,
+    '≤ 1 s',
+    (v) => v <= 1,
+  );
+  const cpu = ratio(ahead?.cpuPer5s, today?.cpuPer5s);
+  add(
+    'CPU per 5 s interval with gather-ahead within ±10% of without',
+    `${fmtCpu(ahead?.cpuPer5s)} vs ${fmtCpu(today?.cpuPer5s)} per 5 s: ${x2(cpu)}`,
+    cpu,
+    '0.90–1.10×',
+    (v) => v >= 0.9 && v <= 1.1,
+  );
+  const g = ratio(ahead?.gathers, ahead?.scrapes);
+  add(
+    'gathers ≤ scrapes (gather ahead, over the measured window)',
+    ahead === undefined || !Number.isFinite(ahead.gathers)
+      ? 'no podvisor_gathers_total delta'
+      : `${ahead.gathers} gathers for ${ahead.scrapes} scrapes (${ahead.scrapesFrom}): ${x2(g)}`,
+    g,
+    '≤ 1×',
+    (v) => v <= 1,
+  );
+  return t;
+}
+
+export function fmtS(v: number | undefined): string {
+  if (v === undefined || !Number.isFinite(v)) return 'n/a';
+  if (v < 0.1) return `${(v * 1000).toFixed(1)} ms`;
+  return v < 1 ? `${(v * 1000).toFixed(0)} ms` : `${v.toFixed(2)} s`;
+}
+
+/** CPU seconds as ms of CPU. */
+export function fmtCpu(v: number | undefined): string {
+  return v === undefined || !Number.isFinite(v) ? 'n/a' : `${(v * 1000).toFixed(0)} ms`;
 }
 
 /** Earlier issues' targets for the walker, measured in the same run. */
