@@ -2,9 +2,13 @@
  * A/B of two podvisor builds on the same node: CPU time and latency per sequential scrape, the builds interleaved
  * (ABAB...) so the node's drift hits both alike. Each build is a checkout with `dist/` built and its node_modules
  * installed; each round starts it fresh with default flags, waits until it is ready and its runtimes have had time
- * to register, makes 5 warm-up scrapes, then 30 measured ones (keep-alive, gzip), and stops it.
+ * to register, makes 5 warm-up scrapes, then 30 measured ones (keep-alive, gzip), waits 15 s and reads its RSS at
+ * rest (VmRSS), and stops it.
  *
- *   node --import=tsx bench/ab-builds.ts <checkout A> <checkout B> [rounds, default 4]
+ *   node --import=tsx bench/ab-builds.ts <checkout A> <checkout B> [rounds, default 4] [settle seconds, default 8]
+ *
+ * The settle time runs from readiness; a build that turns ready sooner (before its runtimes registered, say) has less
+ * of its first disk-usage pass behind it when the measured scrapes start: give it 25 s to compare such builds.
  *
  * Used to tell a change's cost from machine drift between two `npm run bench` runs days apart.
  */
@@ -13,13 +17,14 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { median } from './lib/stats.js';
 
-const [a, b, roundsArg] = process.argv.slice(2);
+const [a, b, roundsArg, settleArg] = process.argv.slice(2);
 if (a === undefined || b === undefined) {
   process.stderr.write('usage: node --import=tsx bench/ab-builds.ts <checkout A> <checkout B> [rounds]\n');
   process.exit(2);
 }
 const builds: Record<'A' | 'B', string> = { A: path.resolve(a), B: path.resolve(b) };
 const ROUNDS = Number(roundsArg ?? 4);
+const SETTLE_MS = Number(settleArg ?? 8) * 1000;
 const SCRAPES = 30;
 const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
 
@@ -37,7 +42,18 @@ async function scrape(url: string): Promise<number> {
   return performance.now() - t;
 }
 
-const results: Record<'A' | 'B', { cpu: number[]; p50: number[] }> = { A: { cpu: [], p50: [] }, B: { cpu: [], p50: [] } };
+/** VmRSS of a process, in MiB. */
+function rssMiB(pid: number): number {
+  const line = fs
+    .readFileSync(`/proc/${pid}/status`, 'utf8')
+    .split('\n')
+    .find((l) => l.startsWith('VmRSS:'));
+  return Number(/(\d+)/.exec(line ?? '')?.[1] ?? NaN) / 1024;
+}
+
+const REST_MS = 15_000;
+
+const results: Record<'A' | 'B', { cpu: number[]; p50: number[]; rss: number[] }> = { A: { cpu: [], p50: [], rss: [] }, B: { cpu: [], p50: [], rss: [] } };
 for (let round = 0; round < ROUNDS; round++) {
   for (const name of round % 2 === 0 ? (['A', 'B'] as const) : (['B', 'A'] as const)) {
     const port = 19100 + round * 2 + (name === 'A' ? 0 : 1);
@@ -59,7 +75,7 @@ for (let round = 0; round < ROUNDS; round++) {
         if (!ready) await sleep(100);
       }
       if (!ready) throw new Error(`${builds[name]}: not ready after 30 s`);
-      await sleep(8000); // runtime registration and the first disk-usage pass
+      await sleep(SETTLE_MS); // runtime registration and the first disk-usage pass
       for (let i = 0; i < 5; i++) await scrape(url);
       const cpu0 = cpuMs(pid);
       const latencies: number[] = [];
@@ -67,8 +83,13 @@ for (let round = 0; round < ROUNDS; round++) {
       const cpu = (cpuMs(pid) - cpu0) / SCRAPES;
       results[name].cpu.push(cpu);
       results[name].p50.push(median(latencies));
+      await sleep(REST_MS);
+      const rss = rssMiB(pid);
+      results[name].rss.push(rss);
       const load = fs.readFileSync('/proc/loadavg', 'utf8').split(' ')[0] ?? '?';
-      process.stdout.write(`round ${round + 1} ${name}: CPU per scrape ${cpu.toFixed(0)} ms, p50 ${median(latencies).toFixed(0)} ms, load ${load}\n`);
+      process.stdout.write(
+        `round ${round + 1} ${name}: CPU per scrape ${cpu.toFixed(0)} ms, p50 ${median(latencies).toFixed(0)} ms, RSS at rest ${rss.toFixed(1)} MiB, load ${load}\n`,
+      );
     } finally {
       p.kill('SIGTERM');
       await new Promise((r) => p.once('exit', r));
@@ -77,6 +98,6 @@ for (let round = 0; round < ROUNDS; round++) {
 }
 for (const name of ['A', 'B'] as const) {
   process.stdout.write(
-    `${name} ${builds[name]}: median CPU per scrape ${median(results[name].cpu).toFixed(0)} ms, median p50 ${median(results[name].p50).toFixed(0)} ms\n`,
+    `${name} ${builds[name]}: median CPU per scrape ${median(results[name].cpu).toFixed(0)} ms, median p50 ${median(results[name].p50).toFixed(0)} ms, median RSS at rest ${median(results[name].rss).toFixed(1)} MiB\n`,
   );
 }
