@@ -49,7 +49,7 @@ export function buildApp(opts: AppOptions): FastifyInstance {
       return reply.send(e.body);
     } catch (err) {
       reply.header('content-type', 'text/plain; charset=utf-8');
-      if (err instanceof DeadlineError) opts.log.warn('scrape deadline exceeded', { budget: budget.text });
+      if (err instanceof DeadlineError) opts.log.warn('scrape deadline exceeded', { budget: budget.text, reason: err.message });
       return reply.code(err instanceof PodvisorError ? err.statusCode : 500).send(`podvisor: ${errorMessage(err)}\n`);
     }
   };

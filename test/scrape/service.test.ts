@@ -9,6 +9,8 @@ import { DeadlineError } from '../../src/errors.js';
 import { encodeFamilies, FamilyWriter } from '../../src/metrics/exposition.js';
 import type { GatherEngine, GatherResult } from '../../src/scrape/engine.js';
 import { silentLogger } from '../../src/log.js';
+import { ProcessMetrics } from '../../src/metrics/process.js';
+import type { RenderedFamily } from '../../src/metrics/exposition.js';
 import { FakeClock } from '../support/fake-clock.js';
 
 /** Gathers that take `durationMs` of the fake clock; each body carries its gather's number. */
@@ -16,6 +18,8 @@ class ClockedEngine implements GatherEngine {
   gathers = 0;
   readonly #clock: FakeClock;
   durationMs: number;
+  /** How long the end of a gather holds the event loop (its synchronous encoding on a busy node). */
+  blockMs = 0;
   constructor(clock: FakeClock, durationMs: number) {
     this.#clock = clock;
     this.durationMs = durationMs;
@@ -26,6 +30,7 @@ class ClockedEngine implements GatherEngine {
       this.#clock.setTimeout(() => {
         const w = new FamilyWriter('podvisor_test_gather', 'Which gather answered.', 'gauge');
         w.sample('', n);
+        this.#clock.block(this.blockMs);
         resolve({ timestampMs: 0, durationMs: this.durationMs, containers: 1, body: encodeFamilies([w.finish()]), runtimes: [] });
       }, this.durationMs);
     });
@@ -33,7 +38,21 @@ class ClockedEngine implements GatherEngine {
   async close(): Promise<void> {}
 }
 
-function setup(durationMs: number, opts: { maxResultAgeMs?: number; gatherAhead?: boolean } = {}) {
+/** Process metrics that take `ms` of the fake clock: building a body is not instant. */
+class SlowProcessMetrics extends ProcessMetrics {
+  readonly #clock: FakeClock;
+  readonly #ms: number;
+  constructor(clock: FakeClock, ms: number) {
+    super();
+    this.#clock = clock;
+    this.#ms = ms;
+  }
+  override families(): Promise<RenderedFamily[]> {
+    return new Promise((resolve) => this.#clock.setTimeout(() => resolve([]), this.#ms));
+  }
+}
+
+function setup(durationMs: number, opts: { maxResultAgeMs?: number; gatherAhead?: boolean; bodyMs?: number } = {}) {
   const clock = new FakeClock(1_000_000);
   const engine = new ClockedEngine(clock, durationMs);
   const service = new ScrapeService(engine, silentLogger, {
@@ -41,6 +60,7 @@ function setup(durationMs: number, opts: { maxResultAgeMs?: number; gatherAhead?
     maxResultAgeMs: opts.maxResultAgeMs ?? 90_000,
     gatherAhead: opts.gatherAhead ?? true,
     clock,
+    ...(opts.bodyMs === undefined ? {} : { processMetrics: new SlowProcessMetrics(clock, opts.bodyMs) }),
   });
   return { clock, engine, service };
 }
@@ -114,6 +134,59 @@ for (const ahead of [false, true]) {
     },
   );
 }
+
+t.test('a late gather leaves time to build the body of an older result in a format not built yet', async (t) => {
+  // Found by a real Prometheus on a loaded node: the gather was awaited to the end of the budget, so the older result
+  // had no time left to be encoded in the scraper's format, and the scrape got a 503 though a result was at hand.
+  const { clock, engine, service } = setup(300, { gatherAhead: false, bodyMs: 40 });
+  t.teardown(() => service.close());
+  const first = await scrape(clock, service, request(1_000), 1_000);
+  t.ok(first.ok && first.gather === 1, 'the first scrape: a fresh text body');
+  engine.durationMs = 5_000;
+  await clock.advance(2_000);
+  const budgetMs = 500;
+  const start = clock.now();
+  const late = await scrape(clock, service, { ...request(budgetMs), format: 'openmetrics' }, 1_000);
+  t.ok(late.ok && late.gather === 1, `answered from the older result, its OpenMetrics body built in time: ${late.ok ? 'ok' : String(late.error)}`);
+  t.ok(clock.now() - start <= budgetMs, `within the ${budgetMs} ms budget (${clock.now() - start} ms)`);
+  // That build (40 ms) is remembered: the next late scrape in that format waits for the gather until 80 ms before its
+  // deadline, and the body is at hand.
+  engine.durationMs = 10_000;
+  const again = await scrape(clock, service, { ...request(budgetMs), format: 'openmetrics' }, 1_000);
+  t.ok(again.ok && again.gather === 1, 'the next late scrape too');
+  // With no older result, the gather is waited for to the end of the budget, not to the reserve.
+  const fresh = setup(480, { gatherAhead: false, bodyMs: 40 });
+  t.teardown(() => fresh.service.close());
+  const whole = await scrape(fresh.clock, fresh.service, request(budgetMs), 1_000);
+  t.ok(!whole.ok && whole.error instanceof DeadlineError, 'a 480 ms gather plus a 40 ms body in 500 ms: no, a 503 (nothing older)');
+  const fits = setup(400, { gatherAhead: false, bodyMs: 40 });
+  t.teardown(() => fits.service.close());
+  const within = await scrape(fits.clock, fits.service, request(budgetMs), 1_000);
+  t.ok(within.ok && within.gather === 1, 'a 400 ms gather, past the 250 ms reserve, is still waited for and answers');
+});
+
+t.test('a gather that ends past its share of the budget: the older built body answers, not a 503', async (t) => {
+  // Found by a real Prometheus on a loaded node: the gather's end held the event loop past the timer that would have
+  // given up on it, so it won the race with too little time left to encode its body.
+  const { clock, engine, service } = setup(300, { gatherAhead: false, bodyMs: 40 });
+  t.teardown(() => service.close());
+  const first = await scrape(clock, service, request(1_000), 1_000);
+  t.ok(first.ok && first.gather === 1, 'the first scrape: a fresh body, built in 40 ms (an 80 ms reserve from now on)');
+  engine.durationMs = 400;
+  engine.blockMs = 90;
+  await clock.advance(2_000);
+  const start = clock.now();
+  const late = await scrape(clock, service, request(500), 1_000);
+  t.ok(
+    late.ok && late.gather === 1,
+    `the gather ended 10 ms before the deadline: answered from the first result (${late.ok ? late.gather : String(late.error)})`,
+  );
+  t.ok(clock.now() - start <= 500, `within the 500 ms budget (${clock.now() - start} ms)`);
+  engine.blockMs = 0;
+  await clock.advance(1_000);
+  const next = await scrape(clock, service, request(500), 1_000);
+  t.ok(next.ok && next.gather >= 2, `the late gather's body was built for the next scrape (gather ${next.ok ? next.gather : '-'})`);
+});
 
 t.test('a result older than --max-result-age does not answer: 503', async (t) => {
   const { clock, service } = setup(800, { maxResultAgeMs: 1_000, gatherAhead: false });

@@ -58,6 +58,11 @@ export class FakeClock implements Clock {
     await settle();
   }
 
+  /** Moves time forward by `ms` without firing timers: the event loop held by synchronous work for that long. */
+  block(ms: number): void {
+    this.#now += ms;
+  }
+
   /** Moves time to `at` (not backwards). */
   async advanceTo(at: number): Promise<void> {
     await this.advance(Math.max(0, at - this.#now));
