@@ -236,8 +236,8 @@ export class ScrapeService {
     // and the gather's own end is such a moment) leaves too little time for its body: when an older result's body
     // in this format is built and young enough, it answers at once, and this one's is built for the next scrape.
     if (served !== 'stale' && deadline - this.#clock.now() < reserveMs) {
-      const built = this.#built.get(bodyKey(req.format, req.gzip));
-      if (built !== undefined && built !== gathered && this.#clock.now() - built.startedAt <= this.#maxResultAgeMs) {
+      const built = this.#builtYoung(req);
+      if (built !== undefined && built !== gathered) {
         this.#body(gathered, req.format, req.gzip).catch(() => undefined);
         gathered = built;
         served = 'stale';
@@ -302,11 +302,17 @@ export class ScrapeService {
    * (answered at once, though the deadline has passed), else the newest result; either only if young enough.
    */
   #stale(req: ScrapeRequest): Gathered | undefined {
-    const now = this.#clock.now();
-    const young = (g: Gathered | undefined): g is Gathered => g !== undefined && now - g.startedAt <= this.#maxResultAgeMs;
+    return this.#builtYoung(req) ?? (this.#young(this.#latest) ? this.#latest : undefined);
+  }
+
+  /** The newest result whose body in the asked format is built, if it is at most --max-result-age old. */
+  #builtYoung(req: ScrapeRequest): Gathered | undefined {
     const built = this.#built.get(bodyKey(req.format, req.gzip));
-    if (young(built)) return built;
-    return young(this.#latest) ? this.#latest : undefined;
+    return this.#young(built) ? built : undefined;
+  }
+
+  #young(g: Gathered | undefined): g is Gathered {
+    return g !== undefined && this.#clock.now() - g.startedAt <= this.#maxResultAgeMs;
   }
 
   #failed(err: unknown): void {

@@ -6,11 +6,10 @@
 import t from 'tap';
 import { ScrapeService, type ScrapeRequest } from '../../src/scrape/service.js';
 import { DeadlineError } from '../../src/errors.js';
-import { encodeFamilies, FamilyWriter } from '../../src/metrics/exposition.js';
+import { encodeFamilies, FamilyWriter, type RenderedFamily } from '../../src/metrics/exposition.js';
 import type { GatherEngine, GatherResult } from '../../src/scrape/engine.js';
 import { silentLogger } from '../../src/log.js';
 import { ProcessMetrics } from '../../src/metrics/process.js';
-import type { RenderedFamily } from '../../src/metrics/exposition.js';
 import { FakeClock } from '../support/fake-clock.js';
 
 /** Gathers that take `durationMs` of the fake clock; each body carries its gather's number. */
