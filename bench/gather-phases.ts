@@ -9,7 +9,7 @@ import { loadLayout } from '../src/cgroup/layout.js';
 import { renderSnapshot } from '../src/metrics/index.js';
 import { listCgroups } from '../src/cgroup/discover.js';
 import { readCgroupStats } from '../src/cgroup/read.js';
-import { probeBlkioFiles } from '../src/cgroup/v1.js';
+import { probeBlkioGroups } from '../src/cgroup/v1.js';
 import { encodeFamilies } from '../src/metrics/exposition.js';
 import { FileReader } from '../src/host/file-reader.js';
 import { silentLogger } from '../src/log.js';
@@ -30,7 +30,7 @@ const g = new Gatherer(layout, {
 await g.gather();
 const reader = new FileReader();
 const ctx = { layout, read: (f: string) => reader.read(f), onError() {}, readMeminfo: () => undefined };
-const blkioFiles = probeBlkioFiles(ctx);
+const blkioGroups = probeBlkioGroups(ctx);
 
 const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)] ?? NaN;
 const rows: Record<string, number[]> = { walk: [], 'cgroup files (read + parse)': [], 'whole gather': [], 'render + encode': [] };
@@ -39,7 +39,7 @@ for (let i = 0; i < passes; i++) {
   const t0 = performance.now();
   const paths = listCgroups(layout, []);
   const t1 = performance.now();
-  for (const p of paths) readCgroupStats(blkioFiles === undefined ? ctx : { ...ctx, blkioFiles }, p);
+  for (const p of paths) readCgroupStats(blkioGroups === undefined ? ctx : { ...ctx, blkioGroups }, p);
   const t2 = performance.now();
   const snap = await g.gather();
   const t3 = performance.now();

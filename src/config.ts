@@ -8,6 +8,7 @@
  */
 import { ConfigError } from './errors.js';
 import { LOG_LEVELS, type LogLevel } from './log.js';
+import { CADVISOR_ONLY_KINDS, METRIC_KINDS, type MetricKind } from './model/kinds.js';
 import type { RuntimeConfig } from './runtime/index.js';
 
 export interface Config {
@@ -15,6 +16,10 @@ export interface Config {
   listenPort: number;
   rootfs: string;
   rawCgroupPrefixAllowlist: string[];
+  /** --runtime-containers-only: `/`, the runtimes' containers, their pod-level cgroups and the allowlisted prefixes. */
+  runtimeContainersOnly: boolean;
+  /** The metric kinds on, from --enable-metrics / --disable-metrics with cAdvisor's semantics. */
+  kinds: MetricKind[];
   minGatherIntervalMs: number;
   /** --max-result-age */
   maxResultAgeMs: number;
@@ -192,6 +197,28 @@ function oneOf<const V extends string>(values: readonly V[]): FlagType<V> {
 }
 
 // ---------------------------------------------------------------------------------------------------------------
+// Metric kinds
+
+function isKind(k: string): k is MetricKind {
+  return METRIC_KINDS.some((m) => m === k);
+}
+function isCadvisorOnlyKind(k: string): boolean {
+  return CADVISOR_ONLY_KINDS.some((m) => m === k);
+}
+
+/** The default of --disable-metrics: every kind outside the kubelet's set. */
+const DEFAULT_DISABLED: readonly MetricKind[] = ['percpu', 'memory_numa', 'cpuset', 'hugetlb', 'tcp', 'udp', 'sched'];
+
+/**
+ * cAdvisor's semantics: a non-empty --enable-metrics is the set; otherwise every kind not in --disable-metrics (which
+ * replaces the default ignore list rather than adding to it).
+ */
+export function resolveKinds(enable: readonly string[], disable: readonly string[]): MetricKind[] {
+  if (enable.length > 0) return METRIC_KINDS.filter((k) => enable.includes(k));
+  return METRIC_KINDS.filter((k) => !disable.includes(k));
+}
+
+// ---------------------------------------------------------------------------------------------------------------
 // The table
 
 export interface FlagDef<T> {
@@ -221,6 +248,27 @@ export const FLAGS = table([
     type: list({ each: 'cgroup paths, each starting with / (such as /kubepods)', test: (p) => p.startsWith('/') }),
     default: '',
     help: 'Cgroup path prefixes to report (empty: all). The root cgroup / is always reported.',
+  },
+  {
+    flag: 'runtime-containers-only',
+    type: bool(),
+    default: 'false',
+    help: "Report only the root cgroup /, the containers a runtime (Docker, containerd, CRI-O) knows, their pod-level cgroups, and the cgroups under --raw-cgroup-prefix-allowlist; nothing else (cAdvisor's --docker_only, for every runtime).",
+  },
+  {
+    flag: 'enable-metrics',
+    type: list({
+      each: `metric kinds (${METRIC_KINDS.join(', ')}; cAdvisor's ${CADVISOR_ONLY_KINDS.join(', ')} are not exported by podvisor)`,
+      test: isKind,
+    }),
+    default: '',
+    help: "Metric kinds to export, replacing the default set (cAdvisor's --enable_metrics). Empty: every kind except those in --disable-metrics.",
+  },
+  {
+    flag: 'disable-metrics',
+    type: list({ each: `metric kinds (${[...METRIC_KINDS, ...CADVISOR_ONLY_KINDS].join(', ')})`, test: (k) => isKind(k) || isCadvisorOnlyKind(k) }),
+    default: DEFAULT_DISABLED.join(','),
+    help: "Metric kinds not to export when --enable-metrics is empty; replaces this default list, as cAdvisor's --disable_metrics does. The default leaves the kubelet's set: cpu, memory, diskIO, disk, network, process, oom_event, pressure. cAdvisor's other kinds (accelerator, advtcp, app, cpuLoad, cpu_topology, perf_event, referenced_memory, resctrl) are accepted here and never exported.",
   },
   {
     flag: 'min-gather-interval',
@@ -475,6 +523,8 @@ function toConfig(v: Values): Config {
     listenPort: v['listen-address'].port,
     rootfs: v.rootfs,
     rawCgroupPrefixAllowlist: v['raw-cgroup-prefix-allowlist'],
+    runtimeContainersOnly: v['runtime-containers-only'],
+    kinds: resolveKinds(v['enable-metrics'], v['disable-metrics']),
     minGatherIntervalMs: v['min-gather-interval'],
     maxResultAgeMs: v['max-result-age'],
     gatherAhead: v['gather-ahead'],

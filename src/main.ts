@@ -36,11 +36,14 @@ async function run(cfg: Config, log: Logger): Promise<void> {
     v1: [...new Set(layout.v1.values())].length,
     v2: layout.v2 ?? 'none',
   });
+  log.info('metric kinds', { kinds: cfg.kinds.join(','), runtimeContainersOnly: cfg.runtimeContainersOnly });
 
   const engineOpts: GatherOptions = {
     layout,
     rootfs: cfg.rootfs,
     allowPrefixes: cfg.rawCgroupPrefixAllowlist,
+    runtimeContainersOnly: cfg.runtimeContainersOnly,
+    kinds: cfg.kinds,
     machineInfoIntervalMs: cfg.machineInfoIntervalMs,
     gatherThreads: cfg.gatherThreads,
     runtimes: cfg.runtimes,

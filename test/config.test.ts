@@ -25,6 +25,8 @@ const DEFAULTS: Config = {
   listenPort: 8080,
   rootfs: '/',
   rawCgroupPrefixAllowlist: [],
+  runtimeContainersOnly: false,
+  kinds: ['cpu', 'memory', 'diskIO', 'disk', 'network', 'process', 'oom_event', 'pressure'],
   minGatherIntervalMs: 0,
   maxResultAgeMs: 90_000,
   gatherAhead: true,
@@ -69,7 +71,7 @@ t.test('every FLAGS entry parses its own default, as a flag and as an environmen
 });
 
 /** The bool flags, which never take the next argument as their value. */
-const BOOLS = ['gather-ahead', 'gather-in-worker', 'store-container-labels', 'disk-usage'];
+const BOOLS = ['runtime-containers-only', 'gather-ahead', 'gather-in-worker', 'store-container-labels', 'disk-usage'];
 
 const DISK = { concurrency: 2, intervalMs: 60_000, cpuBudget: 0.005 };
 const RUNTIMES = DEFAULTS.runtimes;
@@ -85,6 +87,12 @@ const NON_DEFAULT: Record<string, [string, Config]> = {
   'listen-address': ['127.0.0.1:9100', { ...DEFAULTS, listenHost: '127.0.0.1', listenPort: 9100 }],
   rootfs: ['/rootfs', { ...DEFAULTS, rootfs: '/rootfs' }],
   'raw-cgroup-prefix-allowlist': [' /kubepods, ,/docker,', { ...DEFAULTS, rawCgroupPrefixAllowlist: ['/kubepods', '/docker'] }],
+  'runtime-containers-only': ['true', { ...DEFAULTS, runtimeContainersOnly: true }],
+  'enable-metrics': ['udp,cpu', { ...DEFAULTS, kinds: ['cpu', 'udp'] }],
+  'disable-metrics': [
+    'memory_numa,tcp,udp,advtcp,sched,process,hugetlb,referenced_memory,cpu_topology,resctrl,cpuset',
+    { ...DEFAULTS, kinds: ['cpu', 'percpu', 'memory', 'diskIO', 'disk', 'network', 'oom_event', 'pressure'] },
+  ],
   'min-gather-interval': ['2s', { ...DEFAULTS, minGatherIntervalMs: 2000 }],
   'max-result-age': ['0', { ...DEFAULTS, maxResultAgeMs: 0 }],
   'gather-ahead': ['false', { ...DEFAULTS, gatherAhead: false }],
@@ -335,4 +343,18 @@ t.test('--disk-walk-cpu-percent: a percentage of one core, 0.5 by default', asyn
   for (const bad of ['0', '-1', '101', 'half']) {
     t.equal(rejection([`--disk-walk-cpu-percent=${bad}`]), `--disk-walk-cpu-percent: "${bad}" is not a number above 0 and at most 100`);
   }
+});
+
+t.test("metric kinds: cAdvisor's semantics, validated by name", async (t) => {
+  t.same(run([]).kinds, ['cpu', 'memory', 'diskIO', 'disk', 'network', 'process', 'oom_event', 'pressure'], "the kubelet's set by default");
+  t.same(run(['--disable-metrics=']).kinds.length, 15, 'an empty ignore list: every kind');
+  t.same(run(['--disable-metrics=tcp']).kinds.includes('percpu'), true, '--disable-metrics replaces the default list, it does not add to it');
+  t.same(run(['--enable-metrics=cpu,percpu', '--disable-metrics=cpu']).kinds, ['cpu', 'percpu'], '--enable-metrics wins over --disable-metrics');
+  t.match(
+    rejection(['--enable-metrics=cpu,cpuLoad']),
+    /^--enable-metrics: "cpu,cpuLoad" is not a comma-separated list of metric kinds \(cpu, percpu, memory, .*pressure; cAdvisor's accelerator, advtcp, app, cpuLoad, .* are not exported by podvisor\)$/,
+    'a kind podvisor does not export is refused by name, with the valid kinds',
+  );
+  t.match(rejection(['--disable-metrics=cpu,bogus']), /^--disable-metrics: "cpu,bogus" is not a comma-separated list of metric kinds \(cpu, .*resctrl\)$/);
+  t.same(run(['--disable-metrics=advtcp,cpuLoad']).kinds.length, 15, "cAdvisor's other kinds are accepted by --disable-metrics and change nothing");
 });

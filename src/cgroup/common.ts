@@ -1,5 +1,6 @@
 import type { CgroupReadContext } from './types.js';
-import type { CollectorName, MemoryStats } from '../model/cgroup.js';
+import { parseFlatKeyed } from './parse.js';
+import type { CollectorName, DeviceCounters, MemoryStats } from '../model/cgroup.js';
 
 /** Helpers shared by the v1 and v2 readers. */
 
@@ -59,3 +60,26 @@ export function pageFaults(stat: ReadonlyMap<string, number> | undefined): Pick<
     pgmajfault: pgmajfault === undefined ? undefined : { container: pgmajfault, hierarchy: pgmajfault },
   };
 }
+
+/** The memory.numa_stat rows cAdvisor exports (container_memory_numa_pages{type}). */
+export const NUMA_TYPES = ['file', 'anon', 'unevictable'] as const;
+
+/** Each device's values divided by `per` (ns → s, µs → s). */
+export function seconds(rows: readonly DeviceCounters[] | undefined, per: number): DeviceCounters[] | undefined {
+  return rows?.map(({ major, minor, values }) => ({ major, minor, values: Object.fromEntries(Object.entries(values).map(([op, v]) => [op, v / per])) }));
+}
+
+/** The node's OOM kills since boot: /proc/vmstat `oom_kill` (kernel >= 4.13), the root cgroup's count. */
+export function nodeOomKills(ctx: CgroupReadContext): number | undefined {
+  if (ctx.readVmstat === undefined) return undefined;
+  try {
+    const text = ctx.readVmstat();
+    return text === undefined ? undefined : parseFlatKeyed(text, VMSTAT).get('oom_kill');
+  } catch (err) {
+    ctx.onError('oom', VMSTAT, err);
+    return undefined;
+  }
+}
+
+/** Shown in errors about /proc/vmstat, read through `ctx.readVmstat()`. */
+const VMSTAT = '/proc/vmstat';

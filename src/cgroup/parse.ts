@@ -1,5 +1,5 @@
 import { ParseError } from '../errors.js';
-import type { BlkioDeviceStats, PressureStats } from '../model/cgroup.js';
+import type { BlkioDeviceStats, DeviceCounters, PressureStats } from '../model/cgroup.js';
 
 /**
  * Small pure parsers for cgroup v1 and v2 pseudo-files, `(text, file) → value`.
@@ -103,6 +103,47 @@ function device(key: string, file: string): { major: number; minor: number } {
   return { major: Number(m[1]), minor: Number(m[2]) };
 }
 
+/** io.stat keys per cAdvisor statistic: bytes and ops by operation, iocost times (µs) as one `Count`. */
+const IO_STAT_KEYS = {
+  bytes: [
+    ['rbytes', 'Read'],
+    ['wbytes', 'Write'],
+  ],
+  serviced: [
+    ['rios', 'Read'],
+    ['wios', 'Write'],
+  ],
+  costUsage: [['cost.usage', 'Count']],
+  costWait: [['cost.wait', 'Count']],
+  costIndebt: [['cost.indebt', 'Count']],
+  costIndelay: [['cost.indelay', 'Count']],
+} as const;
+export type IoStatName = keyof typeof IO_STAT_KEYS;
+
+/**
+ * v2 `io.stat`, as cAdvisor maps it: `rbytes`/`wbytes` → bytes Read/Write, `rios`/`wios` → serviced Read/Write, and
+ * the iocost rows (`cost.usage`, `cost.wait`, `cost.indebt`, `cost.indelay`, µs) where the iocost controller is on.
+ * A device without any key of a statistic is left out of that statistic.
+ */
+export function parseIoStatAll(text: string, file: string): Record<IoStatName, DeviceCounters[]> {
+  const result: Record<IoStatName, DeviceCounters[]> = { bytes: [], serviced: [], costUsage: [], costWait: [], costIndebt: [], costIndelay: [] };
+  for (const { key, fields } of parseNestedKeyed(text, file)) {
+    const dev = device(key, file);
+    for (const stat of Object.keys(IO_STAT_KEYS) as IoStatName[]) {
+      const values: Record<string, number> = {};
+      let any = false;
+      for (const [field, op] of IO_STAT_KEYS[stat]) {
+        const v = fields.get(field);
+        if (v === undefined) continue;
+        values[op] = v;
+        any = true;
+      }
+      if (any) result[stat].push({ ...dev, values });
+    }
+  }
+  return result;
+}
+
 /** v2 `io.stat` bytes per device, as cAdvisor maps them: `rbytes` → Read, `wbytes` → Write. */
 export function parseIoStat(text: string, file: string): BlkioDeviceStats[] {
   return parseNestedKeyed(text, file).map(({ key, fields }) => {
@@ -116,27 +157,55 @@ export function parseIoStat(text: string, file: string): BlkioDeviceStats[] {
 }
 
 /**
- * v1 `blkio.*io_service_bytes_recursive`: `<major>:<minor> <Op> <value>` rows (Op = Read, Write, Sync, Async,
- * Discard, Total), and a final grand `Total <value>` that is not a device and is dropped. Devices keep file order.
+ * A v1 blkio statistic file: `<major>:<minor> <Op> <value>` rows (Op = Read, Write, Sync, Async, Discard, Total), or
+ * `<major>:<minor> <value>` rows for the files without operations (`blkio.sectors_recursive`, `blkio.time_recursive`:
+ * op `Count`, as opencontainers/cgroups reads them), and a final grand `Total <value>` that is not a device and is
+ * dropped. Devices keep file order.
  */
-export function parseBlkioRecursive(text: string, file: string): BlkioDeviceStats[] {
-  const devices = new Map<string, { major: number; minor: number; bytes: Record<string, number> }>();
+export function parseBlkioDevices(text: string, file: string): DeviceCounters[] {
+  const devices = new Map<string, { major: number; minor: number; values: Record<string, number> }>();
   for (const line of lines(text)) {
     const fields = line.trim().split(/\s+/);
     if (fields.length === 2 && fields[0] === 'Total' && counter(fields[1]) !== undefined) continue;
-    const [key = '', op = '', raw] = fields;
+    const [key = '', op, raw] = fields.length === 2 ? [fields[0], 'Count', fields[1]] : fields;
     const value = counter(raw);
-    if (fields.length !== 3 || value === undefined || op === '') {
-      throw new ParseError(file, `expected "<major>:<minor> <op> <integer>", got "${line}"`);
+    if (fields.length < 2 || fields.length > 3 || value === undefined || op === undefined || op === '') {
+      throw new ParseError(file, `expected "<major>:<minor> <op> <integer>" or "<major>:<minor> <integer>", got "${line}"`);
     }
     let entry = devices.get(key);
     if (entry === undefined) {
-      entry = { ...device(key, file), bytes: {} };
+      entry = { ...device(key, file), values: {} };
       devices.set(key, entry);
     }
-    entry.bytes[op] = value;
+    entry.values[op] = value;
   }
   return [...devices.values()];
+}
+
+/** v1 `blkio.*io_service_bytes_recursive`: parseBlkioDevices, as bytes by operation. */
+export function parseBlkioRecursive(text: string, file: string): BlkioDeviceStats[] {
+  return parseBlkioDevices(text, file).map(({ major, minor, values }) => ({ major, minor, bytes: values }));
+}
+
+/**
+ * `memory.numa_stat`: one row per type, `<type>[=<total>] N0=<v> N1=<v> ...` (v1 writes `total=12 N0=12`, v2
+ * `anon N0=4096`). Returns type → node number (as text) → value, for every row.
+ */
+export function parseNumaStat(text: string, file: string): Map<string, Record<string, number>> {
+  const result = new Map<string, Record<string, number>>();
+  for (const line of lines(text)) {
+    const [head = '', ...pairs] = line.trim().split(/\s+/);
+    const type = head.includes('=') ? head.slice(0, head.indexOf('=')) : head;
+    const nodes: Record<string, number> = {};
+    for (const pair of pairs) {
+      const m = /^N(\d+)=(-?\d+)$/.exec(pair);
+      if (m === null) throw new ParseError(file, `expected "N<node>=<integer>", got "${pair}" in "${line}"`);
+      nodes[m[1] ?? ''] = Math.max(0, Number(m[2]));
+    }
+    if (type === '') throw new ParseError(file, `expected a type, got "${line}"`);
+    result.set(type, nodes);
+  }
+  return result;
 }
 
 /**

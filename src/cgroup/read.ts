@@ -19,7 +19,8 @@ export function readCgroupStats(ctx: CgroupReadContext, path: string): CgroupSta
       return readV1(ctx, path);
     case 'hybrid': {
       const stats = readV1(ctx, path);
-      const pressure = layout.v2 === undefined ? undefined : readPressure(ctx, hostPath(layout.v2, path));
+      const pressure =
+        layout.v2 === undefined || (ctx.kinds !== undefined && !ctx.kinds.has('pressure')) ? undefined : readPressure(ctx, hostPath(layout.v2, path));
       return pressure === undefined ? stats : { ...stats, pressure };
     }
   }

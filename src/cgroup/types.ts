@@ -1,5 +1,6 @@
 /** Where the cgroup hierarchies are, and what a cgroup reader needs from its caller. */
 import type { CollectorName } from '../model/cgroup.js';
+import type { MetricKind } from '../model/kinds.js';
 
 export type CgroupMode = 'v1' | 'v2' | 'hybrid';
 
@@ -21,9 +22,28 @@ export interface CgroupReadContext {
   onError(collector: CollectorName, file: string, err: unknown): void;
   /** Root-cgroup memory on v2 comes from /proc/meminfo; this returns its text (or undefined). */
   readMeminfo(): string | undefined;
+  /** /proc/vmstat's text (or undefined): the root cgroup's OOM kill count. Absent: not read. */
+  readVmstat?(): string | undefined;
   /**
-   * v1 only: the blkio files worth trying, in order, as found by probeBlkioFiles at the hierarchy root once per
-   * gather. Absent: try every candidate in each cgroup.
+   * v1 only: the blkio file groups worth trying, in order, as found by probeBlkioGroups at the hierarchy root once per
+   * gather. Absent: try every group in each cgroup.
    */
-  blkioFiles?: readonly string[];
+  blkioGroups?: readonly BlkioGroup[];
+  /** The metric kinds on: files of the others are not read. Absent: every kind. */
+  kinds?: ReadonlySet<MetricKind>;
+  /** Huge page sizes as cgroup files name them (`2MB`, `1GB`), for the hugetlb kind; absent or empty: none. */
+  hugepageSizes?: readonly string[];
+}
+
+/**
+ * One v1 blkio accounting: the bytes and ops files, and the scheduler's own statistics (CFQ, or BFQ with
+ * CONFIG_BFQ_CGROUP_DEBUG). Throttle accounting has only the first two.
+ */
+export interface BlkioGroup {
+  bytes: string;
+  serviced: string;
+  serviceTime?: string;
+  merged?: string;
+  queued?: string;
+  sectors?: string;
 }

@@ -8,14 +8,16 @@
  */
 import { cgroupExists, sortCgroups, walkCgroups } from '../cgroup/discover.js';
 import { readCgroupStats } from '../cgroup/read.js';
-import type { CgroupLayout, CgroupReadContext } from '../cgroup/types.js';
-import { probeBlkioFiles } from '../cgroup/v1.js';
+import type { BlkioGroup, CgroupLayout, CgroupReadContext } from '../cgroup/types.js';
+import type { CollectorName } from '../model/cgroup.js';
+import { probeBlkioGroups } from '../cgroup/v1.js';
 import { GatherError } from '../errors.js';
 import { FileReader } from '../host/file-reader.js';
 import { hostPath } from '../host/paths.js';
 import type { Logger } from '../log.js';
 import { readMachineInfo } from '../machine/machine-info.js';
 import type { MachineSnapshot } from '../model/machine.js';
+import { METRIC_KINDS, type MetricKind } from '../model/kinds.js';
 import { EMPTY_LABELS, type RuntimeContainer } from '../model/runtime.js';
 import type { ContainerSnapshot, Snapshot } from '../model/snapshot.js';
 import type { RuntimeFactory } from '../runtime/factory.js';
@@ -25,7 +27,12 @@ import { readDeviceNames } from './devices.js';
 import { attachDiskUsage, type DiskUsage } from './disk-usage.js';
 import { MachineFacts } from './machine-facts.js';
 import { LabelHold } from './label-hold.js';
-import { claimHostNetns, readNetwork } from './network.js';
+import { readDiskstats } from './diskstats.js';
+import { claimHostNetns, netnsOwner, readNetDev } from './network.js';
+import { isPodCgroup } from './pod-cgroups.js';
+import { SchedTracker } from './sched.js';
+import { readSockets } from './sockets.js';
+import { readUlimits } from './ulimits.js';
 import { processStats, readPids } from './processes.js';
 import type { ReadAhead } from './read-ahead.js';
 import { ReadPlan, type GatherReads } from './read-plan.js';
@@ -60,6 +67,19 @@ export interface GathererOptions {
   labelHoldMs?: number;
   /** Disk usage: measured in the background by the scheduler; a gather only reads its last complete results. */
   disk?: DiskUsage;
+  /** Reads every cgroup and /proc file of a gather; tests count its reads. Default: a new FileReader. */
+  reader?: FileReader;
+  /** The metric kinds on (--enable-metrics / --disable-metrics); absent: every kind. Files of the others are not read. */
+  kinds?: readonly MetricKind[];
+  /**
+   * --runtime-containers-only: report `/`, the runtimes' containers, their pod-level cgroups and the cgroups under
+   * allowPrefixes; nothing else.
+   */
+  runtimeContainersOnly?: boolean;
+  /** Huge page sizes as cgroup files name them (`2MB`), for the hugetlb kind. */
+  hugepageSizes?: readonly string[];
+  /** OOM kills from /dev/kmsg by cgroup path, where the kernel keeps no count of its own (kernels before 4.13). */
+  kmsgOomKills?: () => ReadonlyMap<string, number> | undefined;
   /**
    * A second thread (`--gather-threads=2`): while this one discovers the cgroups and reads the first ones, it reads the
    * files the last ones read in the previous gather. Absent, or failing: this thread reads everything.
@@ -70,6 +90,19 @@ export interface GathererOptions {
 const DEFAULT_STARTUP_GRACE_MS = 10_000;
 const DEFAULT_LABEL_HOLD_MS = 10_000;
 
+/** The files a gather reads once for all cgroups, or decides once for them. */
+interface CgroupFiles {
+  meminfo: (pending: Pending) => string | undefined;
+  vmstat: ((pending: Pending) => string | undefined) | undefined;
+  blkioGroups: readonly BlkioGroup[] | undefined;
+}
+
+/** The parent cgroup path of `id` (`/` for a top-level one). */
+function parentOf(id: string): string {
+  const i = id.lastIndexOf('/');
+  return i <= 0 ? '/' : id.slice(0, i);
+}
+
 /** One cgroup as read: its snapshot, and the runtime container it is, if any. */
 interface Read {
   container: ContainerSnapshot;
@@ -79,13 +112,15 @@ interface Read {
 export class Gatherer {
   readonly layout: CgroupLayout;
   readonly #opts: GathererOptions;
-  readonly #reader = new FileReader();
+  readonly #reader: FileReader;
   readonly #procRoot: string;
   readonly #errors: CollectorErrors;
   readonly #machine: MachineFacts;
   readonly #startTimes: StartTimes;
   readonly #reads: ReadPlan;
   readonly #hold: LabelHold;
+  readonly #kinds: ReadonlySet<MetricKind>;
+  readonly #sched = new SchedTracker();
   /** Settles once every runtime finished its first list or was given up on (awaited by every gather; once). */
   #runtimesSettled: Promise<void> | undefined;
   /** Settles when the running gather ends; disk walks on this thread wait for it between their slices. */
@@ -95,6 +130,7 @@ export class Gatherer {
   constructor(layout: CgroupLayout, opts: GathererOptions) {
     this.layout = layout;
     this.#opts = opts;
+    this.#reader = opts.reader ?? new FileReader();
     this.#procRoot = hostPath(opts.rootfs, 'proc');
     this.#errors = new CollectorErrors(opts.log);
     const readFacts = opts.machineInfo ?? (() => readMachineInfo(opts.rootfs));
@@ -107,6 +143,11 @@ export class Gatherer {
     this.#startTimes = new StartTimes(layout);
     this.#reads = new ReadPlan(this.#reader, opts.readAhead, this.#procRoot, opts.log);
     this.#hold = new LabelHold(opts.labelHoldMs ?? DEFAULT_LABEL_HOLD_MS, () => this.#now());
+    this.#kinds = new Set(opts.kinds ?? METRIC_KINDS);
+  }
+
+  #on(kind: MetricKind): boolean {
+    return this.#kinds.has(kind);
   }
 
   #now(): number {
@@ -133,32 +174,65 @@ export class Gatherer {
     const timestampMs = this.#now();
     const machine = await this.#machine.current();
     const reads = this.#reads.begin();
-    const deviceNames = readDeviceNames(this.#reader, this.#procRoot, this.#errors);
+    const diskIO = this.#on('diskIO');
+    const deviceNames = diskIO ? readDeviceNames(this.#reader, this.#procRoot, this.#errors) : new Map<string, string>();
+    const diskstats = diskIO && this.#opts.disk !== undefined ? readDiskstats(this.#reader, this.#procRoot, this.#errors) : undefined;
     // The host's namespace is reported on `/` only, so it is claimed before any other cgroup is looked at.
     const claimedNetns = claimHostNetns(this.#procRoot);
     const slices = new Slices(this.#opts.sliceMs);
     const paths = await this.#discover(slices);
-    const meminfo = this.#meminfo(reads);
-    const blkioFiles =
-      this.layout.mode === 'v2' ? undefined : probeBlkioFiles({ layout: this.layout, read: (f) => reads.read(f), onError() {}, readMeminfo: () => undefined });
+    const cgroupFiles: CgroupFiles = {
+      meminfo: this.#procFileOnce(reads, 'meminfo', 'memory'),
+      vmstat: this.#on('oom_event') ? this.#procFileOnce(reads, 'vmstat', 'oom') : undefined,
+      blkioGroups:
+        this.layout.mode === 'v2' || !diskIO
+          ? undefined
+          : probeBlkioGroups({ layout: this.layout, read: (f) => reads.read(f), onError() {}, readMeminfo: () => undefined }),
+    };
 
     const containers: ContainerSnapshot[] = [];
     const owners: (RuntimeContainer | undefined)[] = [];
     this.#hold.begin();
-    for (const id of paths) {
-      const resolved = this.#resolve(id);
-      if (resolved === 'held') continue;
+    for (const [id, resolved] of this.#reported(paths)) {
       await reads.enter(id);
       await slices.maybeYield();
-      const read = this.#readCgroup(id, resolved, reads, claimedNetns, meminfo, blkioFiles);
+      const read = this.#readCgroup(id, resolved, reads, claimedNetns, cgroupFiles);
       if (read === undefined) continue;
       containers.push(read.container);
       owners.push(read.owner);
     }
     reads.finish(paths);
-    this.#startTimes.keepOnly(new Set(containers.map((c) => c.id)));
+    const ids = new Set(containers.map((c) => c.id));
+    this.#startTimes.keepOnly(ids);
+    this.#sched.keepOnly(ids);
     this.#hold.keepOnly(new Set(paths));
-    return this.#snapshot(timestampMs, machine, deviceNames, containers, owners);
+    const snapshot = this.#snapshot(timestampMs, machine, deviceNames, containers, owners);
+    if (diskstats !== undefined) snapshot.diskstats = diskstats;
+    return snapshot;
+  }
+
+  /**
+   * The cgroups this gather reports, with their labels: every one not held back for its labels; with
+   * --runtime-containers-only, just `/`, the runtimes' containers, their pod cgroups and the allowlisted prefixes.
+   */
+  #reported(paths: readonly string[]): [string, Resolved | undefined][] {
+    const all: [string, Resolved | undefined][] = [];
+    for (const id of paths) {
+      const resolved = this.#resolve(id);
+      if (resolved !== 'held') all.push([id, resolved]);
+    }
+    if (this.#opts.runtimeContainersOnly !== true) return all;
+    const prefixes = this.#opts.allowPrefixes;
+    const pods = new Set<string>();
+    for (const [id, resolved] of all) {
+      if (resolved?.container === undefined) continue;
+      for (let dir = parentOf(id); dir !== '/'; dir = parentOf(dir)) {
+        if (!isPodCgroup(dir)) continue;
+        pods.add(dir);
+        break;
+      }
+    }
+    return all.filter(([id, resolved]) => id === '/' || resolved?.container !== undefined || pods.has(id) || prefixes.some((p) => id.startsWith(p)));
   }
 
   /** Once, before the first gather reads anything: each runtime's first list, within the startup grace. */
@@ -183,7 +257,9 @@ export class Gatherer {
   async #discover(slices: Slices): Promise<string[]> {
     const walked: string[] = [];
     const onWalkError = (dir: string, err: unknown): void => this.#errors.count('discovery', dir, err);
-    for (const path of walkCgroups(this.layout, this.#opts.allowPrefixes, onWalkError)) {
+    // With --runtime-containers-only the allowlist adds to the runtimes' containers: everything is walked, then filtered.
+    const prefixes = this.#opts.runtimeContainersOnly === true ? [] : this.#opts.allowPrefixes;
+    for (const path of walkCgroups(this.layout, prefixes, onWalkError)) {
       walked.push(path);
       await slices.maybeYield();
     }
@@ -192,17 +268,20 @@ export class Gatherer {
     return paths;
   }
 
-  /** /proc/meminfo, read at most once per gather (the root cgroup's memory on v2), its error counted where it is asked for. */
-  #meminfo(reads: GatherReads): (pending: Pending) => string | undefined {
+  /**
+   * A /proc file read at most once per gather, when a cgroup first asks for it (meminfo: the root cgroup's swap on v2;
+   * vmstat: the root's OOM kills), its error counted where it is asked for.
+   */
+  #procFileOnce(reads: GatherReads, name: string, collector: CollectorName): (pending: Pending) => string | undefined {
     let memo: { text: string | undefined } | undefined;
-    const file = hostPath(this.#procRoot, 'meminfo');
+    const file = hostPath(this.#procRoot, name);
     return (pending) => {
       if (memo === undefined) {
         try {
           memo = { text: reads.read(file) };
         } catch (err) {
           memo = { text: undefined };
-          pending.push(['memory', '/proc/meminfo', err]);
+          pending.push([collector, `/proc/${name}`, err]);
         }
       }
       return memo.text;
@@ -210,30 +289,39 @@ export class Gatherer {
   }
 
   /** One cgroup: labels, stats, processes, network, start time. Undefined when it was removed while we read it. */
-  #readCgroup(
-    id: string,
-    resolved: Resolved | undefined,
-    reads: GatherReads,
-    claimedNetns: Set<string>,
-    meminfo: (pending: Pending) => string | undefined,
-    blkioFiles: readonly string[] | undefined,
-  ): Read | undefined {
+  #readCgroup(id: string, resolved: Resolved | undefined, reads: GatherReads, claimedNetns: Set<string>, files: CgroupFiles): Read | undefined {
     const pending: Pending = [];
     const read = (file: string): string | undefined => reads.read(file);
+    const readProc = (file: string): string | undefined => this.#reader.read(file);
     const ctx: CgroupReadContext = {
       layout: this.layout,
       read,
       onError: (collector, file, err) => pending.push([collector, file, err]),
-      readMeminfo: () => meminfo(pending),
+      readMeminfo: () => files.meminfo(pending),
+      kinds: this.#kinds,
     };
-    if (blkioFiles !== undefined) ctx.blkioFiles = blkioFiles;
+    const vmstat = files.vmstat;
+    if (vmstat !== undefined) ctx.readVmstat = () => vmstat(pending);
+    if (files.blkioGroups !== undefined) ctx.blkioGroups = files.blkioGroups;
+    if (this.#opts.hugepageSizes !== undefined) ctx.hugepageSizes = this.#opts.hugepageSizes;
     const owner = resolved?.container;
-    const cgroup = readCgroupStats(ctx, id);
-    const pids = readPids(this.layout, id, pending, read);
-    const processes = pids === undefined ? undefined : processStats(this.#procRoot, pids, pending, reads.fdsAhead);
+    let cgroup = readCgroupStats(ctx, id);
+    const kmsg = this.#on('oom_event') && cgroup.oomKills === undefined ? this.#opts.kmsgOomKills?.() : undefined;
+    if (kmsg !== undefined) cgroup = { ...cgroup, oomKills: kmsg.get(id) ?? 0 };
+    const netKinds = { network: this.#on('network'), tcp: this.#on('tcp'), udp: this.#on('udp') };
+    const wantsNetns = netKinds.network || netKinds.tcp || netKinds.udp;
+    const pids = this.#on('process') || this.#on('sched') || wantsNetns ? readPids(this.layout, id, pending, read) : undefined;
+    const processes = pids === undefined || !this.#on('process') ? undefined : processStats(this.#procRoot, pids, pending, reads.fdsAhead);
     reads.leave(id, processes?.fileDescriptors ?? 0);
+    if (processes !== undefined && owner?.pid !== undefined) {
+      const ulimits = readUlimits(readProc, this.#procRoot, owner.pid, pending);
+      if (ulimits !== undefined) processes.ulimitsSoft = ulimits;
+    }
     // A runtime's container reports network only if it owns its namespace (the pod sandbox), as cAdvisor.
-    const network = owner !== undefined && !owner.networkOwner ? undefined : readNetwork(this.#reader, this.#procRoot, id, pids, claimedNetns, pending);
+    const netPid = !wantsNetns || (owner !== undefined && !owner.networkOwner) ? undefined : netnsOwner(this.#procRoot, id, pids, claimedNetns, pending);
+    const network = netPid === undefined || !netKinds.network ? undefined : readNetDev(readProc, this.#procRoot, netPid, pending);
+    const sockets = netPid === undefined ? undefined : readSockets(readProc, this.#procRoot, netPid, netKinds, pending);
+    const sched = pids === undefined || !this.#on('sched') ? undefined : this.#sched.read(id, pids, this.#procRoot, readProc, pending);
     const startTimeSeconds = owner?.createdAt ?? owner?.startedAt ?? this.#startTimes.of(id);
     // A cgroup removed while we read it is simply not reported, and its half-read files are not errors.
     if (id !== '/' && !cgroupExists(this.layout, id)) return undefined;
@@ -241,6 +329,8 @@ export class Gatherer {
     const container: ContainerSnapshot = { id, labels: resolved?.labels ?? EMPTY_LABELS, cgroup };
     if (processes !== undefined) container.processes = processes;
     if (network !== undefined) container.network = network;
+    if (sockets !== undefined) container.sockets = sockets;
+    if (sched !== undefined) container.sched = sched;
     if (startTimeSeconds !== undefined) container.startTimeSeconds = startTimeSeconds;
     return { container, owner };
   }
@@ -253,7 +343,14 @@ export class Gatherer {
     containers: ContainerSnapshot[],
     owners: (RuntimeContainer | undefined)[],
   ): Snapshot {
-    const snapshot: Snapshot = { timestampMs, containers, machine, deviceNames, collectorErrors: this.#errors.current() };
+    const snapshot: Snapshot = {
+      timestampMs,
+      containers,
+      machine,
+      deviceNames,
+      collectorErrors: this.#errors.current(),
+      kinds: METRIC_KINDS.filter((k) => this.#kinds.has(k)),
+    };
     if ((this.#opts.runtimes ?? []).length > 0) snapshot.labelHold = this.#hold.counts();
     const extra = this.#opts.extraLabels;
     if (extra !== undefined && extraLabelsEnabled(extra)) {

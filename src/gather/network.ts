@@ -5,7 +5,6 @@
  * from being counted twice.
  */
 import fs from 'node:fs';
-import type { FileReader } from '../host/file-reader.js';
 import { hostPath } from '../host/paths.js';
 import { netnsId } from '../host/process-files.js';
 import type { NetworkInterfaceStats } from '../model/network.js';
@@ -34,37 +33,33 @@ export function claimHostNetns(procRoot: string): Set<string> {
   return new Set(host === undefined ? [] : [host]);
 }
 
-/** The interfaces of the namespace cgroup `id` owns, or undefined when it owns none (or claimed one already reported). */
-export function readNetwork(
-  reader: FileReader,
-  procRoot: string,
-  id: string,
-  pids: readonly number[] | undefined,
-  claimed: Set<string>,
-  pending: Pending,
-): NetworkInterfaceStats[] | undefined {
-  let pid: number | undefined;
-  if (id === '/') pid = 1;
-  else {
-    for (const p of pids ?? []) {
-      let ns: string | undefined;
-      try {
-        ns = netnsId(procRoot, p);
-      } catch (err) {
-        pending.push(['network', hostPath(procRoot, String(p), 'ns/net'), err]);
-        return undefined;
-      }
-      if (ns === undefined) continue; // exited
-      if (claimed.has(ns)) return undefined;
-      claimed.add(ns);
-      pid = p;
-      break;
+/**
+ * The pid whose namespace cgroup `id` reports: 1 for `/`; else its first live process, if that one's namespace is not
+ * claimed yet (it is then claimed). Undefined when it owns none.
+ */
+export function netnsOwner(procRoot: string, id: string, pids: readonly number[] | undefined, claimed: Set<string>, pending: Pending): number | undefined {
+  if (id === '/') return 1;
+  for (const p of pids ?? []) {
+    let ns: string | undefined;
+    try {
+      ns = netnsId(procRoot, p);
+    } catch (err) {
+      pending.push(['network', hostPath(procRoot, String(p), 'ns/net'), err]);
+      return undefined;
     }
+    if (ns === undefined) continue; // exited
+    if (claimed.has(ns)) return undefined;
+    claimed.add(ns);
+    return p;
   }
-  if (pid === undefined) return undefined;
+  return undefined;
+}
+
+/** The interfaces of the namespace of `pid`, from /proc/<pid>/net/dev. */
+export function readNetDev(read: (file: string) => string | undefined, procRoot: string, pid: number, pending: Pending): NetworkInterfaceStats[] | undefined {
   const file = hostPath(procRoot, String(pid), 'net/dev');
   try {
-    const text = reader.read(file);
+    const text = read(file);
     return text === undefined ? undefined : parseNetDev(text, file);
   } catch (err) {
     pending.push(['network', file, err]);

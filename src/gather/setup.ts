@@ -11,6 +11,9 @@ import type { Logger } from '../log.js';
 import { createRuntimes, type RuntimeConfig } from '../runtime/index.js';
 import type { DiskUsage } from './disk-usage.js';
 import { Gatherer, type GathererOptions } from './gatherer.js';
+import { readHugepageSizes } from './hugepages.js';
+import { startOomSource, type OomFallback } from './oom-source.js';
+import type { MetricKind } from '../model/kinds.js';
 import { ThreadReadAhead } from './read-ahead.js';
 
 /** Plain data: everything a gather is built from. */
@@ -25,6 +28,10 @@ export interface GatherOptions {
   runtimes?: RuntimeConfig;
   /** Disk usage of runtime containers (needs runtimes); absent: no container_fs_usage_bytes for containers. */
   disk?: DiskConfig;
+  /** The metric kinds on; absent: every kind. */
+  kinds?: MetricKind[];
+  /** --runtime-containers-only */
+  runtimeContainersOnly?: boolean;
 }
 
 export interface DiskConfig {
@@ -48,8 +55,16 @@ export interface GatherSetup {
 export function createGatherer(opts: GatherOptions, log: Logger, tuning: GatherTuning = {}): GatherSetup {
   const readAhead = tuning.readAhead ?? ((opts.gatherThreads ?? 1) > 1 ? new ThreadReadAhead() : undefined);
   const runtimes = opts.runtimes === undefined ? [] : createRuntimes(opts.runtimes, log);
-  const disk = opts.disk === undefined ? undefined : createDiskUsage(opts.disk, opts.rootfs, log);
+  const on = (kind: MetricKind): boolean => opts.kinds === undefined || opts.kinds.includes(kind);
+  // The disk kind off: no walks at all.
+  const disk = opts.disk === undefined || !on('disk') ? undefined : createDiskUsage(opts.disk, opts.rootfs, log);
+  let oom: OomFallback | undefined;
+  const oomStarted = on('oom_event') ? startOomSource(opts.rootfs, log).then((f) => (oom = f)) : undefined;
   const gatherer = new Gatherer(opts.layout, {
+    ...(opts.kinds === undefined ? {} : { kinds: opts.kinds }),
+    ...(opts.runtimeContainersOnly === true ? { runtimeContainersOnly: true } : {}),
+    ...(on('hugetlb') ? { hugepageSizes: readHugepageSizes(opts.rootfs) } : {}),
+    kmsgOomKills: () => oom?.counts(),
     ...(disk === undefined ? {} : { disk }),
     runtimes,
     ...(opts.runtimes === undefined
@@ -68,6 +83,8 @@ export function createGatherer(opts: GatherOptions, log: Logger, tuning: GatherT
       await disk?.scheduler.close();
       await Promise.all(runtimes.map((f) => f.close()));
       await readAhead?.close();
+      await oomStarted;
+      await oom?.close();
     },
   };
 }

@@ -1,4 +1,5 @@
 import type { ContainerSnapshot, Snapshot } from '../model/snapshot.js';
+import type { FamilyKind } from '../model/kinds.js';
 import type { MachineSnapshot } from '../model/machine.js';
 
 /**
@@ -22,6 +23,16 @@ export interface ContainerMetricSpec {
   labels: readonly string[];
   /** Emits zero or more samples for one container. Absent values emit nothing. */
   collect(c: ContainerSnapshot, emit: Emit, snapshot: Snapshot): void;
+}
+
+/** A container family and the metric kind that switches it (`always`: never switched off). */
+export interface KindedSpec extends ContainerMetricSpec {
+  kind: FamilyKind;
+}
+
+/** Tags each spec of a group with its kind. */
+export function ofKind(kind: FamilyKind, specs: readonly ContainerMetricSpec[]): KindedSpec[] {
+  return specs.map((s) => ({ ...s, kind }));
 }
 
 export interface MachineMetricSpec {

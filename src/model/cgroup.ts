@@ -19,6 +19,10 @@ export interface CpuStats {
   throttledPeriods?: number;
   /** v1 cpu.stat throttled_time (ns), v2 throttled_usec. */
   throttledSeconds?: number;
+  /** cpu.stat nr_bursts (kernel >= 5.14, with cpu.cfs_burst_us / cpu.max.burst). */
+  burstPeriods?: number;
+  /** v1 cpu.stat burst_time (ns), v2 burst_usec. */
+  burstSeconds?: number;
 }
 
 export interface MemoryStats {
@@ -42,6 +46,12 @@ export interface MemoryStats {
   inactiveFileBytes?: number;
   /** v1 memory.failcnt. No v2 equivalent: absent on v2. */
   failcnt?: number;
+  /** v1 memory.kmem.usage_in_bytes; v2 memory.stat `kernel` (kernel >= 5.18; absent before, never a fake 0). */
+  kernelUsageBytes?: number;
+  /** v2 memory.events `high`: times the cgroup was throttled past memory.high. */
+  eventsHigh?: number;
+  /** v2 memory.events `max`: times usage hit memory.max. */
+  eventsMax?: number;
   /**
    * Page faults, memory.stat `pgfault` / `pgmajfault` (v1 and v2). cAdvisor puts the same value in both scopes
    * (setMemoryStats), so `hierarchy` is NOT v1 `total_pgfault`: cAdvisor 0.38.7 on a v1 host shows the root's
@@ -49,6 +59,50 @@ export interface MemoryStats {
    */
   pgfault?: { container: number; hierarchy: number };
   pgmajfault?: { container: number; hierarchy: number };
+}
+
+/** One block device's counters of one blkio/io.stat statistic, by operation (`Read`, `Write`, `Total`, ...). */
+export interface DeviceCounters {
+  major: number;
+  minor: number;
+  values: Readonly<Record<string, number>>;
+}
+
+/**
+ * Block I/O beyond bytes, cAdvisor's DiskIo. Counts by operation; times in seconds.
+ * - serviced: v1 blkio.*io_serviced_recursive (Read, Write, Sync, Async, Discard, Total); v2 io.stat rios/wios (Read, Write).
+ * - serviceTime, merged, queued, sectors: v1 CFQ (or BFQ debug) files only; the kernel has no v2 counterpart.
+ * - cost*: v2 io.stat `cost.usage`, `cost.wait`, `cost.indebt`, `cost.indelay` (the iocost controller), one `Count` each.
+ */
+export interface DiskIoStats {
+  serviced?: readonly DeviceCounters[];
+  serviceTime?: readonly DeviceCounters[];
+  merged?: readonly DeviceCounters[];
+  queued?: readonly DeviceCounters[];
+  sectors?: readonly DeviceCounters[];
+  costUsage?: readonly DeviceCounters[];
+  costWait?: readonly DeviceCounters[];
+  costIndebt?: readonly DeviceCounters[];
+  costIndelay?: readonly DeviceCounters[];
+}
+
+/** One huge page size's accounting (`pagesize` label as cAdvisor writes it: `2MB`, `1GB`). */
+export interface HugetlbStats {
+  pagesize: string;
+  /** v1 hugetlb.<size>.usage_in_bytes, v2 hugetlb.<size>.current. */
+  usageBytes?: number;
+  /** v1 hugetlb.<size>.max_usage_in_bytes; v2 has none (absent). */
+  maxUsageBytes?: number;
+  /** v1 hugetlb.<size>.failcnt, v2 hugetlb.<size>.events `max`. */
+  failcnt?: number;
+}
+
+/** memory.numa_stat, in pages, per NUMA node: `type` (file, anon, unevictable) → node → pages. */
+export interface NumaStats {
+  /** The cgroup's own pages (v1 `file=`, `anon=`, `unevictable=`; v2 the same rows, converted from bytes). */
+  container?: Readonly<Record<string, Readonly<Record<string, number>>>>;
+  /** v1 `hierarchical_*` rows; v2 has none (its rows are already hierarchical: absent here). */
+  hierarchy?: Readonly<Record<string, Readonly<Record<string, number>>>>;
 }
 
 /** One block device's I/O from v1 blkio.*io_service_bytes_recursive or v2 io.stat. */
@@ -92,6 +146,16 @@ export interface CgroupStats {
   cpu?: CpuStats;
   memory?: MemoryStats;
   blkio?: readonly BlkioDeviceStats[];
+  io?: DiskIoStats;
+  /**
+   * OOM kills counted by the kernel: v2 memory.events `oom_kill` (this cgroup and its descendants), v1
+   * memory.oom_control `oom_kill` (kernel >= 4.13; this cgroup only). Absent where the kernel has no counter.
+   */
+  oomKills?: number;
+  hugetlb?: readonly HugetlbStats[];
+  numa?: NumaStats;
+  /** v1 cpuset.memory_migrate (0 or 1). */
+  memoryMigrate?: number;
   pids?: PidsStats;
   spec: CgroupSpec;
   pressure?: { cpu?: PressureStats; memory?: PressureStats; io?: PressureStats };
@@ -101,5 +165,20 @@ export interface CgroupStats {
  * The collectors a file belongs to: podvisor_collector_errors_total{collector} counts the files of each that existed
  * but could not be read or parsed. Every one of them is exported, 0 included.
  */
-export const COLLECTORS = ['blkio', 'cpu', 'discovery', 'machine', 'memory', 'network', 'pids', 'pressure', 'process', 'spec'] as const;
+export const COLLECTORS = [
+  'blkio',
+  'cpu',
+  'cpuset',
+  'discovery',
+  'hugetlb',
+  'machine',
+  'memory',
+  'network',
+  'oom',
+  'pids',
+  'pressure',
+  'process',
+  'sched',
+  'spec',
+] as const;
 export type CollectorName = (typeof COLLECTORS)[number];

@@ -32,3 +32,18 @@ export interface DiskWalkStats {
   /** Containers due for a measurement and waiting for a slot, at the time of the gather. */
   queueLength: number;
 }
+
+/** One block device's /proc/diskstats counters, times in seconds (the kernel counts milliseconds). */
+export interface DiskIoCounters {
+  readsCompleted: number;
+  readsMerged: number;
+  sectorsRead: number;
+  readSeconds: number;
+  writesCompleted: number;
+  writesMerged: number;
+  sectorsWritten: number;
+  writeSeconds: number;
+  ioInProgress: number;
+  ioSeconds: number;
+  weightedIoSeconds: number;
+}

@@ -1,7 +1,8 @@
 import type { CgroupStats, CollectorName } from './cgroup.js';
-import type { ContainerFsUsage, DiskWalkStats, FilesystemStats } from './disk.js';
+import type { ContainerFsUsage, DiskIoCounters, DiskWalkStats, FilesystemStats } from './disk.js';
+import type { MetricKind } from './kinds.js';
 import type { MachineSnapshot } from './machine.js';
-import type { NetworkInterfaceStats } from './network.js';
+import type { NetworkInterfaceStats, SocketStats } from './network.js';
 import type { ContainerLabels, RuntimeStatus } from './runtime.js';
 
 /**
@@ -14,6 +15,15 @@ export interface ProcessStats {
   processes?: number;
   fileDescriptors?: number;
   sockets?: number;
+  /** Soft limits of the container's root process (/proc/<pid>/limits), by cAdvisor's name (`max_open_files`); -1 is unlimited. */
+  ulimitsSoft?: Readonly<Record<string, number>>;
+}
+
+/** /proc/<pid>/task/<tid>/schedstat summed over every thread of the cgroup's processes (the `sched` kind). */
+export interface SchedStats {
+  runSeconds: number;
+  runqueueSeconds: number;
+  runPeriods: number;
 }
 
 export interface ContainerSnapshot {
@@ -24,6 +34,9 @@ export interface ContainerSnapshot {
   processes?: ProcessStats;
   /** Interfaces of the network namespace this cgroup owns; absent when it shares the host's (or one already reported). */
   network?: readonly NetworkInterfaceStats[];
+  /** Socket counts of the same namespace (the `tcp` and `udp` kinds). */
+  sockets?: SocketStats;
+  sched?: SchedStats;
   /** Unix seconds: the runtime's start time, else the earliest mtime of the cgroup's directories when first seen. */
   startTimeSeconds?: number;
   /** Disk usage of the container's writable layer (and logs), from the last complete measurement; absent until then. */
@@ -46,6 +59,10 @@ export interface Snapshot {
   extraLabelNames?: readonly string[];
   /** Runtime registration state. */
   runtimes?: readonly RuntimeStatus[];
+  /** The metric kinds on in this gather; absent: every kind (families are rendered only for the kinds on). */
+  kinds?: readonly MetricKind[];
+  /** /proc/diskstats by device name (`/dev/vda`), for the filesystem rows of the diskIO families; absent: diskIO off. */
+  diskstats?: ReadonlyMap<string, DiskIoCounters>;
   /** Block-device filesystems (statfs): the root cgroup's container_fs_* series. */
   filesystems?: readonly FilesystemStats[];
   /** The disk-usage measurements' own counts; absent without disk usage. */

@@ -5,6 +5,11 @@ import type { EncodedFamily } from '../metrics/exposition.js';
 import type { GatherOptions } from '../gather/setup.js';
 import type { GatherResult } from './engine.js';
 import type { RuntimeStatus } from '../model/runtime.js';
+import { METRIC_KINDS, type MetricKind } from '../model/kinds.js';
+
+function isMetricKind(k: string): k is MetricKind {
+  return METRIC_KINDS.some((m) => m === k);
+}
 
 export interface WorkerInit {
   engine: GatherOptions;
@@ -26,6 +31,8 @@ export function isWorkerInit(v: unknown): v is WorkerInit {
     isRecord(e.layout) &&
     e.layout.v1 instanceof Map &&
     (e.runtimes === undefined || isRuntimeConfig(e.runtimes)) &&
+    (e.kinds === undefined || (isStringArray(e.kinds) && e.kinds.every(isMetricKind))) &&
+    (e.runtimeContainersOnly === undefined || typeof e.runtimeContainersOnly === 'boolean') &&
     (e.disk === undefined || (isRecord(e.disk) && typeof e.disk.concurrency === 'number' && typeof e.disk.intervalMs === 'number'))
   );
 }

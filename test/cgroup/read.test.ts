@@ -76,23 +76,27 @@ t.test('v2: one bad file takes out only its own fields', async (t) => {
   t.ok(statErr instanceof ParseError && statErr.file === '/cg/a/memory.stat');
 });
 
-t.test('v2 root: memory from /proc/meminfo', async (t) => {
+t.test("v2 root: usage is memory.stat anon + file (the kubelet's), swap from /proc/meminfo", async (t) => {
   const meminfo = 'MemTotal: 1000 kB\nMemFree: 400 kB\nSwapTotal: 200 kB\nSwapFree: 50 kB\n';
-  const files = { '/cg/memory.stat': 'anon 4096\nfile 8192\ninactive_file 100000\n' };
+  const files = { '/cg/memory.stat': 'anon 409600\nfile 204800\ninactive_file 100000\n' };
 
   const ok = memoryContext(V2, files, meminfo);
   t.strictSame(readCgroupStats(ok.ctx, '/').memory, {
-    usageBytes: 600 * 1024,
-    workingSetBytes: 600 * 1024 - 100000,
-    rssBytes: 4096,
-    cacheBytes: 8192,
+    usageBytes: 409600 + 204800,
+    workingSetBytes: 409600 + 204800 - 100000,
+    rssBytes: 409600,
+    cacheBytes: 204800,
     swapBytes: 150 * 1024,
     inactiveFileBytes: 100000,
   });
   t.strictSame(ok.errors, []);
 
   const bad = memoryContext(V2, files, 'MemTotal: lots\n');
-  t.strictSame(readCgroupStats(bad.ctx, '/').memory, { rssBytes: 4096, cacheBytes: 8192, inactiveFileBytes: 100000 });
+  t.strictSame(
+    readCgroupStats(bad.ctx, '/').memory,
+    { usageBytes: 614400, workingSetBytes: 514400, rssBytes: 409600, cacheBytes: 204800, inactiveFileBytes: 100000 },
+    'a bad /proc/meminfo takes out the swap only',
+  );
   t.strictSame(
     bad.errors.map((e) => [e.collector, e.file, e.err instanceof ParseError]),
     [['memory', '/proc/meminfo', true]],
@@ -109,8 +113,11 @@ t.test('v2 root: memory from /proc/meminfo', async (t) => {
   t.strictSame(readCgroupStats(absent.ctx, '/'), { spec: {} }, 'no meminfo and no files: nothing, no error');
   t.strictSame(absent.errors, []);
 
-  const small = memoryContext(V2, { '/cg/memory.stat': 'inactive_file 999999999\n' }, meminfo);
+  const small = memoryContext(V2, { '/cg/memory.stat': 'anon 4096\nfile 4096\ninactive_file 999999999\n' }, meminfo);
   t.equal(readCgroupStats(small.ctx, '/').memory?.workingSetBytes, 0, 'working set floors at 0');
+
+  const noFile = memoryContext(V2, { '/cg/memory.stat': 'anon 4096\n' }, meminfo);
+  t.equal(readCgroupStats(noFile.ctx, '/').memory?.usageBytes, undefined, 'without `file` the usage is unknown, not anon alone');
 
   const child = memoryContext(V2, {}, meminfo);
   t.equal(readCgroupStats(child.ctx, '/a').memory, undefined, 'meminfo is only for the root');

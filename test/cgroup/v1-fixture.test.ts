@@ -1,3 +1,4 @@
+import fs from 'node:fs';
 import path from 'node:path';
 import t from 'tap';
 import { cgroupExists, listCgroups, procsFile } from '../../src/cgroup/discover.js';
@@ -171,4 +172,66 @@ t.test('readCgroupStats: a vanished cgroup gives no stats and no error', async (
   const { ctx, errors } = recordingContext(fixtureLayout(ROOTFS), ROOTFS);
   t.strictSame(readCgroupStats(ctx, `${POD}/${'f'.repeat(64)}`), { spec: {} });
   t.strictSame(errors, []);
+});
+
+t.test('readCgroupStats: the diskIO, oom_event, memory_numa, cpuset and hugetlb files of a Docker container (v1)', async (t) => {
+  const { ctx, errors } = recordingContext(fixtureLayout(ROOTFS), ROOTFS);
+  const stats = readCgroupStats({ ...ctx, hugepageSizes: ['2MB'] }, DOCKER);
+  t.strictSame(stats.io, { serviced: [{ major: 259, minor: 0, values: { Read: 1280, Write: 2048, Sync: 2048, Async: 1280, Discard: 0, Total: 3328 } }] });
+  t.equal(stats.oomKills, 1, 'memory.oom_control oom_kill');
+  t.equal(stats.memory?.kernelUsageBytes, 5251072, 'memory.kmem.usage_in_bytes');
+  t.strictSame(stats.numa, {
+    container: { file: { '0': 10240 }, anon: { '0': 11264 }, unevictable: { '0': 0 } },
+    hierarchy: { file: { '0': 10240 }, anon: { '0': 11264 }, unevictable: { '0': 0 } },
+  });
+  t.equal(stats.memoryMigrate, 0, 'cpuset.memory_migrate');
+  t.equal(stats.hugetlb, undefined, 'the hugetlb hierarchy holds only its root');
+  t.strictSame(readCgroupStats({ ...ctx, hugepageSizes: ['2MB'] }, '/').hugetlb, [{ pagesize: '2MB', usageBytes: 0, maxUsageBytes: 0, failcnt: 0 }]);
+  t.equal(readCgroupStats(ctx, '/docker').oomKills, 0, 'v1 counts a kill in the cgroup of the killed task only');
+  t.equal(readCgroupStats(ctx, '/').oomKills, undefined, "the root's count is the node's (/proc/vmstat), and this context has none");
+  t.equal(
+    readCgroupStats({ ...ctx, readVmstat: () => fs.readFileSync(`${ROOTFS}/proc/vmstat`, 'utf8') }, '/').oomKills,
+    1,
+    "the root's count is /proc/vmstat oom_kill",
+  );
+  t.strictSame(errors, []);
+});
+
+t.test('kinds switched off: their files are not read at all', async (t) => {
+  const layout = fixtureLayout(ROOTFS);
+  const everything = recordingContext(layout, ROOTFS);
+  readCgroupStats({ ...everything.ctx, hugepageSizes: ['2MB'], readVmstat: () => '' }, DOCKER);
+  const all = [...everything.reads.keys()].map((f) => f.slice(f.lastIndexOf('/') + 1));
+  for (const f of [
+    'cpuacct.usage_percpu',
+    'memory.stat',
+    'memory.oom_control',
+    'memory.numa_stat',
+    'cpuset.memory_migrate',
+    'blkio.throttle.io_serviced_recursive',
+  ]) {
+    t.ok(all.includes(f), `with every kind on, ${f} is read`);
+  }
+
+  const cpuOnly = recordingContext(layout, ROOTFS);
+  const stats = readCgroupStats({ ...cpuOnly.ctx, kinds: new Set(['cpu'] as const), hugepageSizes: ['2MB'], readVmstat: () => '' }, DOCKER);
+  const read = [...cpuOnly.reads.keys()].map((f) => f.slice(f.lastIndexOf('/') + 1)).sort();
+  t.strictSame(
+    read,
+    [
+      'cpu.cfs_period_us',
+      'cpu.cfs_quota_us',
+      'cpu.shares',
+      'cpu.stat',
+      'cpuacct.stat',
+      'cpuacct.usage',
+      'memory.limit_in_bytes',
+      'memory.memsw.limit_in_bytes',
+      'memory.soft_limit_in_bytes',
+    ],
+    'cpu alone: the cpu files and the always-on spec files, nothing else (no percpu, memory, blkio, pids, oom, numa, cpuset)',
+  );
+  t.equal(stats.cpu?.perCpuSeconds, undefined, 'no per-cpu values without percpu');
+  t.ok((stats.cpu?.usageSeconds ?? 0) > 0, 'the total is read');
+  t.strictSame(Object.keys(stats).sort(), ['cpu', 'spec']);
 });

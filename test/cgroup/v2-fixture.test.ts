@@ -101,23 +101,26 @@ t.test("weightToShares is cAdvisor's conversion", async (t) => {
   t.equal(weightToShares(10000), 262144);
 });
 
-t.test('readCgroupStats: root cgroup (memory from /proc/meminfo, no spec)', async (t) => {
+t.test("readCgroupStats: root cgroup (usage anon + file as the kubelet's, swap from /proc/meminfo, OOM kills from /proc/vmstat, no spec)", async (t) => {
   const { ctx, errors } = recordingContext(fixtureLayout(ROOTFS), ROOTFS);
-  t.strictSame(readCgroupStats(ctx, '/'), {
+  t.strictSame(readCgroupStats({ ...ctx, readVmstat: () => fs.readFileSync(`${ROOTFS}/proc/vmstat`, 'utf8') }, '/'), {
     cpu: { usageSeconds: 2176.539871, userSeconds: 1470.012983, systemSeconds: 706.526888 },
     memory: {
-      usageBytes: (8124932 - 612880) * 1024,
-      workingSetBytes: (8124932 - 612880) * 1024 - 1813327872,
+      usageBytes: 1298866176 + 2875555840,
+      workingSetBytes: 1298866176 + 2875555840 - 1813327872,
       rssBytes: 1298866176,
       cacheBytes: 2875555840,
       mappedFileBytes: 512372736,
       swapBytes: (2097148 - 2064380) * 1024,
       activeFileBytes: 1062227968,
       inactiveFileBytes: 1813327872,
+      kernelUsageBytes: 395950608,
       pgfault: { container: 186203518, hierarchy: 186203518 },
       pgmajfault: { container: 12867, hierarchy: 12867 },
     },
     blkio: [{ major: 252, minor: 0, bytes: { Read: 1945362432, Write: 7263277056 } }],
+    io: { serviced: [{ major: 252, minor: 0, values: { Read: 41932, Write: 331504 } }] },
+    oomKills: 3,
     spec: {},
     pressure: {
       cpu: { someSeconds: 91.835127, fullSeconds: 0 },
@@ -130,7 +133,7 @@ t.test('readCgroupStats: root cgroup (memory from /proc/meminfo, no spec)', asyn
 
 t.test('readCgroupStats: burstable container, every file read once', async (t) => {
   const { ctx, errors, reads } = recordingContext(fixtureLayout(ROOTFS), ROOTFS);
-  t.strictSame(readCgroupStats(ctx, BURSTABLE_APP), {
+  t.strictSame(readCgroupStats({ ...ctx, hugepageSizes: ['2MB', '1GB'] }, BURSTABLE_APP), {
     cpu: {
       usageSeconds: 48.213377,
       userSeconds: 36.052914,
@@ -138,6 +141,8 @@ t.test('readCgroupStats: burstable container, every file read once', async (t) =
       periods: 0,
       throttledPeriods: 0,
       throttledSeconds: 0,
+      burstPeriods: 0,
+      burstSeconds: 0,
     },
     memory: {
       usageBytes: 47022080,
@@ -149,10 +154,21 @@ t.test('readCgroupStats: burstable container, every file read once', async (t) =
       swapBytes: 0,
       activeFileBytes: 3555328,
       inactiveFileBytes: 8732672,
+      kernelUsageBytes: 3142048,
+      eventsHigh: 0,
+      eventsMax: 27,
       pgfault: { container: 1210215, hierarchy: 1210215 },
       pgmajfault: { container: 210, hierarchy: 210 },
     },
     blkio: [{ major: 252, minor: 0, bytes: { Read: 12324864, Write: 4096 } }],
+    io: {
+      serviced: [{ major: 252, minor: 0, values: { Read: 402, Write: 1 } }],
+      costUsage: [{ major: 252, minor: 0, values: { Count: 0.184522 } }],
+      costWait: [{ major: 252, minor: 0, values: { Count: 0.009217 } }],
+      costIndebt: [{ major: 252, minor: 0, values: { Count: 0 } }],
+      costIndelay: [{ major: 252, minor: 0, values: { Count: 0.00125 } }],
+    },
+    oomKills: 2,
     pids: { current: 14, max: 0 },
     spec: {
       cpuPeriod: 100000,
@@ -167,6 +183,11 @@ t.test('readCgroupStats: burstable container, every file read once', async (t) =
       memory: { someSeconds: 0, fullSeconds: 0 },
       io: { someSeconds: 0.19311, fullSeconds: 0.180442 },
     },
+    hugetlb: [
+      { pagesize: '2MB', usageBytes: 4194304, failcnt: 3 },
+      { pagesize: '1GB', usageBytes: 0, failcnt: 0 },
+    ],
+    numa: { container: { file: { '0': 3000 }, anon: { '0': 7712 }, unevictable: { '0': 0 } } },
   });
   t.strictSame(errors, []);
   t.strictSame(
@@ -190,6 +211,8 @@ t.test('readCgroupStats: guaranteed container with a CPU limit and throttling', 
     periods: 120553,
     throttledPeriods: 1873,
     throttledSeconds: 91.35231,
+    burstPeriods: 0,
+    burstSeconds: 0,
   });
   t.strictSame(stats.spec, {
     cpuPeriod: 100000,
@@ -203,6 +226,7 @@ t.test('readCgroupStats: guaranteed container with a CPU limit and throttling', 
   t.equal(stats.memory?.workingSetBytes, 154591232 - 8388608);
   t.strictSame(stats.pids, { current: 29, max: 0 });
   t.strictSame(readCgroupStats(ctx, GUARANTEED_POD).pids, { current: 30, max: 4096 }, 'pod-level pids limit');
+  t.equal(readCgroupStats(ctx, BURSTABLE_POD).oomKills, 2, "v2 memory.events is hierarchical: the pod counts its container's kills");
   t.strictSame(errors, []);
 });
 

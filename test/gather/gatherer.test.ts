@@ -3,7 +3,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { Gatherer } from '../../src/gather/gatherer.js';
 import { loadLayout } from '../../src/cgroup/layout.js';
-import { probeBlkioFiles } from '../../src/cgroup/v1.js';
+import { probeBlkioGroups } from '../../src/cgroup/v1.js';
 import { silentLogger } from '../../src/log.js';
 import type { CgroupReadContext } from '../../src/cgroup/types.js';
 import { FileReader } from '../../src/host/file-reader.js';
@@ -147,6 +147,7 @@ t.test('v1 blkio: the root decides which files are worth reading', async (t) => 
   const reader = new FileReader();
   const ctx = (read: (f: string) => string | undefined): CgroupReadContext => ({ layout, read, onError() {}, readMeminfo: () => undefined });
   const blkio = layout.v1.get('blkio') ?? '';
+  const probeBlkioFiles = (c: CgroupReadContext): string[] | undefined => probeBlkioGroups(c)?.map((g) => g.bytes);
   t.same(
     probeBlkioFiles(ctx((f) => reader.read(f))),
     ['blkio.bfq.io_service_bytes_recursive', 'blkio.throttle.io_service_bytes_recursive'].slice(

@@ -1,9 +1,8 @@
-import type { BlkioDeviceStats } from '../../model/cgroup.js';
 import type { Snapshot } from '../../model/snapshot.js';
 import { emitIf, type ContainerMetricSpec } from '../spec.js';
 
 /** The `device` label: `/dev/<name>` from /proc/partitions, or '' when the device is unknown. */
-export function deviceName(snapshot: Snapshot, dev: BlkioDeviceStats): string {
+export function deviceName(snapshot: Snapshot, dev: { major: number; minor: number }): string {
   return snapshot.deviceNames.get(`${dev.major}:${dev.minor}`) ?? '';
 }
 

@@ -43,4 +43,6 @@ export const CPU_METRICS: readonly ContainerMetricSpec[] = [
   scalar('container_cpu_cfs_throttled_seconds_total', 'counter', 'Total time duration the container has been throttled.', (c) =>
     cfs(c, c.cgroup.cpu?.throttledSeconds),
   ),
+  scalar('container_cpu_cfs_burst_periods_total', 'counter', 'Number of periods when burst occurs.', (c) => cfs(c, c.cgroup.cpu?.burstPeriods)),
+  scalar('container_cpu_cfs_burst_seconds_total', 'counter', 'Total time duration the container has been bursted.', (c) => cfs(c, c.cgroup.cpu?.burstSeconds)),
 ];

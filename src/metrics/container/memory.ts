@@ -40,5 +40,18 @@ export const MEMORY_METRICS: readonly ContainerMetricSpec[] = [
   scalar('container_memory_failcnt', 'gauge', 'Number of memory usage hits limits', (c) => c.cgroup.memory?.failcnt),
   failures,
   scalar('container_memory_total_active_file_bytes', 'gauge', 'Current total active file in bytes.', (c) => c.cgroup.memory?.activeFileBytes),
+  scalar('container_memory_kernel_usage', 'gauge', 'Size of kernel memory allocated in bytes.', (c) => c.cgroup.memory?.kernelUsageBytes),
+  scalar(
+    'container_memory_events_high_total',
+    'counter',
+    'Cumulative count of memory.high throttle events for the container',
+    (c) => c.cgroup.memory?.eventsHigh,
+  ),
+  scalar(
+    'container_memory_events_max_total',
+    'counter',
+    'Cumulative count of memory.max limit hit events for the container',
+    (c) => c.cgroup.memory?.eventsMax,
+  ),
   scalar('container_memory_total_inactive_file_bytes', 'gauge', 'Current total inactive file in bytes.', (c) => c.cgroup.memory?.inactiveFileBytes),
 ];
