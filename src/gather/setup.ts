@@ -44,7 +44,7 @@ export interface DiskConfig {
 }
 
 /** What tests and the HTTP thread pin or tune: the clock and machine facts (golden tests), the slice length. */
-export type GatherTuning = Pick<GathererOptions, 'now' | 'machineInfo' | 'sliceMs' | 'readAhead'>;
+export type GatherTuning = Pick<GathererOptions, 'now' | 'machineInfo' | 'sliceMs' | 'readAhead' | 'reader'>;
 
 export interface GatherSetup {
   gatherer: Gatherer;
