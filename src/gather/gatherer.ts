@@ -19,7 +19,7 @@ import { readMachineInfo } from '../machine/machine-info.js';
 import type { MachineSnapshot } from '../model/machine.js';
 import { METRIC_KINDS, type MetricKind } from '../model/kinds.js';
 import { EMPTY_LABELS, type RuntimeContainer } from '../model/runtime.js';
-import type { ContainerSnapshot, Snapshot } from '../model/snapshot.js';
+import type { ContainerSnapshot, SchedStats, Snapshot } from '../model/snapshot.js';
 import type { RuntimeFactory } from '../runtime/factory.js';
 import { extraLabels, extraLabelsEnabled, resolveCgroup, type ExtraLabelOptions, type Resolved } from '../runtime/resolve.js';
 import { CollectorErrors, type Pending } from './collector-errors.js';
@@ -30,7 +30,7 @@ import { LabelHold } from './label-hold.js';
 import { readDiskstats } from './diskstats.js';
 import { claimHostNetns, netnsOwner, readNetDev } from './network.js';
 import { isPodCgroup } from './pod-cgroups.js';
-import { SchedTracker } from './sched.js';
+import { SchedTracker, subtreeSums } from './sched.js';
 import { readSockets } from './sockets.js';
 import { readUlimits } from './ulimits.js';
 import { processStats, readPids } from './processes.js';
@@ -202,6 +202,7 @@ export class Gatherer {
       owners.push(read.owner);
     }
     reads.finish(paths);
+    if (this.#on('sched')) this.#sumSched(containers);
     const ids = new Set(containers.map((c) => c.id));
     this.#startTimes.keepOnly(ids);
     this.#sched.keepOnly(ids);
@@ -233,6 +234,20 @@ export class Gatherer {
       }
     }
     return all.filter(([id, resolved]) => id === '/' || resolved?.container !== undefined || pods.has(id) || prefixes.some((p) => id.startsWith(p)));
+  }
+
+  /** Each cgroup's schedstat sums over its own processes become sums over its subtree's, as cAdvisor's. */
+  #sumSched(containers: ContainerSnapshot[]): void {
+    const own = new Map<string, SchedStats>();
+    for (const c of containers) if (c.sched !== undefined) own.set(c.id, c.sched);
+    const total = subtreeSums(
+      own,
+      containers.map((c) => c.id),
+    );
+    for (const c of containers) {
+      const t = total.get(c.id);
+      if (t !== undefined) c.sched = t;
+    }
   }
 
   /** Once, before the first gather reads anything: each runtime's first list, within the startup grace. */
@@ -313,8 +328,10 @@ export class Gatherer {
     const pids = this.#on('process') || this.#on('sched') || wantsNetns ? readPids(this.layout, id, pending, read) : undefined;
     const processes = pids === undefined || !this.#on('process') ? undefined : processStats(this.#procRoot, pids, pending, reads.fdsAhead);
     reads.leave(id, processes?.fileDescriptors ?? 0);
-    if (processes !== undefined && owner?.pid !== undefined) {
-      const ulimits = readUlimits(readProc, this.#procRoot, owner.pid, pending);
+    // The root process: a runtime container's init, pid 1 for `/` (as cAdvisor); other cgroups have none.
+    const rootPid = id === '/' ? 1 : owner?.pid;
+    if (processes !== undefined && rootPid !== undefined) {
+      const ulimits = readUlimits(readProc, this.#procRoot, rootPid, pending);
       if (ulimits !== undefined) processes.ulimitsSoft = ulimits;
     }
     // A runtime's container reports network only if it owns its namespace (the pod sandbox), as cAdvisor.

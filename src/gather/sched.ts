@@ -62,3 +62,35 @@ export class SchedTracker {
     for (const id of this.#byCgroup.keys()) if (!ids.has(id)) this.#byCgroup.delete(id);
   }
 }
+
+/** The parent cgroup path of `id` (`/` for a top-level one). */
+function parentOf(id: string): string {
+  const i = id.lastIndexOf('/');
+  return i <= 0 ? '/' : id.slice(0, i);
+}
+
+/**
+ * Each cgroup's own sums plus those of every cgroup below it among `ids` (sorted, parents first), as cAdvisor sums the
+ * processes of a container's whole subtree. A cgroup with no processes of its own gets its descendants' sums.
+ */
+export function subtreeSums(own: ReadonlyMap<string, SchedStats>, ids: readonly string[]): Map<string, SchedStats> {
+  const known = new Set(ids);
+  const total = new Map<string, SchedStats>();
+  for (const [id, s] of own) total.set(id, { ...s });
+  for (let i = ids.length - 1; i >= 0; i--) {
+    const id = ids[i];
+    const t = id === undefined ? undefined : total.get(id);
+    if (id === undefined || t === undefined || id === '/') continue;
+    let parent = parentOf(id);
+    while (parent !== '/' && !known.has(parent)) parent = parentOf(parent);
+    if (!known.has(parent)) continue;
+    const p = total.get(parent);
+    total.set(
+      parent,
+      p === undefined
+        ? { ...t }
+        : { runSeconds: p.runSeconds + t.runSeconds, runqueueSeconds: p.runqueueSeconds + t.runqueueSeconds, runPeriods: p.runPeriods + t.runPeriods },
+    );
+  }
+  return total;
+}

@@ -19,7 +19,10 @@ export interface ProcessStats {
   ulimitsSoft?: Readonly<Record<string, number>>;
 }
 
-/** /proc/<pid>/task/<tid>/schedstat summed over every thread of the cgroup's processes (the `sched` kind). */
+/**
+ * /proc/<pid>/schedstat (a process's main thread, as cAdvisor reads it) summed over the processes of the cgroup and of
+ * the cgroups below it (the `sched` kind).
+ */
 export interface SchedStats {
   runSeconds: number;
   runqueueSeconds: number;

@@ -2,7 +2,7 @@ import t from 'tap';
 import { pagesizeName, readHugepageSizes } from '../../src/gather/hugepages.js';
 import { detectOomSource } from '../../src/gather/oom-source.js';
 import { isPodCgroup } from '../../src/gather/pod-cgroups.js';
-import { SchedTracker } from '../../src/gather/sched.js';
+import { SchedTracker, subtreeSums } from '../../src/gather/sched.js';
 import { readUlimits } from '../../src/gather/ulimits.js';
 import { readSockets } from '../../src/gather/sockets.js';
 import type { Pending } from '../../src/gather/collector-errors.js';
@@ -105,4 +105,21 @@ t.test('ulimits and sockets: missing is absent, malformed is a counted error', a
     ],
     'udp off: its files are not read',
   );
+});
+
+t.test('schedstat sums over a subtree: own processes plus every reported cgroup below', async (t) => {
+  const one = { runSeconds: 1, runqueueSeconds: 0.5, runPeriods: 2 };
+  const ids = ['/', '/kubepods', '/kubepods/pod1', '/kubepods/pod1/a', '/kubepods/pod1/b', '/system.slice/x'];
+  const own = new Map([
+    ['/', one],
+    ['/kubepods/pod1/a', one],
+    ['/kubepods/pod1/b', { runSeconds: 2, runqueueSeconds: 0, runPeriods: 1 }],
+    ['/system.slice/x', one],
+  ]);
+  const total = subtreeSums(own, ids);
+  t.strictSame(total.get('/kubepods/pod1'), { runSeconds: 3, runqueueSeconds: 0.5, runPeriods: 3 }, 'a pod: its containers');
+  t.strictSame(total.get('/kubepods'), { runSeconds: 3, runqueueSeconds: 0.5, runPeriods: 3 });
+  t.strictSame(total.get('/'), { runSeconds: 5, runqueueSeconds: 1.5, runPeriods: 7 }, '/ adds /system.slice/x through its unreported parent');
+  t.strictSame(total.get('/kubepods/pod1/a'), one, 'a leaf: its own');
+  t.equal(subtreeSums(new Map(), ids).size, 0, 'nothing read: nothing');
 });

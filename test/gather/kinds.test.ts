@@ -113,6 +113,11 @@ t.test('every kind on: each file once per cgroup, and the opt-in families carry 
   const pause = snap.containers.find((c) => c.id === PAUSE);
   t.strictSame(app?.processes?.ulimitsSoft, { max_open_files: 1048576 }, "the root process's soft limit, from /proc/24517/limits");
   t.strictSame(app?.sched, { runSeconds: (412938119 + 88213004) / 1e9, runqueueSeconds: (10228313 + 2113987) / 1e9, runPeriods: 1911 + 402 });
+  const podSched = snap.containers.find((c) => c.id === POD)?.sched;
+  // A pod cgroup without processes of its own: the sums of its containers' processes, as cAdvisor's subtree.
+  t.equal(podSched?.runPeriods, 1911 + 402 + 17);
+  t.ok(Math.abs((podSched?.runSeconds ?? 0) - (412938119 + 88213004 + 1934119) / 1e9) < 1e-12, `pod run seconds ${podSched?.runSeconds}`);
+  t.ok(Math.abs((podSched?.runqueueSeconds ?? 0) - (10228313 + 2113987 + 88313) / 1e9) < 1e-12, `pod runqueue seconds ${podSched?.runqueueSeconds}`);
   t.equal(app?.sockets, undefined, 'the app shares the sandbox namespace: no socket series');
   t.strictSame(pause?.sockets?.tcp, {
     established: 2,

@@ -9,8 +9,9 @@ import { deviceName } from './blkio.js';
  * (v1 blkio, v2 io.stat), and for `/` one row per block-device filesystem with that device's /proc/diskstats counters.
  * A filesystem row whose device already has a cgroup row is left out (a root filesystem on a whole disk, `/dev/vda`,
  * would otherwise give two series with one label set; cAdvisor's registry drops the second one the same way).
- * Containers get no filesystem row: cAdvisor gives a Docker container one with zeros (its FsStats carry no disk
- * counters), which is a fake 0, and the device's counters are the whole disk's, not the container's.
+ * Containers get no filesystem row. cAdvisor gives a Docker container one: zeros in 0.38.7 (its FsStats carried no disk
+ * counters), the whole disk's counters from 0.39 (container/docker/fs.go addDiskStats). Neither is the container's:
+ * summed over a pod's containers the second counts the disk once per container.
  */
 
 /** The devices whose /proc/diskstats counters are the cgroup's: every block-device filesystem's for `/`, none otherwise. */
