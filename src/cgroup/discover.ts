@@ -38,6 +38,12 @@ function childPath(parent: string, name: string): string {
   return parent === '/' ? `/${name}` : `${parent}/${name}`;
 }
 
+/** The parent cgroup path of `path` (`/` for a top-level cgroup, and for `/` itself). */
+export function parentCgroup(path: string): string {
+  const i = path.lastIndexOf('/');
+  return i <= 0 ? '/' : path.slice(0, i);
+}
+
 /** True if `path` or a cgroup below it can start with one of the prefixes: worth descending into. */
 function mayMatchBelow(path: string, prefixes: readonly string[]): boolean {
   const base = path === '/' ? '/' : `${path}/`;

@@ -6,7 +6,7 @@
  * runtimes' first lists, and a cgroup whose container is still being looked up is held back (label-hold.ts), so no
  * container of a runtime that answers is ever reported without its labels.
  */
-import { cgroupExists, sortCgroups, walkCgroups } from '../cgroup/discover.js';
+import { cgroupExists, parentCgroup, sortCgroups, walkCgroups } from '../cgroup/discover.js';
 import { readCgroupStats } from '../cgroup/read.js';
 import type { BlkioGroup, CgroupLayout, CgroupReadContext } from '../cgroup/types.js';
 import type { CollectorName } from '../model/cgroup.js';
@@ -95,12 +95,6 @@ interface CgroupFiles {
   meminfo: (pending: Pending) => string | undefined;
   vmstat: ((pending: Pending) => string | undefined) | undefined;
   blkioGroups: readonly BlkioGroup[] | undefined;
-}
-
-/** The parent cgroup path of `id` (`/` for a top-level one). */
-function parentOf(id: string): string {
-  const i = id.lastIndexOf('/');
-  return i <= 0 ? '/' : id.slice(0, i);
 }
 
 /** One cgroup as read: its snapshot, and the runtime container it is, if any. */
@@ -227,7 +221,7 @@ export class Gatherer {
     const pods = new Set<string>();
     for (const [id, resolved] of all) {
       if (resolved?.container === undefined) continue;
-      for (let dir = parentOf(id); dir !== '/'; dir = parentOf(dir)) {
+      for (let dir = parentCgroup(id); dir !== '/'; dir = parentCgroup(dir)) {
         if (!isPodCgroup(dir)) continue;
         pods.add(dir);
         break;

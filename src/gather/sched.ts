@@ -3,6 +3,7 @@
  * (Handler.schedulerStatsFromProcs): one file per process (the main thread's numbers), and the last reading of each
  * process that has since exited is kept in the sum, so the counters do not fall when a process ends.
  */
+import { parentCgroup } from '../cgroup/discover.js';
 import { hostPath } from '../host/paths.js';
 import type { SchedStats } from '../model/snapshot.js';
 import { parseSchedstat, type Schedstat } from '../proc/schedstat.js';
@@ -63,12 +64,6 @@ export class SchedTracker {
   }
 }
 
-/** The parent cgroup path of `id` (`/` for a top-level one). */
-function parentOf(id: string): string {
-  const i = id.lastIndexOf('/');
-  return i <= 0 ? '/' : id.slice(0, i);
-}
-
 /**
  * Each cgroup's own sums plus those of every cgroup below it among `ids` (sorted, parents first), as cAdvisor sums the
  * processes of a container's whole subtree. A cgroup with no processes of its own gets its descendants' sums.
@@ -81,8 +76,8 @@ export function subtreeSums(own: ReadonlyMap<string, SchedStats>, ids: readonly 
     const id = ids[i];
     const t = id === undefined ? undefined : total.get(id);
     if (id === undefined || t === undefined || id === '/') continue;
-    let parent = parentOf(id);
-    while (parent !== '/' && !known.has(parent)) parent = parentOf(parent);
+    let parent = parentCgroup(id);
+    while (parent !== '/' && !known.has(parent)) parent = parentCgroup(parent);
     if (!known.has(parent)) continue;
     const p = total.get(parent);
     total.set(

@@ -25,6 +25,7 @@ import path from 'node:path';
 import { requireDaemon, run } from '../support/daemons.js';
 import { startExporter, type Running } from '../support/exporter.js';
 import { removeCgroupDirs } from '../support/cgroups.js';
+import { kubeletContainerArgs } from '../support/kubelet-labels.js';
 import { poll } from '../support/poll.js';
 
 const IMAGE = 'podvisor-test:1';
@@ -321,16 +322,7 @@ t.test('the newer container families agree with the kernel', async (t) => {
   const io = await docker(ioName, [
     '--ulimit',
     'nofile=1234:5678',
-    '--cgroup-parent',
-    podParent,
-    '--label',
-    `io.kubernetes.pod.name=${ioName}`,
-    '--label',
-    'io.kubernetes.pod.namespace=podvisor-e2e',
-    '--label',
-    `io.kubernetes.pod.uid=${uid}`,
-    '--label',
-    'io.kubernetes.container.name=io',
+    ...kubeletContainerArgs({ parent: podParent, pod: ioName, namespace: 'podvisor-e2e', uid, container: 'io' }),
   ]);
 
   // Each container's cgroup, as the kernel says, and as Docker's cgroup driver names it.

@@ -12,6 +12,7 @@ import { requireDaemon, run } from '../support/daemons.js';
 import { startExporter } from '../support/exporter.js';
 import { removeCgroupDirs } from '../support/cgroups.js';
 import { isRecord } from '../support/prometheus.js';
+import { kubeletContainerArgs } from '../support/kubelet-labels.js';
 import { until } from '../support/poll.js';
 
 const IMAGE = 'podvisor-test:1';
@@ -62,18 +63,9 @@ t.test('every container_* metric kube-prometheus queries is served, with the lab
         '-d',
         '--name',
         name,
-        '--cgroup-parent',
-        parent,
         '--cpus',
         '0.5',
-        '--label',
-        `io.kubernetes.pod.name=${name}`,
-        '--label',
-        'io.kubernetes.pod.namespace=podvisor-e2e',
-        '--label',
-        `io.kubernetes.pod.uid=${uid}`,
-        '--label',
-        'io.kubernetes.container.name=app',
+        ...kubeletContainerArgs({ parent, pod: name, namespace: 'podvisor-e2e', uid, container: 'app' }),
         IMAGE,
         'sleep',
         '3600',
