@@ -1,6 +1,7 @@
 import fs from 'node:fs';
 import { StringDecoder } from 'node:string_decoder';
 import { errorMessage } from '../errors.js';
+import { errnoCode } from '../guards.js';
 import type { Logger } from '../log.js';
 import { OomKillParser, parseKmsgRecord } from '../proc/kmsg-oom.js';
 
@@ -27,10 +28,6 @@ const READ_BYTES = 16 * 1024;
 const MAX_PENDING_CHARS = 64 * 1024;
 
 const openNonBlocking = (path: string): Promise<KmsgHandle> => fs.promises.open(path, fs.constants.O_RDONLY | fs.constants.O_NONBLOCK);
-
-function codeOf(err: unknown): string | undefined {
-  return err instanceof Error && 'code' in err && typeof err.code === 'string' ? err.code : undefined;
-}
 
 /**
  * Counts OOM kills per memory cgroup from the kernel's log, for kernels without the cgroup's own `oom_kill` counter.
@@ -113,7 +110,7 @@ export class KmsgOomCounter {
         try {
           n = (await handle.read(buf, 0, buf.length, null)).bytesRead;
         } catch (err) {
-          const code = codeOf(err);
+          const code = errnoCode(err);
           if (code === 'EAGAIN' || code === 'EWOULDBLOCK') {
             await this.#sleep();
           } else if (code === 'EPIPE') {
@@ -163,7 +160,7 @@ export class KmsgOomCounter {
 }
 
 function reason(err: unknown): string {
-  const code = codeOf(err);
+  const code = errnoCode(err);
   if (code === 'ENOENT') return 'ENOENT: no such file (no /dev/kmsg under the host root?)';
   if (code === 'EACCES' || code === 'EPERM') return `${code}: permission denied (reading /dev/kmsg needs CAP_SYSLOG when kernel.dmesg_restrict=1)`;
   return errorMessage(err);
