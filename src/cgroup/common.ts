@@ -1,6 +1,6 @@
 import type { CgroupReadContext } from './types.js';
 import { parseFlatKeyed } from './parse.js';
-import type { CollectorName, DeviceCounters, MemoryStats } from '../model/cgroup.js';
+import type { BlkioDeviceStats, CollectorName, DeviceCounters, MemoryStats } from '../model/cgroup.js';
 
 /** Helpers shared by the v1 and v2 readers. */
 
@@ -63,6 +63,11 @@ export function pageFaults(stat: ReadonlyMap<string, number> | undefined): Pick<
 
 /** The memory.numa_stat rows cAdvisor exports (container_memory_numa_pages{type}). */
 export const NUMA_TYPES = ['file', 'anon', 'unevictable'] as const;
+
+/** Rows of a bytes statistic (v1 io_service_bytes, v2 io.stat rbytes/wbytes) as the blkio model keeps them. */
+export function byteRows(rows: readonly DeviceCounters[]): BlkioDeviceStats[] {
+  return rows.map(({ major, minor, values }) => ({ major, minor, bytes: values }));
+}
 
 /** Each device's values divided by `per` (ns → s, µs → s). */
 export function seconds(rows: readonly DeviceCounters[] | undefined, per: number): DeviceCounters[] | undefined {

@@ -1,5 +1,5 @@
 import { ParseError } from '../errors.js';
-import type { BlkioDeviceStats, DeviceCounters, PressureStats } from '../model/cgroup.js';
+import type { DeviceCounters, PressureStats } from '../model/cgroup.js';
 
 /**
  * Small pure parsers for cgroup v1 and v2 pseudo-files, `(text, file) → value`.
@@ -144,18 +144,6 @@ export function parseIoStatAll(text: string, file: string): Record<IoStatName, D
   return result;
 }
 
-/** v2 `io.stat` bytes per device, as cAdvisor maps them: `rbytes` → Read, `wbytes` → Write. */
-export function parseIoStat(text: string, file: string): BlkioDeviceStats[] {
-  return parseNestedKeyed(text, file).map(({ key, fields }) => {
-    const bytes: Record<string, number> = {};
-    const read = fields.get('rbytes');
-    const write = fields.get('wbytes');
-    if (read !== undefined) bytes['Read'] = read;
-    if (write !== undefined) bytes['Write'] = write;
-    return { ...device(key, file), bytes };
-  });
-}
-
 /**
  * A v1 blkio statistic file: `<major>:<minor> <Op> <value>` rows (Op = Read, Write, Sync, Async, Discard, Total), or
  * `<major>:<minor> <value>` rows for the files without operations (`blkio.sectors_recursive`, `blkio.time_recursive`:
@@ -180,11 +168,6 @@ export function parseBlkioDevices(text: string, file: string): DeviceCounters[] 
     entry.values[op] = value;
   }
   return [...devices.values()];
-}
-
-/** v1 `blkio.*io_service_bytes_recursive`: parseBlkioDevices, as bytes by operation. */
-export function parseBlkioRecursive(text: string, file: string): BlkioDeviceStats[] {
-  return parseBlkioDevices(text, file).map(({ major, minor, values }) => ({ major, minor, bytes: values }));
 }
 
 /**

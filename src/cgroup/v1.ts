@@ -1,6 +1,6 @@
 import { hostPath } from '../host/paths.js';
 import { MAX, parseBlkioDevices, parseFlatKeyed, parseInt64, parseNumaStat, parsePerCpu, parseUint, parseUintOrMax } from './parse.js';
-import { defined, limitBytes, nodeOomKills, NUMA_TYPES, pageFaults, readParsed, seconds, workingSet } from './common.js';
+import { byteRows, defined, limitBytes, nodeOomKills, NUMA_TYPES, pageFaults, readParsed, seconds, workingSet } from './common.js';
 import type { BlkioGroup, CgroupReadContext } from './types.js';
 import type {
   BlkioDeviceStats,
@@ -145,7 +145,7 @@ export function readV1(ctx: CgroupReadContext, path: string): CgroupStats {
       name === undefined ? undefined : read('blkio', 'blkio', name, parseBlkioDevices);
     const found = readBlkio(ctx.blkioGroups ?? BLKIO_GROUPS, devices);
     if (found !== undefined) {
-      blkio = found.bytes.map(({ major, minor, values }) => ({ major, minor, bytes: values }));
+      blkio = byteRows(found.bytes);
       const g = found.group;
       io = defined<DiskIoStats>({
         serviced: devices(g.serviced),

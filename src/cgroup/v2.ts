@@ -1,7 +1,7 @@
 import { hostPath } from '../host/paths.js';
 import { parseMeminfo } from '../proc/meminfo.js';
 import { MAX, parseCpuMax, parseFlatKeyed, parseIoStatAll, parseNumaStat, parsePressure, parseUint, parseUintOrMax } from './parse.js';
-import { defined, limitBytes, nodeOomKills, NUMA_TYPES, pageFaults, readParsed, seconds, workingSet } from './common.js';
+import { byteRows, defined, limitBytes, nodeOomKills, NUMA_TYPES, pageFaults, readParsed, seconds, workingSet } from './common.js';
 import type { CgroupReadContext } from './types.js';
 import type {
   BlkioDeviceStats,
@@ -153,7 +153,7 @@ export function readV2(ctx: CgroupReadContext, root: string, path: string): Cgro
   if (on('diskIO')) {
     const stat = read('blkio', 'io.stat', parseIoStatAll);
     if (stat !== undefined) {
-      blkio = stat.bytes.map(({ major, minor, values }) => ({ major, minor, bytes: values }));
+      blkio = byteRows(stat.bytes);
       const nonEmpty = (rows: DeviceCounters[] | undefined): DeviceCounters[] | undefined => (rows === undefined || rows.length === 0 ? undefined : rows);
       io = defined<DiskIoStats>({
         serviced: nonEmpty(stat.serviced),

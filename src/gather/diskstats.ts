@@ -1,6 +1,7 @@
 /**
- * /proc/diskstats for the filesystem rows of the diskIO families: cAdvisor merges each filesystem's device counters
- * (the device a container's layer is on; every filesystem for `/`) into container_fs_reads_total and the others.
+ * /proc/diskstats for the filesystem rows of the diskIO families on `/`: the counters of each block-device filesystem's
+ * device, merged into container_fs_reads_total and the others as cAdvisor's ioValues does (containers get none: the
+ * disk's counters are not theirs, metrics/container/diskio.ts).
  */
 import type { FileReader } from '../host/file-reader.js';
 import { hostPath } from '../host/paths.js';

@@ -1,11 +1,11 @@
 import t, { type Test } from 'tap';
 import {
   MAX,
-  parseBlkioRecursive,
+  parseBlkioDevices,
   parseCpuMax,
   parseFlatKeyed,
   parseInt64,
-  parseIoStat,
+  parseIoStatAll,
   parseNestedKeyed,
   parsePerCpu,
   parsePressure,
@@ -105,16 +105,31 @@ t.test('nested keyed: v2 io.stat', async (t) => {
   t.equal(entries[3]?.fields.has('depth'), false, 'io.latency depth=max is not a number and is left out');
   t.equal(entries[3]?.fields.get('avg_lat'), 0);
 
-  t.strictSame(parseIoStat(ioStat, F), [
-    { major: 252, minor: 0, bytes: { Read: 1945362432, Write: 7263277056 } },
-    { major: 7, minor: 0, bytes: { Read: 1126400, Write: 0 } },
-    { major: 8, minor: 16, bytes: { Read: 4096, Write: 0 } },
-    { major: 8, minor: 32, bytes: {} },
+  const all = parseIoStatAll(ioStat, F);
+  t.strictSame(
+    all.bytes,
+    [
+      { major: 252, minor: 0, values: { Read: 1945362432, Write: 7263277056 } },
+      { major: 7, minor: 0, values: { Read: 1126400, Write: 0 } },
+      { major: 8, minor: 16, values: { Read: 4096, Write: 0 } },
+    ],
+    'a device without rbytes/wbytes (8:32, io.latency only) is no bytes row',
+  );
+  t.strictSame(all.serviced, [
+    { major: 252, minor: 0, values: { Read: 41932, Write: 331504 } },
+    { major: 7, minor: 0, values: { Read: 84, Write: 0 } },
+    { major: 8, minor: 16, values: { Read: 1, Write: 0 } },
   ]);
-  t.strictSame(parseIoStat('', F), [], 'a cgroup without I/O has an empty io.stat');
+  t.strictSame(all.costUsage, [{ major: 8, minor: 16, values: { Count: 12 } }], 'iocost rows only where the controller is on');
+  t.strictSame(all.costIndelay, [{ major: 8, minor: 16, values: { Count: 0 } }]);
+  t.strictSame(
+    parseIoStatAll('', F),
+    { bytes: [], serviced: [], costUsage: [], costWait: [], costIndebt: [], costIndelay: [] },
+    'a cgroup without I/O has an empty io.stat',
+  );
   throwsParse(t, () => parseNestedKeyed('252:0 rbytes 12\n', F), /<name>=<value>/);
   throwsParse(t, () => parseNestedKeyed('252:0 =12\n', F), /<name>=<value>/);
-  throwsParse(t, () => parseIoStat('vda rbytes=1 wbytes=2\n', F), /<major>:<minor>/);
+  throwsParse(t, () => parseIoStatAll('vda rbytes=1 wbytes=2\n', F), /<major>:<minor>/);
 });
 
 t.test('v1 blkio recursive files', async (t) => {
@@ -122,16 +137,24 @@ t.test('v1 blkio recursive files', async (t) => {
     '259:0 Read 12324864\n259:0 Write 4096\n259:0 Sync 4096\n259:0 Async 12324864\n259:0 Discard 0\n259:0 Total 12328960\n' +
     '253:1 Read 0\n253:1 Write 8192\n253:1 Sync 8192\n253:1 Async 0\n253:1 Discard 0\n253:1 Total 8192\n' +
     'Total 12337152\n';
-  t.strictSame(parseBlkioRecursive(throttle, F), [
-    { major: 259, minor: 0, bytes: { Read: 12324864, Write: 4096, Sync: 4096, Async: 12324864, Discard: 0, Total: 12328960 } },
-    { major: 253, minor: 1, bytes: { Read: 0, Write: 8192, Sync: 8192, Async: 0, Discard: 0, Total: 8192 } },
+  t.strictSame(parseBlkioDevices(throttle, F), [
+    { major: 259, minor: 0, values: { Read: 12324864, Write: 4096, Sync: 4096, Async: 12324864, Discard: 0, Total: 12328960 } },
+    { major: 253, minor: 1, values: { Read: 0, Write: 8192, Sync: 8192, Async: 0, Discard: 0, Total: 8192 } },
   ]);
-  t.strictSame(parseBlkioRecursive('Total 0\n', F), [], 'this machine: only the grand total, no device row');
-  t.strictSame(parseBlkioRecursive('', F), []);
-  throwsParse(t, () => parseBlkioRecursive('259:0 Read\n', F), /<op> <integer>/);
-  throwsParse(t, () => parseBlkioRecursive('259:0 Read x\n', F), /<op> <integer>/);
-  throwsParse(t, () => parseBlkioRecursive('nvme0n1 Read 12\n', F), /<major>:<minor>/);
-  throwsParse(t, () => parseBlkioRecursive('Total\n', F), /<op> <integer>/);
+  t.strictSame(
+    parseBlkioDevices('8:0 4096\n8:16 0\n', F),
+    [
+      { major: 8, minor: 0, values: { Count: 4096 } },
+      { major: 8, minor: 16, values: { Count: 0 } },
+    ],
+    'files without operations (blkio.sectors_recursive): one Count per device',
+  );
+  t.strictSame(parseBlkioDevices('Total 0\n', F), [], 'this machine: only the grand total, no device row');
+  t.strictSame(parseBlkioDevices('', F), []);
+  throwsParse(t, () => parseBlkioDevices('259:0 Read\n', F), /<op> <integer>/);
+  throwsParse(t, () => parseBlkioDevices('259:0 Read x\n', F), /<op> <integer>/);
+  throwsParse(t, () => parseBlkioDevices('nvme0n1 Read 12\n', F), /<major>:<minor>/);
+  throwsParse(t, () => parseBlkioDevices('Total\n', F), /<op> <integer>/);
 });
 
 t.test('PSI files', async (t) => {
