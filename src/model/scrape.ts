@@ -25,4 +25,35 @@ export interface ScrapeStats {
   schedules?: { scrapers: number; predicted: number };
   /** Cgroups reported by the last successful gather; absent before the first. */
   cgroups?: number;
+  /** The HTTP layer's TLS and authentication counts; absent when neither is on. */
+  security?: SecurityStats;
+}
+
+/** How the HTTP layer answered a request that needed credentials: see podvisor_http_auth_requests_total. */
+export type AuthOutcome = 'allowed' | 'unauthenticated' | 'forbidden' | 'rate_limited';
+export const AUTH_OUTCOMES: readonly AuthOutcome[] = ['allowed', 'unauthenticated', 'forbidden', 'rate_limited'];
+
+/** Reviews sent to the API server (cache misses only), by review and answer. */
+export type ReviewKind = 'tokenreview' | 'subjectaccessreview';
+export type ReviewResult = 'authenticated' | 'unauthenticated' | 'allowed' | 'denied' | 'error';
+
+/** What the HTTP layer counts for its self-metrics when TLS or authentication is on. */
+export interface SecurityStats {
+  requests: Record<AuthOutcome, number>;
+  reviews: Record<ReviewKind, Partial<Record<ReviewResult, number>>>;
+  /** Reloads of the web config and the files it names, by result. */
+  reloads: { success: number; failure: number };
+  /** TLS connections closed before a request: failed handshakes, refused client certificates. */
+  tlsRejected: { handshake: number; client_certificate: number };
+  /** Unix seconds: the serving certificate's notAfter; absent without TLS. */
+  certificateNotAfter?: number;
+}
+
+export function newSecurityStats(): SecurityStats {
+  return {
+    requests: { allowed: 0, unauthenticated: 0, forbidden: 0, rate_limited: 0 },
+    reviews: { tokenreview: {}, subjectaccessreview: {} },
+    reloads: { success: 0, failure: 0 },
+    tlsRejected: { handshake: 0, client_certificate: 0 },
+  };
 }

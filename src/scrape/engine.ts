@@ -1,13 +1,15 @@
 /**
  * A gather engine runs a gather and renders its families: in-process on the HTTP thread in time slices (the default),
  * or on a worker thread (`--gather-in-worker`, see worker-engine.ts). Either way the scrape service only gets encoded
- * families, and never reads a host file itself.
+ * families (those of /metrics and, from the same snapshot, those of /metrics/resource), and never reads a host file
+ * itself.
  */
 import { createGatherer, type GatherOptions, type GatherSetup, type GatherTuning } from '../gather/setup.js';
 import type { Logger } from '../log.js';
 import type { RuntimeStatus } from '../model/runtime.js';
 import { encodeFamilies, type EncodedFamilies } from '../metrics/exposition.js';
 import { renderSnapshot } from '../metrics/index.js';
+import { renderResourceFamilies } from '../metrics/resource.js';
 
 export interface GatherResult {
   /** When the gather started (ms since the epoch). */
@@ -17,6 +19,8 @@ export interface GatherResult {
   containers: number;
   /** Every family of the gather, sample lines encoded once. */
   body: EncodedFamilies;
+  /** The kubelet's /metrics/resource families of the same snapshot (text 0.0.4 only: their samples carry ms timestamps). */
+  resource: EncodedFamilies;
   /** Runtime registration state at the end of the gather. */
   runtimes: RuntimeStatus[];
 }
@@ -39,11 +43,13 @@ export class LocalEngine implements GatherEngine {
     const start = performance.now();
     const snapshot = await this.#setup.gatherer.gather();
     const body = encodeFamilies(renderSnapshot(snapshot));
+    const resource = encodeFamilies(renderResourceFamilies(snapshot));
     return {
       timestampMs: snapshot.timestampMs,
       durationMs: performance.now() - start,
       containers: snapshot.containers.length,
       body,
+      resource,
       runtimes: [...(snapshot.runtimes ?? [])],
     };
   }

@@ -4,7 +4,8 @@
  * gather and format and shared, so memory does not grow with concurrent scrapes. A scraper that keeps a schedule is
  * answered from a gather started just ahead of it (ahead.ts); a scrape whose gather cannot finish by its deadline is
  * answered from the newest result while that is younger than --max-result-age, so a gather slower than the scrape
- * timeout cannot lock the target out.
+ * timeout cannot lock the target out. The kubelet's /metrics/resource is one more body of the same gathers: it shares
+ * the single flight, the deadlines and the fallback to the newest result.
  */
 import { gzip } from 'node:zlib';
 import { promisify } from 'node:util';
@@ -12,7 +13,7 @@ import { DeadlineError, errorMessage } from '../errors.js';
 import type { Logger } from '../log.js';
 import { newHistogram, observe } from '../model/histogram.js';
 import type { RuntimeStatus } from '../model/runtime.js';
-import type { ScrapeStats } from '../model/scrape.js';
+import type { ScrapeStats, SecurityStats } from '../model/scrape.js';
 import { assemble, CONTENT_TYPES, encodeFamilies, type ExpositionFormat } from '../metrics/exposition.js';
 import { ProcessMetrics } from '../metrics/process.js';
 import { GATHER_DURATION_BUCKETS, RESULT_AGE_BUCKETS, renderSelfFamilies, SCRAPE_SELF_METRICS } from '../metrics/self.js';
@@ -22,8 +23,11 @@ import { SingleFlight } from './single-flight.js';
 
 const gzipAsync = promisify(gzip);
 
-function bodyKey(format: ExpositionFormat, gzip: boolean): string {
-  return `${format}${gzip ? '+gzip' : ''}`;
+/** What a body holds: /metrics in one of its formats, or the kubelet's /metrics/resource (text 0.0.4). */
+type BodyKind = ExpositionFormat | 'resource';
+
+function bodyKey(kind: BodyKind, gzip: boolean): string {
+  return `${kind}${gzip ? '+gzip' : ''}`;
 }
 
 /** Scrapers whose last request format is remembered (for building their body ahead). */
@@ -52,6 +56,26 @@ export interface Exposition {
   gzipped: boolean;
   /** Seconds from the start of the gather this answer comes from to now. */
   ageSeconds: number;
+}
+
+/** One scrape of /metrics/resource, as the HTTP layer saw it: always text 0.0.4, as the kubelet serves it. */
+export interface ResourceRequest {
+  gzip: boolean;
+  /** How long the answer may take, from now. */
+  budgetMs: number;
+  /** How the deadline came about, for the 503's text. */
+  budgetText: string;
+  /** Who scrapes, as in ScrapeRequest: its schedule is learned. Absent: never predicted. */
+  scraper?: string;
+}
+
+/** What answers a scrape, whichever path it came by. */
+interface BodyRequest {
+  kind: BodyKind;
+  gzip: boolean;
+  budgetMs: number;
+  budgetText: string;
+  scraper?: string;
 }
 
 /** One scrape, as the HTTP layer saw it. */
@@ -86,6 +110,8 @@ export interface ScrapeServiceOptions {
   gatherAhead: boolean;
   /** Node.js process metrics appended to every body (one set per process). */
   processMetrics?: ProcessMetrics;
+  /** The HTTP layer's TLS and authentication counts, rendered with the other podvisor_* metrics. */
+  securityStats?: SecurityStats;
   clock?: Clock;
 }
 
@@ -116,7 +142,7 @@ export class ScrapeService {
   /** The newest successful gather: answers a scrape whose fresh gather is late, and a predicted scrape. */
   #latest: Gathered | undefined;
   /** What each known scraper asked for last, so a gather ahead of it can build that body in advance. */
-  readonly #wants = new Map<string, { format: ExpositionFormat; gzip: boolean }>();
+  readonly #wants = new Map<string, { kind: BodyKind; gzip: boolean }>();
   readonly #bodies = new WeakMap<GatherResult, Map<string, Promise<Buffer>>>();
   /** Per body format, the newest gather whose body in that format is built: a late scrape's instant answer. */
   readonly #built = new Map<string, Gathered>();
@@ -127,6 +153,7 @@ export class ScrapeService {
   constructor(engine: GatherEngine, log: Logger, opts: ScrapeServiceOptions) {
     this.#engine = engine;
     this.#process = opts.processMetrics ?? new ProcessMetrics();
+    if (opts.securityStats !== undefined) this.#stats.security = opts.securityStats;
     this.#clock = opts.clock ?? REAL_CLOCK;
     this.#maxResultAgeMs = opts.maxResultAgeMs;
     this.#log = log;
@@ -184,7 +211,7 @@ export class ScrapeService {
       (g) => {
         for (const key of scrapers) {
           const want = this.#wants.get(key);
-          if (want !== undefined) this.#body(g, want.format, want.gzip).catch(() => undefined);
+          if (want !== undefined) this.#body(g, want.kind, want.gzip).catch(() => undefined);
         }
       },
       () => undefined,
@@ -205,7 +232,21 @@ export class ScrapeService {
    * result answers if it is younger than --max-result-age; otherwise a DeadlineError (503). A gather is never
    * cancelled by a late scrape: it finishes and serves the next one.
    */
-  async exposition(req: ScrapeRequest): Promise<Exposition> {
+  exposition(req: ScrapeRequest): Promise<Exposition> {
+    const { format, ...rest } = req;
+    return this.#answer({ ...rest, kind: format });
+  }
+
+  /**
+   * The kubelet's /metrics/resource from the same gathers as exposition(), by the same rules (single flight, deadline,
+   * the newest result when the gather is late): text 0.0.4 only, without podvisor's self-metrics or the process
+   * metrics. A failed gather is an error here too (no body with resource_scrape_error 1): the route answers it.
+   */
+  resourceExposition(req: ResourceRequest): Promise<Exposition> {
+    return this.#answer({ ...req, kind: 'resource' });
+  }
+
+  async #answer(req: BodyRequest): Promise<Exposition> {
     const deadline = this.#clock.now() + req.budgetMs;
     const { source, kind } = this.#source(req);
     const lateGather = `the gather did not finish within the scrape deadline (${req.budgetText}) and no result younger than ${this.#maxResultAgeMs / 1000}s (--max-result-age) was at hand; it goes on in the background and its result will serve the next scrape`;
@@ -220,7 +261,7 @@ export class ScrapeService {
         async (err: unknown) => {
           if (!(err instanceof DeadlineError)) throw err;
           // The late gather goes on; its body is built when it ends, so the next scrape can answer from it at once.
-          source.then((g) => this.#body(g, req.format, req.gzip)).catch(() => undefined);
+          source.then((g) => this.#body(g, req.kind, req.gzip)).catch(() => undefined);
           const stale = this.#stale(req);
           if (stale !== undefined) return { g: stale, served: 'stale' as const };
           return { g: await this.#beforeDeadline(source, deadline, lateGather), served: kind };
@@ -238,7 +279,7 @@ export class ScrapeService {
     if (served !== 'stale' && deadline - this.#clock.now() < reserveMs) {
       const built = this.#builtYoung(req);
       if (built !== undefined && built !== gathered) {
-        this.#body(gathered, req.format, req.gzip).catch(() => undefined);
+        this.#body(gathered, req.kind, req.gzip).catch(() => undefined);
         gathered = built;
         served = 'stale';
       }
@@ -247,7 +288,7 @@ export class ScrapeService {
     try {
       const ageS = ((this.#clock.now() - gathered.startedAt) / 1000).toFixed(1);
       body = await this.#beforeDeadline(
-        this.#body(gathered, req.format, req.gzip),
+        this.#body(gathered, req.kind, req.gzip),
         deadline,
         `the answer, from a result ${ageS}s old, could not be encoded within the scrape deadline (${req.budgetText})`,
       );
@@ -259,22 +300,22 @@ export class ScrapeService {
     const ageSeconds = Math.max(0, this.#clock.now() - gathered.startedAt) / 1000;
     observe(this.#stats.resultAge, ageSeconds);
     this.#log.debug('scrape answered', { result: served, age: ageSeconds, ms: this.#clock.now() - (deadline - req.budgetMs) });
-    return { body, contentType: CONTENT_TYPES[req.format], gzipped: req.gzip, ageSeconds };
+    return { body, contentType: CONTENT_TYPES[req.kind === 'resource' ? 'text' : req.kind], gzipped: req.gzip, ageSeconds };
   }
 
   /** How much of a scrape's budget is kept for building its body (BODY_RESERVE). */
-  #bodyReserveMs(req: ScrapeRequest): number {
-    const recent = this.#buildMs.get(bodyKey(req.format, req.gzip));
+  #bodyReserveMs(req: BodyRequest): number {
+    const recent = this.#buildMs.get(bodyKey(req.kind, req.gzip));
     if (recent === undefined) return req.budgetMs * BODY_RESERVE.unknownShare;
     const wanted = Math.max(BODY_RESERVE.minMs, BODY_RESERVE.factor * Math.max(...recent));
     return Math.min(wanted, req.budgetMs * BODY_RESERVE.maxShare);
   }
 
   /** Where a scrape's answer comes from: the result gathered ahead of it, the gather in flight, or a new gather. */
-  #source(req: ScrapeRequest): { source: Promise<Gathered>; kind: 'fresh' | 'ahead' } {
+  #source(req: BodyRequest): { source: Promise<Gathered>; kind: 'fresh' | 'ahead' } {
     const ahead = this.#ahead;
     if (ahead !== undefined && req.scraper !== undefined) {
-      this.#wants.set(req.scraper, { format: req.format, gzip: req.gzip });
+      this.#wants.set(req.scraper, { kind: req.kind, gzip: req.gzip });
       const arrival = ahead.observe(req.scraper);
       if (this.#wants.size > MAX_WANTS) this.#wants.delete(this.#wants.keys().next().value ?? '');
       const interval = ahead.intervalOf(req.scraper);
@@ -301,13 +342,13 @@ export class ScrapeService {
    * What answers a scrape whose gather is late: the newest result whose body in the asked format is already built
    * (answered at once, though the deadline has passed), else the newest result; either only if young enough.
    */
-  #stale(req: ScrapeRequest): Gathered | undefined {
+  #stale(req: BodyRequest): Gathered | undefined {
     return this.#builtYoung(req) ?? (this.#young(this.#latest) ? this.#latest : undefined);
   }
 
   /** The newest result whose body in the asked format is built, if it is at most --max-result-age old. */
-  #builtYoung(req: ScrapeRequest): Gathered | undefined {
-    const built = this.#built.get(bodyKey(req.format, req.gzip));
+  #builtYoung(req: BodyRequest): Gathered | undefined {
+    const built = this.#built.get(bodyKey(req.kind, req.gzip));
     return this.#young(built) ? built : undefined;
   }
 
@@ -328,19 +369,19 @@ export class ScrapeService {
    * The body of a gather in one format, built once and shared. A gzipped body is built from a plain one that is not
    * kept (unless asked for itself), so a result held for later scrapes keeps only what was asked.
    */
-  #body(gathered: Gathered, format: ExpositionFormat, wantGzip: boolean): Promise<Buffer> {
+  #body(gathered: Gathered, kind: BodyKind, wantGzip: boolean): Promise<Buffer> {
     const { result } = gathered;
     let cache = this.#bodies.get(result);
     if (cache === undefined) {
       cache = new Map();
       this.#bodies.set(result, cache);
     }
-    const key = bodyKey(format, wantGzip);
+    const key = bodyKey(kind, wantGzip);
     let body = cache.get(key);
     if (body === undefined) {
       const startedAt = this.#clock.now();
-      const plain = cache.get(bodyKey(format, false));
-      body = wantGzip ? (plain ?? this.#assemble(result, format)).then((b) => gzipAsync(b, GZIP_OPTIONS)) : this.#assemble(result, format);
+      const plain = cache.get(bodyKey(kind, false));
+      body = wantGzip ? (plain ?? this.#assemble(result, kind)).then((b) => gzipAsync(b, GZIP_OPTIONS)) : this.#assemble(result, kind);
       cache.set(key, body);
       body.then(
         () => {
@@ -356,14 +397,17 @@ export class ScrapeService {
     return body;
   }
 
-  async #assemble(result: GatherResult, format: ExpositionFormat): Promise<Buffer> {
+  async #assemble(result: GatherResult, kind: BodyKind): Promise<Buffer> {
+    // The kubelet's body: its families only, in text 0.0.4 (their samples carry ms timestamps, which OpenMetrics
+    // would read as seconds).
+    if (kind === 'resource') return assemble([result.resource], 'text');
     if (this.#ahead !== undefined) {
       this.#stats.aheadMisses = this.#ahead.misses;
       this.#stats.schedules = this.#ahead.counts();
     }
     const self = renderSelfFamilies(SCRAPE_SELF_METRICS, this.#stats);
     const proc = await this.#process.families();
-    return assemble([result.body, encodeFamilies(self), encodeFamilies(proc)], format);
+    return assemble([result.body, encodeFamilies(self), encodeFamilies(proc)], kind);
   }
 
   async #beforeDeadline<T>(p: Promise<T>, deadline: number, message: string): Promise<T> {

@@ -1,7 +1,7 @@
 /** Messages between the HTTP thread and the gather worker, with guards: nothing crosses unchecked. */
 import type { LogLevel } from '../log.js';
 import { isRecord, isStringArray } from '../guards.js';
-import type { EncodedFamily } from '../metrics/exposition.js';
+import type { EncodedFamilies, EncodedFamily } from '../metrics/exposition.js';
 import type { GatherOptions } from '../gather/setup.js';
 import type { GatherResult } from './engine.js';
 import type { RuntimeStatus } from '../model/runtime.js';
@@ -84,20 +84,25 @@ function isRuntimeStatus(v: unknown): v is RuntimeStatus {
   );
 }
 
+/** Encoded families whose every family lies inside its bytes. */
+function isEncodedFamilies(v: unknown): v is EncodedFamilies {
+  if (!isRecord(v) || !(v.bytes instanceof Uint8Array) || !Array.isArray(v.families)) return false;
+  const size = v.bytes.byteLength;
+  return v.families.every((f) => isFamily(f, size));
+}
+
 export function isWorkerReply(v: unknown): v is WorkerReply {
   if (!isRecord(v) || typeof v.id !== 'number') return false;
   if (v.type === 'error') return typeof v.message === 'string';
   if (v.type !== 'result' || !isRecord(v.result)) return false;
   const r = v.result;
-  const body = r.body;
-  if (!isRecord(body) || !(body.bytes instanceof Uint8Array) || !Array.isArray(body.families)) return false;
-  const size = body.bytes.byteLength;
   return (
     typeof r.timestampMs === 'number' &&
     typeof r.durationMs === 'number' &&
     typeof r.containers === 'number' &&
     Array.isArray(r.runtimes) &&
     r.runtimes.every(isRuntimeStatus) &&
-    body.families.every((f) => isFamily(f, size))
+    isEncodedFamilies(r.body) &&
+    isEncodedFamilies(r.resource)
   );
 }

@@ -19,9 +19,10 @@ port.on('message', (msg: unknown) => {
   const id = msg.id;
   engine.gather().then(
     (result) => {
-      // The sample bytes are transferred, not copied (encodeFamilies gives them a buffer of their own).
-      const buf = result.body.bytes.buffer;
-      port.postMessage({ type: 'result', id, result } satisfies WorkerReply, buf instanceof ArrayBuffer ? [buf] : []);
+      // The sample bytes are transferred, not copied (encodeFamilies gives each group a buffer of its own).
+      const transfer = new Set<ArrayBuffer>();
+      for (const g of [result.body, result.resource]) if (g.bytes.buffer instanceof ArrayBuffer) transfer.add(g.bytes.buffer);
+      port.postMessage({ type: 'result', id, result } satisfies WorkerReply, [...transfer]);
     },
     (err: unknown) => port.postMessage({ type: 'error', id, message: errorMessage(err) } satisfies WorkerReply),
   );

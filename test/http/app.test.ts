@@ -44,7 +44,7 @@ class FakeEngine implements GatherEngine {
     if (this.fail !== undefined) throw new Error(this.fail);
     const w = new FamilyWriter('container_cpu_usage_seconds_total', 'Cumulative cpu time consumed in seconds.', 'counter');
     w.sample('id="/",name="",image="",container="",pod="",namespace="",cpu="total"', n);
-    return { timestampMs: Date.now(), durationMs: this.delayMs, containers: 1, body: encodeFamilies([w.finish()]), runtimes: [] };
+    return { timestampMs: Date.now(), durationMs: this.delayMs, containers: 1, body: encodeFamilies([w.finish()]), resource: encodeFamilies([]), runtimes: [] };
   }
   async close(): Promise<void> {}
 }

@@ -4,7 +4,8 @@
  * gathers never outnumber scrapes.
  */
 import t from 'tap';
-import { ScrapeService, type ScrapeRequest } from '../../src/scrape/service.js';
+import { gunzipSync } from 'node:zlib';
+import { ScrapeService, type Exposition, type ResourceRequest, type ScrapeRequest } from '../../src/scrape/service.js';
 import { DeadlineError } from '../../src/errors.js';
 import { encodeFamilies, FamilyWriter, type RenderedFamily } from '../../src/metrics/exposition.js';
 import type { GatherEngine, GatherResult } from '../../src/scrape/engine.js';
@@ -19,18 +20,33 @@ class ClockedEngine implements GatherEngine {
   durationMs: number;
   /** How long the end of a gather holds the event loop (its synchronous encoding on a busy node). */
   blockMs = 0;
+  /** When set, gathers fail with this message. */
+  fail: string | undefined;
   constructor(clock: FakeClock, durationMs: number) {
     this.#clock = clock;
     this.durationMs = durationMs;
   }
   gather(): Promise<GatherResult> {
     const n = ++this.gathers;
-    return new Promise((resolve) => {
+    return new Promise((resolve, reject) => {
       this.#clock.setTimeout(() => {
+        if (this.fail !== undefined) {
+          reject(new Error(this.fail));
+          return;
+        }
         const w = new FamilyWriter('podvisor_test_gather', 'Which gather answered.', 'gauge');
         w.sample('', n);
+        const r = new FamilyWriter('resource_test_gather', '[STABLE] Which gather answered /metrics/resource.', 'gauge');
+        r.sample('', n);
         this.#clock.block(this.blockMs);
-        resolve({ timestampMs: 0, durationMs: this.durationMs, containers: 1, body: encodeFamilies([w.finish()]), runtimes: [] });
+        resolve({
+          timestampMs: 0,
+          durationMs: this.durationMs,
+          containers: 1,
+          body: encodeFamilies([w.finish()]),
+          resource: encodeFamilies([r.finish()]),
+          runtimes: [],
+        });
       }, this.durationMs);
     });
   }
@@ -83,10 +99,28 @@ function sample(body: Buffer, line: string): number | undefined {
 type Outcome = { ok: true; gather: number; age: number; body: Buffer } | { ok: false; error: unknown };
 
 /** One scrape: starts it, moves the clock on 10 ms at a time until it is answered (at most `waitMs`), reports how it ended. */
-async function scrape(clock: FakeClock, service: ScrapeService, req: ScrapeRequest, waitMs: number): Promise<Outcome> {
+function scrape(clock: FakeClock, service: ScrapeService, req: ScrapeRequest, waitMs: number): Promise<Outcome> {
+  return answered(clock, () => service.exposition(req), gatherOf, waitMs);
+}
+
+/** Which gather a /metrics/resource body came from. */
+function resourceGatherOf(body: Buffer): number {
+  return Number(/^resource_test_gather (\d+)$/m.exec(body.toString())?.[1]);
+}
+
+function resourceRequest(budgetMs: number, scraper?: string): ResourceRequest {
+  return { gzip: false, budgetMs, budgetText: `${budgetMs / 1000}s`, ...(scraper === undefined ? {} : { scraper }) };
+}
+
+/** One scrape of /metrics/resource, as scrape(). */
+function scrapeResource(clock: FakeClock, service: ScrapeService, req: ResourceRequest, waitMs: number): Promise<Outcome> {
+  return answered(clock, () => service.resourceExposition(req), resourceGatherOf, waitMs);
+}
+
+async function answered(clock: FakeClock, ask: () => Promise<Exposition>, which: (b: Buffer) => number, waitMs: number): Promise<Outcome> {
   let outcome: Outcome | undefined;
-  const p = service.exposition(req).then(
-    (e) => (outcome = { ok: true, gather: gatherOf(e.body), age: e.ageSeconds, body: e.body }),
+  const p = ask().then(
+    (e) => (outcome = { ok: true, gather: which(e.body), age: e.ageSeconds, body: e.body }),
     (error: unknown) => (outcome = { ok: false, error }),
   );
   await clock.advance(0);
@@ -278,4 +312,70 @@ t.test('--gather-ahead=false: no gather without a scrape', async (t) => {
   await clock.advanceTo(start + 60_000);
   t.equal(engine.gathers, 5, 'one gather per scrape, none ahead');
   t.equal(clock.pending, 0, 'no timer left behind');
+});
+
+t.test('/metrics/resource: the same single-flight gather as /metrics, its own families only, text 0.0.4', async (t) => {
+  const { clock, engine, service } = setup(300, { gatherAhead: false });
+  t.teardown(() => service.close());
+  const [metrics, resource, gzipped] = await Promise.all([
+    scrape(clock, service, request(1_000), 1_000),
+    scrapeResource(clock, service, resourceRequest(1_000), 1_000),
+    service.resourceExposition({ ...resourceRequest(1_000), gzip: true }),
+  ]);
+  t.equal(engine.gathers, 1, 'one gather for the three scrapes');
+  t.ok(metrics.ok && metrics.gather === 1 && resource.ok && resource.gather === 1, 'both bodies from it');
+  t.ok(metrics.ok && metrics.body.toString().includes('podvisor_scrapes_total'), "/metrics carries podvisor's self-metrics");
+  t.equal(
+    resource.ok ? resource.body.toString() : '',
+    '# HELP resource_test_gather [STABLE] Which gather answered /metrics/resource.\n# TYPE resource_test_gather gauge\nresource_test_gather 1\n',
+    '/metrics/resource: its families and nothing else (no podvisor_*, no process metrics)',
+  );
+  t.equal(gzipped.contentType, 'text/plain; version=0.0.4; charset=utf-8', 'text 0.0.4, as the kubelet serves it');
+  t.equal(gzipped.gzipped, true);
+  t.equal(gunzipSync(gzipped.body).toString(), resource.ok ? resource.body.toString() : 'no body', 'gzipped when asked: the same body');
+});
+
+t.test('/metrics/resource: a late gather is answered from the newest result while it is young, else a 503', async (t) => {
+  const { clock, engine, service } = setup(300, { gatherAhead: false, maxResultAgeMs: 10_000 });
+  t.teardown(() => service.close());
+  const slow = setup(800, { gatherAhead: false });
+  t.teardown(() => slow.service.close());
+  const none = await scrapeResource(slow.clock, slow.service, resourceRequest(500), 1_000);
+  t.ok(!none.ok && none.error instanceof DeadlineError, 'nothing older to answer with: a DeadlineError');
+  const first = await scrapeResource(clock, service, resourceRequest(1_000), 1_000);
+  t.ok(first.ok && first.gather === 1, 'the first scrape waits for its gather');
+  engine.durationMs = 5_000;
+  await clock.advance(2_000);
+  const late = await scrapeResource(clock, service, resourceRequest(500), 1_000);
+  t.ok(late.ok && late.gather === 1 && late.age >= 2, `answered from the first result, ${late.ok ? late.age : '-'}s old`);
+  await clock.advance(20_000);
+  const next = await scrapeResource(clock, service, resourceRequest(5_500), 6_000);
+  t.ok(next.ok && next.gather === 3, `once the result is too old, a fresh gather answers (gather ${next.ok ? next.gather : '-'})`);
+  const m = await scrape(clock, service, request(5_500), 6_000);
+  t.ok(m.ok && (sample(m.body, 'podvisor_scrapes_total{result="stale"}') ?? 0) === 1, 'the stale answer is counted with the others');
+});
+
+t.test('/metrics/resource: a failed gather is an error, not a body', async (t) => {
+  const { clock, engine, service } = setup(300, { gatherAhead: false });
+  t.teardown(() => service.close());
+  engine.fail = 'cgroup root unreadable';
+  const failed = await scrapeResource(clock, service, resourceRequest(1_000), 1_000);
+  t.ok(!failed.ok && failed.error instanceof Error && /cgroup root unreadable/.test(failed.error.message), 'the gather error itself');
+});
+
+t.test('/metrics/resource: a scraper on a schedule is answered from a gather started ahead of it', async (t) => {
+  const { clock, engine, service } = setup(300);
+  t.teardown(() => service.close());
+  const start = clock.now();
+  const key = '10.0.0.9|metrics-server/v0.9.0|/metrics/resource|';
+  for (let i = 0; i < 3; i++) {
+    await clock.advanceTo(start + i * 15_000);
+    const o = await scrapeResource(clock, service, resourceRequest(9_500, key), 9_500);
+    t.equal(o.ok && o.gather, i + 1, `learning scrape ${i + 1} gathered`);
+  }
+  await clock.advanceTo(start + 45_000 - 1);
+  t.equal(engine.gathers, 4, 'a gather was started ahead of the expected scrape');
+  await clock.advanceTo(start + 45_000);
+  const e = await service.resourceExposition(resourceRequest(9_500, key));
+  t.equal(resourceGatherOf(e.body), 4, 'answered from it at once, with the resource body');
 });

@@ -30,6 +30,13 @@ t.test('a gather on the worker thread renders the same series as one in-process'
   const stable = (r: typeof local) =>
     r.body.families.filter((f) => f.name.startsWith('container_') && f.name !== 'container_last_seen').map((f) => [f.name, familySamples(r.body, f.name)]);
   t.same(stable(remote), stable(local));
+  // The /metrics/resource families cross too (their own buffer, transferred): the same lines, timestamps aside.
+  const resource = (r: typeof local) => r.resource.families.map((f) => [f.name, familySamples(r.resource, f.name)?.replace(/ \d+$/gm, '')]);
+  t.same(resource(remote), resource(local));
+  t.ok(
+    remote.resource.families.some((f) => f.name === 'node_cpu_usage_seconds_total'),
+    `the node's series among them (${remote.resource.families.map((f) => f.name).join(', ')})`,
+  );
   const again = await worker.gather();
   t.ok(again.timestampMs >= remote.timestampMs, 'the worker serves repeated gathers');
 });
