@@ -10,6 +10,7 @@ import { ConfigError } from './errors.js';
 import { LOG_LEVELS, type LogLevel } from './log.js';
 import { CADVISOR_ONLY_KINDS, METRIC_KINDS, type MetricKind } from './model/kinds.js';
 import type { RuntimeConfig } from './runtime/index.js';
+import type { SecurityOptions } from './http/security.js';
 
 export interface Config {
   listenHost: string;
@@ -36,6 +37,8 @@ export interface Config {
   runtimes: RuntimeConfig;
   /** Undefined when --no-disk-usage. */
   disk?: { concurrency: number; intervalMs: number; cpuBudget: number };
+  /** TLS, the web config file and Kubernetes authentication/authorization (all off by default: plain HTTP). */
+  security: SecurityOptions;
 }
 
 // ---------------------------------------------------------------------------------------------------------------
@@ -394,6 +397,72 @@ export const FLAGS = table([
     help: 'Re-measurements of disk usage take at most this percentage of one core on average (first measurements are never held back); on nodes with millions of files this, not the interval, sets the pace.',
   },
   { flag: 'env-metadata-whitelist', type: list(), default: '', help: 'Environment variable name prefixes to export as container_env_<key>.' },
+  {
+    flag: 'web.config.file',
+    type: text(),
+    default: '',
+    help: "Prometheus exporter-toolkit web configuration (the file node_exporter's --web.config.file takes): tls_server_config, http_server_config.headers, basic_auth_users, rate_limit. Certificates, keys, CAs, users and headers are picked up on change without a restart. Empty: none.",
+  },
+  {
+    flag: 'tls',
+    type: oneOf(['auto', 'on', 'off']),
+    default: 'auto',
+    help: 'Serve HTTPS. auto: when the web config has tls_server_config, or when --authentication=kubernetes (bearer tokens never cross the network in clear text); on: always; off: never (a warning with token authentication). Without a configured certificate a self-signed one is generated at start, as the kubelet does.',
+  },
+  {
+    flag: 'authentication',
+    type: oneOf(['none', 'kubernetes']),
+    default: 'none',
+    help: "kubernetes: every request except /healthz and /readyz needs a bearer token that the API server accepts (TokenReview), or a client certificate verified against the web config's client_ca_file (CN is the user, O the groups). Answers 401 otherwise.",
+  },
+  {
+    flag: 'authorization',
+    type: oneOf(['none', 'kubernetes']),
+    default: 'none',
+    help: 'kubernetes: each authenticated request is checked with a SubjectAccessReview as the kubelet checks its own: resource nodes, name --node-name, subresource metrics for /metrics*, stats for /stats*, proxy otherwise, verb from the method. So the RBAC that lets Prometheus and metrics-server read the kubelet (get nodes/metrics) works unchanged. Answers 403 when denied. Needs --authentication=kubernetes.',
+  },
+  {
+    flag: 'auth-token-audiences',
+    type: list(),
+    default: '',
+    help: "Audiences a bearer token must be valid for (TokenReview spec.audiences; one must come back in status.audiences). Empty: the API server's own audience.",
+  },
+  {
+    flag: 'node-name',
+    type: text(),
+    default: '',
+    help: 'The Kubernetes node this agent runs on: the name in SubjectAccessReviews. Set it from the downward API (spec.nodeName); empty: the host name.',
+  },
+  {
+    flag: 'kubeconfig',
+    type: text(),
+    default: '',
+    help: "kubeconfig for the API server that reviews tokens (token, token file or client certificate users). Empty: in-cluster, from the pod's ServiceAccount (its token is re-read as it rotates).",
+  },
+  {
+    flag: 'kube-api-timeout',
+    type: duration({ above: 0 }),
+    default: '3s',
+    help: 'Timeout of each TokenReview and SubjectAccessReview. A request whose review fails or times out is refused (401 or 403); /healthz never waits for the API server.',
+  },
+  {
+    flag: 'authentication-token-webhook-cache-ttl',
+    type: duration({ atLeast: 0 }),
+    default: '2m',
+    help: "How long a TokenReview's answer (accepted or refused) is reused, as the kubelet's flag of the same name. Errors are never cached.",
+  },
+  {
+    flag: 'authorization-webhook-cache-authorized-ttl',
+    type: duration({ atLeast: 0 }),
+    default: '5m',
+    help: "How long an allowed SubjectAccessReview is reused (the kubelet's default).",
+  },
+  {
+    flag: 'authorization-webhook-cache-unauthorized-ttl',
+    type: duration({ atLeast: 0 }),
+    default: '30s',
+    help: "How long a denied SubjectAccessReview is reused (the kubelet's default).",
+  },
 ]);
 
 type Entry = (typeof FLAGS)[number];
@@ -402,7 +471,7 @@ type FlagName = Entry['flag'];
 type Values = { readonly [E in Entry as E['flag']]: E['type'] extends FlagType<infer T> ? T : never };
 
 export function envName(flag: string): string {
-  return `PODVISOR_${flag.toUpperCase().replace(/-/g, '_')}`;
+  return `PODVISOR_${flag.toUpperCase().replace(/[-.]/g, '_')}`;
 }
 
 function shownDefault(def: string): string {
@@ -552,6 +621,26 @@ function toConfig(v: Values): Config {
         envMetadataWhitelist: v['env-metadata-whitelist'],
       },
     },
+    security: securityConfig(v),
+  };
+}
+
+function securityConfig(v: Values): SecurityOptions {
+  if (v.authorization === 'kubernetes' && v.authentication !== 'kubernetes') {
+    throw new ConfigError('--authorization=kubernetes needs --authentication=kubernetes: a SubjectAccessReview is made for an authenticated user');
+  }
+  return {
+    webConfigFile: v['web.config.file'],
+    tls: v.tls,
+    authentication: v.authentication,
+    authorization: v.authorization,
+    tokenAudiences: v['auth-token-audiences'],
+    nodeName: v['node-name'].trim(),
+    kubeconfig: v.kubeconfig,
+    kubeApiTimeoutMs: v['kube-api-timeout'],
+    authnCacheTtlMs: v['authentication-token-webhook-cache-ttl'],
+    authzAllowedTtlMs: v['authorization-webhook-cache-authorized-ttl'],
+    authzDeniedTtlMs: v['authorization-webhook-cache-unauthorized-ttl'],
   };
 }
 

@@ -10,6 +10,8 @@ import type { GatherOptions } from './gather/setup.js';
 import { LocalEngine, type GatherEngine } from './scrape/engine.js';
 import { WorkerEngine } from './scrape/worker-engine.js';
 import { buildApp } from './http/app.js';
+import { setupSecurity } from './http/security.js';
+import { newSecurityStats } from './model/scrape.js';
 import { createLogger, type Logger } from './log.js';
 import { ScrapeService } from './scrape/service.js';
 import { VERSION } from './version.js';
@@ -29,6 +31,9 @@ function listenError(err: unknown, cfg: Config): string {
 }
 
 async function run(cfg: Config, log: Logger): Promise<void> {
+  // TLS, the web config and the API server client first: a mistake there is a startup error before anything runs.
+  const securityStats = newSecurityStats();
+  const security = setupSecurity(cfg.security, log, securityStats);
   const layout = loadLayout(cfg.rootfs);
   checkLayoutReadable(layout);
   log.info('cgroup hierarchy found', {
@@ -57,16 +62,30 @@ async function run(cfg: Config, log: Logger): Promise<void> {
     minGatherIntervalMs: cfg.minGatherIntervalMs,
     maxResultAgeMs: cfg.maxResultAgeMs,
     gatherAhead: cfg.gatherAhead,
+    ...(security.app === undefined ? {} : { securityStats }),
   });
-  const app = buildApp({ service, log, defaultScrapeTimeoutMs: cfg.defaultScrapeTimeoutMs, scrapeTimeoutOffsetMs: cfg.scrapeTimeoutOffsetMs });
+  const app = buildApp({
+    service,
+    log,
+    defaultScrapeTimeoutMs: cfg.defaultScrapeTimeoutMs,
+    scrapeTimeoutOffsetMs: cfg.scrapeTimeoutOffsetMs,
+    ...(security.app === undefined ? {} : { security: security.app }),
+  });
+  security.attach(app.server);
 
   try {
     await app.listen({ host: cfg.listenHost, port: cfg.listenPort });
   } catch (err) {
+    security.close();
     await service.close();
     throw new StartupError(listenError(err, cfg), { cause: err });
   }
-  log.info('podvisor listening', { version: VERSION, address: `${cfg.listenHost}:${cfg.listenPort}` });
+  log.info('podvisor listening', {
+    version: VERSION,
+    address: `${cfg.listenHost}:${cfg.listenPort}`,
+    scheme: security.app?.https === undefined ? 'http' : 'https',
+    ...security.summary,
+  });
   void service.warmUp().then(() => {
     const s = service.state;
     if (s.ready) log.info('first gather done', { cgroups: s.lastContainers, seconds: s.lastDurationSeconds });
@@ -81,7 +100,10 @@ async function run(cfg: Config, log: Logger): Promise<void> {
     force.unref();
     app
       .close()
-      .then(() => service.close())
+      .then(() => {
+        security.close();
+        return service.close();
+      })
       .then(() => process.exit(0))
       .catch((err: unknown) => {
         log.error('shutdown failed', { error: errorMessage(err) });

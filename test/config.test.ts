@@ -48,6 +48,19 @@ const DEFAULTS: Config = {
     labelHoldMs: 10_000,
     extraLabels: { storeContainerLabels: false, whitelistedContainerLabels: [], envMetadataWhitelist: [] },
   },
+  security: {
+    webConfigFile: '',
+    tls: 'auto',
+    authentication: 'none',
+    authorization: 'none',
+    tokenAudiences: [],
+    nodeName: '',
+    kubeconfig: '',
+    kubeApiTimeoutMs: 3000,
+    authnCacheTtlMs: 120_000,
+    authzAllowedTtlMs: 300_000,
+    authzDeniedTtlMs: 30_000,
+  },
 };
 
 t.test('defaults', async (t) => {
@@ -83,6 +96,7 @@ delete NO_DISK.disk;
  * Per flag, a valid value other than its default and the configuration it gives, written out: a flag wired to the
  * wrong field, or added to the table without a line here, fails below.
  */
+const SECURITY = DEFAULTS.security;
 const NON_DEFAULT: Record<string, [string, Config]> = {
   'listen-address': ['127.0.0.1:9100', { ...DEFAULTS, listenHost: '127.0.0.1', listenPort: 9100 }],
   rootfs: ['/rootfs', { ...DEFAULTS, rootfs: '/rootfs' }],
@@ -120,6 +134,17 @@ const NON_DEFAULT: Record<string, [string, Config]> = {
   'disk-usage-interval': ['5m', { ...DEFAULTS, disk: { ...DISK, intervalMs: 300_000 } }],
   'disk-walk-cpu-percent': ['100', { ...DEFAULTS, disk: { ...DISK, cpuBudget: 1 } }],
   'env-metadata-whitelist': ['APP_', { ...DEFAULTS, runtimes: { ...RUNTIMES, extraLabels: { ...LABELS, envMetadataWhitelist: ['APP_'] } } }],
+  'web.config.file': ['/etc/podvisor/web.yml', { ...DEFAULTS, security: { ...SECURITY, webConfigFile: '/etc/podvisor/web.yml' } }],
+  tls: ['on', { ...DEFAULTS, security: { ...SECURITY, tls: 'on' } }],
+  authentication: ['kubernetes', { ...DEFAULTS, security: { ...SECURITY, authentication: 'kubernetes' } }],
+  authorization: ['none', DEFAULTS],
+  'auth-token-audiences': ['podvisor,other', { ...DEFAULTS, security: { ...SECURITY, tokenAudiences: ['podvisor', 'other'] } }],
+  'node-name': ['node-7', { ...DEFAULTS, security: { ...SECURITY, nodeName: 'node-7' } }],
+  kubeconfig: ['/etc/kubeconfig', { ...DEFAULTS, security: { ...SECURITY, kubeconfig: '/etc/kubeconfig' } }],
+  'kube-api-timeout': ['1500ms', { ...DEFAULTS, security: { ...SECURITY, kubeApiTimeoutMs: 1500 } }],
+  'authentication-token-webhook-cache-ttl': ['0', { ...DEFAULTS, security: { ...SECURITY, authnCacheTtlMs: 0 } }],
+  'authorization-webhook-cache-authorized-ttl': ['1m', { ...DEFAULTS, security: { ...SECURITY, authzAllowedTtlMs: 60_000 } }],
+  'authorization-webhook-cache-unauthorized-ttl': ['10s', { ...DEFAULTS, security: { ...SECURITY, authzDeniedTtlMs: 10_000 } }],
 };
 
 t.test('every FLAGS entry reaches its own Config field, from the flag and from its environment twin alike', async (t) => {
@@ -357,4 +382,17 @@ t.test("metric kinds: cAdvisor's semantics, validated by name", async (t) => {
   );
   t.match(rejection(['--disable-metrics=cpu,bogus']), /^--disable-metrics: "cpu,bogus" is not a comma-separated list of metric kinds \(cpu, .*resctrl\)$/);
   t.same(run(['--disable-metrics=advtcp,cpuLoad']).kinds.length, 15, "cAdvisor's other kinds are accepted by --disable-metrics and change nothing");
+});
+
+t.test('security flags: the web config flag keeps its dotted name, its twin has underscores; authorization needs authentication', async (t) => {
+  t.equal(envName('web.config.file'), 'PODVISOR_WEB_CONFIG_FILE');
+  t.equal(run([], { PODVISOR_WEB_CONFIG_FILE: '/w.yml' }).security.webConfigFile, '/w.yml');
+  t.same(run(['--authentication=kubernetes', '--authorization=kubernetes']).security, { ...DEFAULTS.security, authentication: 'kubernetes', authorization: 'kubernetes' });
+  t.equal(
+    rejection(['--authorization=kubernetes']),
+    '--authorization=kubernetes needs --authentication=kubernetes: a SubjectAccessReview is made for an authenticated user',
+  );
+  t.equal(rejection(['--tls=maybe']), '--tls: "maybe" is not one of auto, on, off');
+  t.equal(rejection(['--authentication=webhook']), '--authentication: "webhook" is not one of none, kubernetes');
+  t.equal(run(['--node-name=  node-9 ']).security.nodeName, 'node-9', 'the node name is trimmed');
 });

@@ -8,7 +8,7 @@
  */
 import type { Histogram } from '../model/histogram.js';
 import { COLLECTORS, type CollectorName } from '../model/cgroup.js';
-import { SCRAPE_OUTCOMES, type ScrapeOutcome, type ScrapeStats } from '../model/scrape.js';
+import { AUTH_OUTCOMES, SCRAPE_OUTCOMES, type AuthOutcome, type ReviewKind, type ReviewResult, type ScrapeOutcome, type ScrapeStats } from '../model/scrape.js';
 import type { Snapshot } from '../model/snapshot.js';
 import { VERSION } from '../version.js';
 import { FamilyWriter, formatLabels, formatValue, type FamilyType, type RenderedFamily } from './exposition.js';
@@ -199,6 +199,50 @@ export const SCRAPE_SELF_METRICS: readonly SelfMetricSpec<ScrapeStats>[] = Objec
     },
   },
   value<ScrapeStats>('podvisor_cgroups', 'gauge', 'Cgroups reported by the last successful gather.', (s) => s.cgroups),
+  byKey<ScrapeStats, AuthOutcome>(
+    'podvisor_http_auth_requests_total',
+    'Requests that needed credentials (all but /healthz and /readyz, with TLS client certificates, basic auth or --authentication on), by answer: allowed, unauthenticated (401), forbidden (403), rate_limited (429, the web config rate_limit).',
+    'result',
+    AUTH_OUTCOMES,
+    (s) => s.security?.requests,
+    true,
+  ),
+  {
+    name: 'podvisor_kube_reviews_total',
+    help: 'TokenReviews and SubjectAccessReviews sent to the API server (cache misses), by answer; error: no answer within --kube-api-timeout, a failed call or a malformed answer (the request was refused).',
+    type: 'counter',
+    collect(s, write) {
+      const reviews = s.security?.reviews;
+      if (reviews === undefined) return;
+      const results: Record<ReviewKind, readonly ReviewResult[]> = {
+        tokenreview: ['authenticated', 'unauthenticated', 'error'],
+        subjectaccessreview: ['allowed', 'denied', 'error'],
+      };
+      for (const review of ['tokenreview', 'subjectaccessreview'] as const) {
+        for (const result of results[review]) write(reviews[review][result] ?? 0, { review, result });
+      }
+    },
+  },
+  byKey<ScrapeStats, 'success' | 'failure'>(
+    'podvisor_web_config_reloads_total',
+    'Reloads of --web.config.file and the certificates, keys and CAs it names after a change on disk, by result (failure: the previous configuration stays in force; the log says why).',
+    'result',
+    ['success', 'failure'] as const,
+    (s) => s.security?.reloads,
+  ),
+  byKey<ScrapeStats, 'handshake' | 'client_certificate'>(
+    'podvisor_tls_connections_rejected_total',
+    'TLS connections closed before any request: failed handshakes (protocol version, cipher, untrusted client certificate, timeout) and client certificates refused by client_auth_type or client_allowed_sans.',
+    'reason',
+    ['handshake', 'client_certificate'] as const,
+    (s) => s.security?.tlsRejected,
+  ),
+  value<ScrapeStats>(
+    'podvisor_tls_certificate_not_after_timestamp_seconds',
+    'gauge',
+    'When the serving certificate expires (Unix seconds); it is reloaded from disk on change.',
+    (s) => s.security?.certificateNotAfter,
+  ),
   {
     name: 'podvisor_build_info',
     help: 'A metric with a constant 1 value labeled by podvisor version and Node.js version.',
