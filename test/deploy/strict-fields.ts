@@ -19,6 +19,10 @@ const ROOTS = {
   DaemonSet: ['kubernetes-models/apps/v1/DaemonSet', 'IDaemonSet'],
   Role: ['kubernetes-models/rbac.authorization.k8s.io/v1/Role', 'IRole'],
   RoleBinding: ['kubernetes-models/rbac.authorization.k8s.io/v1/RoleBinding', 'IRoleBinding'],
+  ClusterRole: ['kubernetes-models/rbac.authorization.k8s.io/v1/ClusterRole', 'IClusterRole'],
+  ClusterRoleBinding: ['kubernetes-models/rbac.authorization.k8s.io/v1/ClusterRoleBinding', 'IClusterRoleBinding'],
+  ConfigMap: ['kubernetes-models/v1/ConfigMap', 'IConfigMap'],
+  Deployment: ['kubernetes-models/apps/v1/Deployment', 'IDeployment'],
   ServiceMonitor: ['@kubernetes-models/prometheus-operator/monitoring.coreos.com/v1/ServiceMonitor', 'IServiceMonitor'],
 } as const;
 
