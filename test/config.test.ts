@@ -387,7 +387,11 @@ t.test("metric kinds: cAdvisor's semantics, validated by name", async (t) => {
 t.test('security flags: the web config flag keeps its dotted name, its twin has underscores; authorization needs authentication', async (t) => {
   t.equal(envName('web.config.file'), 'PODVISOR_WEB_CONFIG_FILE');
   t.equal(run([], { PODVISOR_WEB_CONFIG_FILE: '/w.yml' }).security.webConfigFile, '/w.yml');
-  t.same(run(['--authentication=kubernetes', '--authorization=kubernetes']).security, { ...DEFAULTS.security, authentication: 'kubernetes', authorization: 'kubernetes' });
+  t.same(run(['--authentication=kubernetes', '--authorization=kubernetes']).security, {
+    ...DEFAULTS.security,
+    authentication: 'kubernetes',
+    authorization: 'kubernetes',
+  });
   t.equal(
     rejection(['--authorization=kubernetes']),
     '--authorization=kubernetes needs --authentication=kubernetes: a SubjectAccessReview is made for an authenticated user',

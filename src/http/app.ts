@@ -29,6 +29,8 @@ export interface AppOptions {
   defaultScrapeTimeoutMs: number;
   scrapeTimeoutOffsetMs: number;
   security?: AppSecurity;
+  /** Tests shorten the connection limits; production uses CONNECTION_LIMITS. */
+  limits?: Partial<ConnectionLimits>;
 }
 
 /**
@@ -48,6 +50,7 @@ export const CONNECTION_LIMITS = {
   /** A connection (with TLS: after its handshake) whose first request head has not arrived after this long is closed. */
   silentTimeoutMs: 15_000,
 } as const;
+export type ConnectionLimits = { readonly [K in keyof typeof CONNECTION_LIMITS]: number };
 
 const LANDING = `<html><head><title>podvisor</title></head><body><h1>podvisor</h1>
 <p>A cAdvisor-compatible container metrics exporter.</p>
@@ -62,7 +65,7 @@ function header(req: FastifyRequest, name: string): string | undefined {
 }
 
 export function buildApp(opts: AppOptions): FastifyInstance {
-  const L = CONNECTION_LIMITS;
+  const L: ConnectionLimits = { ...CONNECTION_LIMITS, ...opts.limits };
   const serverOptions = {
     headersTimeout: L.headersTimeoutMs,
     requestTimeout: L.requestTimeoutMs,

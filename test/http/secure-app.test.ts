@@ -12,7 +12,7 @@ import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 import tls from 'node:tls';
-import { buildApp } from '../../src/http/app.js';
+import { buildApp, type ConnectionLimits } from '../../src/http/app.js';
 import { setupSecurity, type SecurityOptions } from '../../src/http/security.js';
 import { createLogger } from '../../src/log.js';
 import { encodeFamilies, FamilyWriter } from '../../src/metrics/exposition.js';
@@ -61,7 +61,7 @@ const OPTIONS: SecurityOptions = {
   authzDeniedTtlMs: 30_000,
 };
 
-async function serve(t: Test, opts: Partial<SecurityOptions> = {}): Promise<Served> {
+async function serve(t: Test, opts: Partial<SecurityOptions> = {}, limits: Partial<ConnectionLimits> = {}): Promise<Served> {
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'podvisor-secure-app-'));
   const fake = await startFakeApiServer({
     dir,
@@ -95,6 +95,7 @@ async function serve(t: Test, opts: Partial<SecurityOptions> = {}): Promise<Serv
     log,
     defaultScrapeTimeoutMs: 10_000,
     scrapeTimeoutOffsetMs: 500,
+    limits,
     ...(security.app === undefined ? {} : { security: security.app }),
   });
   security.attach(app.server);
@@ -257,8 +258,9 @@ t.test('1,000 concurrent requests with one new token make one TokenReview and on
   t.equal(s.fake.counts.subjectAccessReviews, 1, 'and one SubjectAccessReview');
 });
 
-t.test('connections that cannot hold the exporter: oversized heads, slow heads, silent sockets, thousands of idle connections', async (t) => {
-  const s = await serve(t);
+t.test('connections that cannot hold the exporter: oversized heads, slow heads and bodies, silent sockets, thousands of idle connections', async (t) => {
+  // The production limits (10 s head, 30 s request, 15 s silent), shortened so the test does not wait for them.
+  const s = await serve(t, {}, { headersTimeoutMs: 1500, requestTimeoutMs: 3000, checkIntervalMs: 250, silentTimeoutMs: 2500 });
   const big = await get(`${s.url}/metrics`, { insecure: true, headers: { authorization: 'Bearer prom', 'x-filler': 'x'.repeat(20_000) } });
   t.equal(big.status, 431, 'a head over 16 KiB: 431');
   t.equal((await s.as('prom', '/metrics')).status, 200, 'and the next request is served');
@@ -272,6 +274,14 @@ t.test('connections that cannot hold the exporter: oversized heads, slow heads, 
   slow.on('error', () => undefined);
   await new Promise<void>((r) => slow.once('secureConnect', () => r()));
   slow.write('GET /metrics HTTP/1.1\r\nHost: x\r\n');
+  // A body announced and never finished.
+  const body = tls.connect({ host: '127.0.0.1', port: s.port, rejectUnauthorized: false });
+  let bodyClosed = false;
+  body.on('close', () => (bodyClosed = true));
+  body.on('error', () => undefined);
+  body.resume();
+  await new Promise<void>((r) => body.once('secureConnect', () => r()));
+  body.write('POST /metrics HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer prom\r\nContent-Type: text/plain\r\nContent-Length: 1000\r\n\r\nonly a little');
   // A TCP connection that never sends a byte (no TLS hello), and one that completes the handshake and then says nothing.
   const silent = net.connect(s.port, '127.0.0.1');
   let silentClosed = false;
@@ -290,6 +300,7 @@ t.test('connections that cannot hold the exporter: oversized heads, slow heads, 
   t.teardown(() => {
     for (const c of idle) c.destroy();
     slow.destroy();
+    body.destroy();
     silent.destroy();
     mute.destroy();
   });
@@ -314,6 +325,8 @@ t.test('connections that cannot hold the exporter: oversized heads, slow heads, 
 
   await until('the slow head to be closed', () => slowClosed, { timeoutMs: 60_000 });
   t.match(slowAnswer, /^HTTP\/1\.1 408/, 'the slow head got a 408');
+  await until('the unfinished body to be closed', () => bodyClosed, { timeoutMs: 60_000 });
+  t.pass('a request whose body never finishes is closed');
   await until('the silent connection to be closed', () => silentClosed, { timeoutMs: 60_000 });
   t.pass('a connection that sends nothing is closed');
   await until('the mute TLS connection to be closed', () => muteClosed, { timeoutMs: 60_000 });
