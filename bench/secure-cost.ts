@@ -13,7 +13,9 @@
  *
  *   npm run build && node --import=tsx bench/secure-cost.ts [--scrapes 30] [--rounds 3] [--out bench/results]
  */
+import { execFileSync } from 'node:child_process';
 import fs from 'node:fs';
+import { gunzipSync } from 'node:zlib';
 import http from 'node:http';
 import https from 'node:https';
 import os from 'node:os';
@@ -47,14 +49,24 @@ interface Sample {
 const results = new Map<string, Sample>();
 const key = (s: Setup, m: Mode): string => `${s}|${m}`;
 
-function once(url: string, agent: http.Agent | https.Agent | false, headers: Record<string, string>): Promise<{ ms: number; status: number; bytes: number }> {
+let series = 0;
+
+function once(
+  url: string,
+  agent: http.Agent | https.Agent | false,
+  headers: Record<string, string>,
+): Promise<{ ms: number; status: number; bytes: number; body: Buffer }> {
   return new Promise((resolve, reject) => {
     const t0 = performance.now();
     const mod = url.startsWith('https:') ? https : http;
     const req = mod.get(url, { agent, headers, timeout: 60_000, rejectUnauthorized: false }, (res) => {
-      let bytes = 0;
-      res.on('data', (c: Buffer) => (bytes += c.length));
-      res.on('end', () => resolve({ ms: performance.now() - t0, status: res.statusCode ?? 0, bytes }));
+      const chunks: Buffer[] = [];
+      res.on('data', (c: Buffer) => chunks.push(c));
+      res.on('end', () => {
+        const ms = performance.now() - t0;
+        const raw = Buffer.concat(chunks);
+        resolve({ ms, status: res.statusCode ?? 0, bytes: raw.length, body: res.headers['content-encoding'] === 'gzip' ? gunzipSync(raw) : raw });
+      });
       res.on('error', reject);
     });
     req.on('timeout', () => req.destroy(new Error(`no answer from ${url}`)));
@@ -81,13 +93,20 @@ async function main(): Promise<void> {
       // Each round starts with the next setup.
       const order = SETUPS.map((_, i) => SETUPS[(i + round - 1) % SETUPS.length] ?? 'plain');
       for (const setup of order) {
-        const e: Exporter = await startPodvisor(args[setup], { readyTimeoutMs: 120_000 });
+        const e: Exporter = await startPodvisor(args[setup], { readyTimeoutMs: 120_000, scheme: setup === 'plain' ? 'http' : 'https' });
         try {
-          const base = setup === 'plain' ? e.url : e.url.replace('http://', 'https://');
+          const base = e.url;
           const headers = setup === 'tls+token' ? { ...HEADERS, authorization: `Bearer ${TOKEN}` } : HEADERS;
           const agent = base.startsWith('https:') ? new https.Agent({ keepAlive: true, rejectUnauthorized: false }) : new http.Agent({ keepAlive: true });
           // Warm-up: the first gathers (disk walks, label lookups) and, with a token, its two reviews.
-          for (let i = 0; i < 3; i++) await once(`${base}/metrics`, agent, headers);
+          for (let i = 0; i < 3; i++) {
+            const w = await once(`${base}/metrics`, agent, headers);
+            if (setup === 'plain')
+              series = w.body
+                .toString('utf8')
+                .split('\n')
+                .filter((l) => l !== '' && !l.startsWith('#')).length;
+          }
           for (const mode of ['keep-alive', 'new connection'] as const) {
             const s = results.get(key(setup, mode)) ?? { ms: [], rss: [], hwm: [] };
             for (let i = 0; i < SCRAPES; i++) {
@@ -120,11 +139,13 @@ function fmt(n: number): string {
 
 function report(reviews: { tokenreview: number; subjectaccessreview: number }): void {
   const date = new Date().toISOString().slice(0, 10);
-  const cgroups = fs.readdirSync('/sys/fs/cgroup/memory/docker', { withFileTypes: true }).filter((d) => d.isDirectory()).length;
+  const running = execFileSync('docker', ['ps', '-q'], { encoding: 'utf8' })
+    .split('\n')
+    .filter((l) => l !== '').length;
   const lines = [
     `# TLS and token authentication: scrape cost (${date})`,
     '',
-    `Node: ${os.cpus().length} cores, ${(os.totalmem() / 2 ** 30).toFixed(0)} GiB, ${os.release()}; ${cgroups} Docker containers running.`,
+    `Node: ${os.cpus().length} cores, ${(os.totalmem() / 2 ** 30).toFixed(0)} GiB, ${os.release()}; ${running} Docker containers running; ${series} series per scrape.`,
     `Method: bench/secure-cost.ts, ${ROUNDS} rounds × ${SCRAPES} sequential scrapes per setup and mode, setups interleaved; GET /metrics, text, gzip.`,
     `The fake API server answered ${reviews.tokenreview} TokenReviews and ${reviews.subjectaccessreview} SubjectAccessReviews in all (one each per exporter start: the rest came from the caches).`,
     '',

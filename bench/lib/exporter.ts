@@ -5,6 +5,7 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import fs from 'node:fs';
 import http from 'node:http';
+import https from 'node:https';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { gunzipSync } from 'node:zlib';
@@ -30,6 +31,7 @@ export interface Exporter {
 }
 
 const keepAlive = new http.Agent({ keepAlive: true, maxSockets: Infinity });
+const keepAliveTls = new https.Agent({ keepAlive: true, maxSockets: Infinity, rejectUnauthorized: false });
 
 async function waitReady(e: Exporter, probe: string, timeoutMs: number): Promise<void> {
   const deadline = Date.now() + timeoutMs;
@@ -54,7 +56,10 @@ function track(e: Exporter): Exporter {
 const lastLines = (s: string, n = 3): string => s.trim().split('\n').slice(-n).join(' | ');
 
 /** Starts podvisor on a free loopback port and waits for /readyz (a first gather done). */
-export async function startPodvisor(args: readonly string[] = [], opts: { main?: string; readyTimeoutMs?: number } = {}): Promise<Exporter> {
+export async function startPodvisor(
+  args: readonly string[] = [],
+  opts: { main?: string; readyTimeoutMs?: number; scheme?: 'http' | 'https' } = {},
+): Promise<Exporter> {
   const main = opts.main ?? PODVISOR_MAIN;
   if (!fs.existsSync(main)) throw new Error(`${main} missing: run \`npm run build\` first`);
   const port = await freePort();
@@ -65,7 +70,7 @@ export async function startPodvisor(args: readonly string[] = [], opts: { main?:
   proc.stderr?.on('data', (d: Buffer) => {
     err = (err + d.toString()).slice(-8192);
   });
-  const e = track({ kind: 'podvisor', proc, pid: proc.pid ?? 0, url: `http://127.0.0.1:${port}`, tail: () => lastLines(err) });
+  const e = track({ kind: 'podvisor', proc, pid: proc.pid ?? 0, url: `${opts.scheme ?? 'http'}://127.0.0.1:${port}`, tail: () => lastLines(err) });
   await waitReady(e, '/readyz', opts.readyTimeoutMs ?? 60_000);
   return e;
 }
@@ -144,14 +149,18 @@ const SCRAPE_HEADERS = { accept: 'text/plain;version=0.0.4;q=1,*/*;q=0.1', 'acce
 function get(url: string, timeoutMs: number, headers: Record<string, string> = {}): Promise<{ status: number; raw: Buffer; gzip: boolean; ms: number }> {
   return new Promise((resolve, reject) => {
     const t0 = performance.now();
-    const req = http.get(url, { agent: keepAlive, headers, timeout: timeoutMs }, (res) => {
+    // HTTPS (a podvisor with --tls=on): its certificate is self-signed, and what is measured is the exporter, not PKI.
+    const req = url.startsWith('https:')
+      ? https.get(url, { agent: keepAliveTls, headers, timeout: timeoutMs }, onResponse)
+      : http.get(url, { agent: keepAlive, headers, timeout: timeoutMs }, onResponse);
+    function onResponse(res: http.IncomingMessage): void {
       const chunks: Buffer[] = [];
       res.on('data', (c: Buffer) => chunks.push(c));
       res.on('end', () =>
         resolve({ status: res.statusCode ?? 0, raw: Buffer.concat(chunks), gzip: res.headers['content-encoding'] === 'gzip', ms: performance.now() - t0 }),
       );
       res.on('error', reject);
-    });
+    }
     req.on('timeout', () => req.destroy(new Error(`GET ${url}: no answer within ${timeoutMs / 1000} s`)));
     req.on('error', reject);
   });
