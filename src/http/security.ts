@@ -160,7 +160,8 @@ export function setupSecurity(
   const guard = new Guard(parts, stats, log);
   if (basic !== undefined && basic.users > 0) summary['basic_auth_users'] = basic.users;
 
-  const anything = tlsOn || guard.authenticating || bucket !== undefined || (web !== undefined && Object.keys(web.headers).length > 0);
+  // With a web config the guard is always in place: users, headers and a rate limit added to the file later apply live.
+  const anything = tlsOn || guard.authenticating || source !== undefined;
   const app: AppSecurity | undefined = anything
     ? { guard, headers: () => source?.current.config.headers ?? {}, ...(httpsOptions === undefined ? {} : { https: httpsOptions }) }
     : undefined;

@@ -338,3 +338,51 @@ t.test('connections that cannot hold the exporter: oversized heads, slow heads a
   t.pass(`all ${N} idle connections closed by the exporter`);
   t.equal((await s.as('prom', '/metrics')).status, 200, 'still serving');
 });
+
+t.test('a web config that starts empty: basic-auth users and headers added later apply without a restart', async (t) => {
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'podvisor-web-live-'));
+  const file = path.join(dir, 'web.yml');
+  fs.writeFileSync(file, '{}\n');
+  const stats = newSecurityStats();
+  const security = setupSecurity(
+    { ...OPTIONS, tls: 'auto', authentication: 'none', authorization: 'none', webConfigFile: file },
+    createLogger('error'),
+    stats,
+    {},
+  );
+  t.ok(security.app, 'the guard is in place though the file asks for nothing yet');
+  t.equal(security.app?.https, undefined, 'plain HTTP: no tls_server_config');
+  const service = new ScrapeService(new Engine(), createLogger('error'), { minGatherIntervalMs: 0, maxResultAgeMs: 90_000, gatherAhead: false });
+  const app = buildApp({
+    service,
+    log: createLogger('error'),
+    defaultScrapeTimeoutMs: 10_000,
+    scrapeTimeoutOffsetMs: 500,
+    ...(security.app === undefined ? {} : { security: security.app }),
+  });
+  security.attach(app.server);
+  await app.listen({ host: '127.0.0.1', port: 0 });
+  t.teardown(async () => {
+    await app.close();
+    security.close();
+    await service.close();
+    fs.rmSync(dir, { recursive: true, force: true });
+  });
+  const addr = app.server.address();
+  const url = `http://127.0.0.1:${typeof addr === 'object' && addr !== null ? addr.port : 0}`;
+  t.equal((await get(`${url}/metrics`)).status, 200, 'open while the file is empty');
+  // A bcrypt hash of "pw" (cost 4), written as an operator would add a user.
+  const bcrypt = (await import('bcryptjs')).default;
+  fs.writeFileSync(
+    file,
+    `basic_auth_users:\n  prometheus: ${JSON.stringify(bcrypt.hashSync('pw', 4))}\nhttp_server_config:\n  headers:\n    X-Content-Type-Options: nosniff\n`,
+  );
+  const refused = await poll('the new user to be required', async () => {
+    const r = await get(`${url}/metrics`);
+    return r.status === 401 ? r : undefined;
+  });
+  t.equal(refused.headers['x-content-type-options'], 'nosniff', 'the new header too');
+  const ok = await get(`${url}/metrics`, { headers: { authorization: `Basic ${Buffer.from('prometheus:pw').toString('base64')}` } });
+  t.equal(ok.status, 200, 'the new user gets in');
+  t.equal(stats.reloads.success, 1, 'one reload counted');
+});
