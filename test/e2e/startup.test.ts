@@ -102,7 +102,9 @@ t.test('serves a fixture host from the worker thread, then shuts down cleanly on
 
 t.test('npm start passes flags through', async (t) => {
   const port = await freePort();
-  const child = (await import('node:child_process')).spawn('npm', ['start', '--silent', '--', `--listen-address=127.0.0.1:${port}`], {
+  // --ignore-scripts skips the prestart build: npm test built dist/ already, and a rebuild here would rewrite dist/
+  // under the exporters other test files are starting at the same time (a half-written module fails their startup).
+  const child = (await import('node:child_process')).spawn('npm', ['start', '--silent', '--ignore-scripts', '--', `--listen-address=127.0.0.1:${port}`], {
     cwd: REPO,
     stdio: 'ignore',
     detached: true,

@@ -158,16 +158,15 @@ t.test('with --max-result-age, a late gather is answered from the newest result,
   t.match(first.headers['x-podvisor-result-age'], /^\d+\.\d{3}$/, 'the age of the data, in seconds');
   const release = engine.hold();
   t.teardown(release);
-  const sentAt = Date.now();
   const r = await app.inject({ url: '/metrics', headers: { 'x-prometheus-scrape-timeout-seconds': '1' } });
-  const tookS = (Date.now() - sentAt) / 1000;
   t.equal(r.statusCode, 200, 'not a 503: the first result is young enough');
   t.equal(engine.finished, 1, 'answered while the second gather was still running');
   t.match(r.body, /container_cpu_usage_seconds_total\{[^}]*\} 1\n/, 'from the first gather');
-  // The first result was there before this scrape was sent; it waited for the second gather (until the end of its
-  // 0.5 s budget less what building the body takes) before falling back on it.
+  // The first result was there before this scrape was sent; the scrape waited for the second gather until the end of
+  // its 0.5 s budget less the share kept for building the body (at most half the budget: BODY_RESERVE) before falling
+  // back on it. Timers fire late, never early: the answer is at least 0.25 s old, however loaded the machine.
   const age = Number(r.headers['x-podvisor-result-age']);
-  t.ok(age >= tookS - 0.002, `at least as old as the scrape took: ${age} s >= ${tookS} s`);
+  t.ok(age >= 0.249, `at least as old as the scrape waited: ${age} s >= 0.25 s`);
   release();
   const after = await app.inject({ url: '/metrics' });
   t.equal(metricValue(after.body, 'podvisor_scrapes_total{result="stale"}'), 1, 'counted as stale');
