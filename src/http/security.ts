@@ -128,7 +128,7 @@ export function setupSecurity(
   // The guard counts reviews: the authenticator and authorizer, made before it, report to it once requests come.
   if (kube) {
     const endpoint = kubeEndpoint(opts, env);
-    client = new KubeApiClient(endpoint);
+    client = new KubeApiClient(endpoint, { log });
     const nodeName = opts.nodeName === '' ? os.hostname().toLowerCase() : opts.nodeName;
     summary['api_server'] = client.describe();
     parts.token = new TokenAuthenticator({
