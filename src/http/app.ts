@@ -118,9 +118,28 @@ export function buildApp(opts: AppOptions): FastifyInstance {
     });
   }
 
-  const metrics = async (req: FastifyRequest, reply: FastifyReply): Promise<FastifyReply> => {
-    const timeoutHeader = header(req, 'x-prometheus-scrape-timeout-seconds');
-    const budget = scrapeBudget(timeoutHeader, opts.defaultScrapeTimeoutMs, opts.scrapeTimeoutOffsetMs);
+  /**
+   * A scrape of one of the exposition routes: its deadline from the scraper's timeout header, the answer `answer`
+   * gets from the service for that budget, or the error as text (a 503 for a missed deadline).
+   */
+  const scrape =
+    (vary: string, answer: (req: FastifyRequest, budget: { ms: number; text: string }, timeoutHeader: string | undefined) => Promise<Exposition>) =>
+    async (req: FastifyRequest, reply: FastifyReply): Promise<FastifyReply> => {
+      const timeoutHeader = header(req, 'x-prometheus-scrape-timeout-seconds');
+      const budget = scrapeBudget(timeoutHeader, opts.defaultScrapeTimeoutMs, opts.scrapeTimeoutOffsetMs);
+      reply.header('vary', vary).header('cache-control', 'no-store');
+      try {
+        const e = await answer(req, budget, timeoutHeader);
+        reply.header('content-type', e.contentType).header('x-podvisor-result-age', e.ageSeconds.toFixed(3));
+        if (e.gzipped) reply.header('content-encoding', 'gzip');
+        return reply.send(e.body);
+      } catch (err) {
+        reply.header('content-type', 'text/plain; charset=utf-8');
+        if (err instanceof DeadlineError) opts.log.warn('scrape deadline exceeded', { budget: budget.text, reason: err.message });
+        return reply.code(err instanceof PodvisorError ? err.statusCode : 500).send(`podvisor: ${errorMessage(err)}\n`);
+      }
+    };
+  const metrics = scrape('Accept, Accept-Encoding', (req, budget, timeoutHeader) => {
     const request: ScrapeRequest = {
       format: chooseFormat(header(req, 'accept')),
       gzip: acceptsGzip(header(req, 'accept-encoding')),
@@ -128,37 +147,12 @@ export function buildApp(opts: AppOptions): FastifyInstance {
       budgetText: budget.text,
       scraper: scraperKey(req.ip, header(req, 'user-agent'), req.url, timeoutHeader),
     };
-    reply.header('vary', 'Accept, Accept-Encoding').header('cache-control', 'no-store');
-    try {
-      return sendExposition(reply, await opts.service.exposition(request));
-    } catch (err) {
-      return sendError(reply, err, budget.text);
-    }
-  };
-  const sendExposition = (reply: FastifyReply, e: Exposition): FastifyReply => {
-    reply.header('content-type', e.contentType).header('x-podvisor-result-age', e.ageSeconds.toFixed(3));
-    if (e.gzipped) reply.header('content-encoding', 'gzip');
-    return reply.send(e.body);
-  };
-  const sendError = (reply: FastifyReply, err: unknown, budgetText: string): FastifyReply => {
-    reply.header('content-type', 'text/plain; charset=utf-8');
-    if (err instanceof DeadlineError) opts.log.warn('scrape deadline exceeded', { budget: budgetText, reason: err.message });
-    return reply.code(err instanceof PodvisorError ? err.statusCode : 500).send(`podvisor: ${errorMessage(err)}\n`);
-  };
-
-  const resource = async (req: FastifyRequest, reply: FastifyReply): Promise<FastifyReply> => {
-    const timeoutHeader = header(req, 'x-prometheus-scrape-timeout-seconds');
-    const budget = scrapeBudget(timeoutHeader, opts.defaultScrapeTimeoutMs, opts.scrapeTimeoutOffsetMs);
-    reply.header('vary', 'Accept-Encoding').header('cache-control', 'no-store');
-    try {
-      return sendExposition(
-        reply,
-        await opts.service.resourceExposition({ gzip: acceptsGzip(header(req, 'accept-encoding')), budgetMs: budget.ms, budgetText: budget.text }),
-      );
-    } catch (err) {
-      return sendError(reply, err, budget.text);
-    }
-  };
+    return opts.service.exposition(request);
+  });
+  // Text 0.0.4 only, as the kubelet serves it.
+  const resource = scrape('Accept-Encoding', (req, budget) =>
+    opts.service.resourceExposition({ gzip: acceptsGzip(header(req, 'accept-encoding')), budgetMs: budget.ms, budgetText: budget.text }),
+  );
 
   app.get('/', async (_req, reply) => reply.type('text/html; charset=utf-8').send(LANDING));
   app.get('/metrics/resource', resource);

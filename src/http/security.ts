@@ -5,7 +5,6 @@
  * Every decision that can be wrong is made here, at startup, as one readable line (ConfigError); after that a bad
  * file on disk never stops the exporter: the configuration in force stays, and the log says why.
  */
-import fs from 'node:fs';
 import type http from 'node:http';
 import os from 'node:os';
 import path from 'node:path';
@@ -22,7 +21,7 @@ import { BasicAuthVerifier } from './basic-auth.js';
 import { Guard, type GuardParts, type GuardRequest } from './guard.js';
 import { TokenBucket } from './rate-limit.js';
 import { selfSignedCertificate } from './self-signed.js';
-import { clientCertificateProblem, secureContextOptions, serverTlsOptions, verifiedClientCertificate } from './tls-options.js';
+import { clientCertificateProblem, readSmallFile, secureContextOptions, serverTlsOptions, verifiedClientCertificate } from './tls-options.js';
 import type { TlsServerConfig, WebConfig } from './web-config.js';
 import { WebConfigSource } from './web-config-source.js';
 
@@ -67,7 +66,7 @@ function kubeEndpoint(opts: SecurityOptions, env: Readonly<Record<string, string
   if (opts.kubeconfig === '') return inClusterEndpoint(env);
   let text: string;
   try {
-    text = fs.readFileSync(opts.kubeconfig, 'utf8');
+    text = readSmallFile(opts.kubeconfig);
   } catch (err) {
     throw new ConfigError(`--kubeconfig ${opts.kubeconfig}: cannot read it: ${errorMessage(err)}`);
   }

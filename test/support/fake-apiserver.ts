@@ -20,6 +20,7 @@ import type { AddressInfo, Socket } from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 import { makeCa, serverCert, type Ca, type KeyPair } from './pki.js';
+import { isRecord } from '../../src/guards.js';
 
 export interface FakeUser {
   username: string;
@@ -106,10 +107,6 @@ export interface FakeApiServer {
 const ATTR_KEYS = ['namespace', 'verb', 'group', 'version', 'resource', 'subresource', 'name'] as const;
 const DEFAULT_API_AUDIENCES = ['https://kubernetes.default.svc.cluster.local'];
 
-function isObj(v: unknown): v is Record<string, unknown> {
-  return typeof v === 'object' && v !== null && !Array.isArray(v);
-}
-
 function statusBody(code: number, reason: string, message: string): string {
   return JSON.stringify({ kind: 'Status', apiVersion: 'v1', metadata: {}, status: 'Failure', message, reason, code });
 }
@@ -161,10 +158,10 @@ export async function startFakeApiServer(opts: FakeApiServerOptions): Promise<Fa
     if ((ra === undefined) === (nra === undefined)) return undefined; // exactly one of them
     if (typeof spec['user'] !== 'string' || spec['user'] === '') return undefined;
     const attrs: FakeAttrs = {};
-    if (isObj(ra)) for (const k of ATTR_KEYS) if (typeof ra[k] === 'string') attrs[k] = ra[k];
+    if (isRecord(ra)) for (const k of ATTR_KEYS) if (typeof ra[k] === 'string') attrs[k] = ra[k];
     const groups = Array.isArray(spec['groups']) ? spec['groups'].filter((g): g is string => typeof g === 'string') : [];
     const extra: Record<string, string[]> = {};
-    if (isObj(spec['extra'])) {
+    if (isRecord(spec['extra'])) {
       for (const [k, v] of Object.entries(spec['extra'])) if (Array.isArray(v)) extra[k] = v.filter((x): x is string => typeof x === 'string');
     }
     const user: FakeSarUser = { user: spec['user'], groups, extra };
@@ -228,7 +225,7 @@ export async function startFakeApiServer(opts: FakeApiServerOptions): Promise<Fa
       return;
     }
     const apiVersion = kind === 'TokenReview' ? 'authentication.k8s.io/v1' : 'authorization.k8s.io/v1';
-    if (!isObj(review) || review['apiVersion'] !== apiVersion || review['kind'] !== kind || !isObj(review['spec'])) {
+    if (!isRecord(review) || review['apiVersion'] !== apiVersion || review['kind'] !== kind || !isRecord(review['spec'])) {
       state.counts.badRequests++;
       send(res, 400, statusBody(400, 'BadRequest', `not a ${apiVersion} ${kind}`));
       return;
