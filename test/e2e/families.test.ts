@@ -24,7 +24,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { requireDaemon, run } from '../support/daemons.js';
 import { startExporter, type Running } from '../support/exporter.js';
-import { removeCgroupDirs } from '../support/cgroups.js';
+import { flatKeyed, removeCgroupDirs } from '../support/cgroups.js';
 import { kubeletContainerArgs } from '../support/kubelet-labels.js';
 import { poll } from '../support/poll.js';
 
@@ -151,16 +151,6 @@ function v1CgroupOf(pid: number, controller: string): string | undefined {
     if ((controllers ?? '').split(',').includes(controller)) return p;
   }
   return undefined;
-}
-
-/** `key value` lines (memory.oom_control, /proc/vmstat). */
-function flatKeyed(file: string): Map<string, number> {
-  const out = new Map<string, number>();
-  for (const line of fs.readFileSync(file, 'utf8').split('\n')) {
-    const [k, v] = line.split(' ');
-    if (k !== undefined && k !== '' && v !== undefined) out.set(k, Number(v));
-  }
-  return out;
 }
 
 function oomKill(file: string): number {

@@ -16,7 +16,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { requireDaemon, run } from '../support/daemons.js';
 import { startExporter, type Running } from '../support/exporter.js';
-import { removeCgroupDirs } from '../support/cgroups.js';
+import { flatKeyed, removeCgroupDirs } from '../support/cgroups.js';
 import { kubeletContainerArgs } from '../support/kubelet-labels.js';
 import { decodeResourceBody, parseText, resourceUsage, type MetricsBatch, type Series } from '../support/metrics-server-decode.js';
 import { poll } from '../support/poll.js';
@@ -82,15 +82,6 @@ function hierarchies(): Hierarchies | string {
     };
   }
   return `neither v1 cpuacct and memory hierarchies nor a v2 one with cpu and memory (v1: ${[...v1.keys()].join(',') || 'none'})`;
-}
-
-function flatKeyed(file: string): Map<string, number> {
-  const out = new Map<string, number>();
-  for (const line of fs.readFileSync(file, 'utf8').split('\n')) {
-    const [k, v] = line.split(' ');
-    if (k !== undefined && k !== '' && v !== undefined) out.set(k, Number(v));
-  }
-  return out;
 }
 
 function readNumber(file: string): number {

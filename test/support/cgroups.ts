@@ -26,3 +26,13 @@ export function removeCgroupDirs(relPath: string): void {
     }
   }
 }
+
+/** A kernel file of `key value` lines (memory.stat, memory.oom_control, /proc/vmstat) as numbers by key. */
+export function flatKeyed(file: string): Map<string, number> {
+  const out = new Map<string, number>();
+  for (const line of fs.readFileSync(file, 'utf8').split('\n')) {
+    const [k, v] = line.split(' ');
+    if (k !== undefined && k !== '' && v !== undefined) out.set(k, Number(v));
+  }
+  return out;
+}
