@@ -39,6 +39,23 @@ export interface Config {
   disk?: { concurrency: number; intervalMs: number; cpuBudget: number };
   /** TLS, the web config file and Kubernetes authentication/authorization (all off by default: plain HTTP). */
   security: SecurityOptions;
+  /** The `accelerator` kind's sources (used only when the kind is on). */
+  accelerator: AcceleratorConfig;
+}
+
+export interface AcceleratorConfig {
+  /** --nvml-library: '' searches libnvidia-ml.so.1 under --rootfs; a path given must load. */
+  nvmlLibrary: string;
+  /** --accelerator-interval */
+  intervalMs: number;
+  /** --accelerator-timeout: each NVML call. */
+  timeoutMs: number;
+  /** --pod-resources-socket: '' turns the kubelet's PodResources API off. */
+  podResourcesSocket: string;
+  /** --pod-resources-interval */
+  podResourcesIntervalMs: number;
+  /** --pod-resources-timeout */
+  podResourcesTimeoutMs: number;
 }
 
 // ---------------------------------------------------------------------------------------------------------------
@@ -271,7 +288,7 @@ export const FLAGS = table([
     flag: 'disable-metrics',
     type: list({ each: `metric kinds (${[...METRIC_KINDS, ...CADVISOR_ONLY_KINDS].join(', ')})`, test: (k) => isKind(k) || isCadvisorOnlyKind(k) }),
     default: DEFAULT_DISABLED.join(','),
-    help: "Metric kinds not to export when --enable-metrics is empty; replaces this default list, as cAdvisor's --disable_metrics does. The default leaves the kubelet's set: cpu, memory, diskIO, disk, network, process, oom_event, pressure. cAdvisor's other kinds (accelerator, advtcp, app, cpuLoad, cpu_topology, perf_event, referenced_memory, resctrl) are accepted here and never exported.",
+    help: "Metric kinds not to export when --enable-metrics is empty; replaces this default list, as cAdvisor's --disable_metrics does. The default leaves the kubelet's set (cpu, memory, diskIO, disk, network, process, oom_event, pressure) and accelerator (GPU metrics, on only where NVML is found). cAdvisor's other kinds (advtcp, app, cpuLoad, cpu_topology, perf_event, referenced_memory, resctrl) are accepted here and never exported.",
   },
   {
     flag: 'min-gather-interval',
@@ -323,6 +340,42 @@ export const FLAGS = table([
     help: "Threads reading cgroup and /proc files in a gather: 1, or 2 (a second thread reads ahead the cgroups that took 70% of the last gather's reads: gather ~1/3 faster at 200 containers when a second core is free, but 20-40 MiB more RSS, and no gain under a CPU limit of one core).",
   },
   { flag: 'log-level', type: oneOf(LOG_LEVELS), default: 'info', help: 'The lowest level of log lines written to stderr.' },
+  {
+    flag: 'nvml-library',
+    type: text(),
+    default: '',
+    help: "NVIDIA's NVML library for the accelerator kind (GPU metrics). Empty: libnvidia-ml.so.1 is looked for under --rootfs in the usual host and GPU Operator driver paths; not found, the kind is off with one info line. A path given here that cannot be loaded is a startup error.",
+  },
+  {
+    flag: 'accelerator-interval',
+    type: duration({ above: 0 }),
+    default: '10s',
+    help: 'How often NVML is polled for the accelerator kind, in the background (a scrape reads the last poll; cAdvisor averaged the last 10 s).',
+  },
+  {
+    flag: 'accelerator-timeout',
+    type: duration({ above: 0 }),
+    default: '5s',
+    help: 'Timeout of each NVML call. A call past it marks the accelerator collector down (no GPU series, podvisor_accelerator_up{source="nvml"} 0) until it returns; scrapes and /healthz never wait on it.',
+  },
+  {
+    flag: 'pod-resources-socket',
+    type: text(),
+    default: '/var/lib/kubelet/pod-resources/kubelet.sock',
+    help: "The kubelet's PodResources API socket: which container each GPU (or MIG device, or time-slicing replica) is allocated to. Empty turns it off; a socket that does not exist is skipped without an error.",
+  },
+  {
+    flag: 'pod-resources-interval',
+    type: duration({ above: 0 }),
+    default: '10s',
+    help: "How often the kubelet's PodResources API is asked (List), in the background; the kubelet rate-limits it.",
+  },
+  {
+    flag: 'pod-resources-timeout',
+    type: duration({ above: 0 }),
+    default: '5s',
+    help: "Timeout of each call to the kubelet's PodResources API.",
+  },
   {
     flag: 'docker-endpoint',
     type: text(),
@@ -622,6 +675,14 @@ function toConfig(v: Values): Config {
       },
     },
     security: securityConfig(v),
+    accelerator: {
+      nvmlLibrary: v['nvml-library'].trim(),
+      intervalMs: v['accelerator-interval'],
+      timeoutMs: v['accelerator-timeout'],
+      podResourcesSocket: v['pod-resources-socket'].trim(),
+      podResourcesIntervalMs: v['pod-resources-interval'],
+      podResourcesTimeoutMs: v['pod-resources-timeout'],
+    },
   };
 }
 

@@ -6,7 +6,9 @@ import { helpText, parseArgs, type Config } from './config.js';
 import { ConfigError, StartupError, errorMessage } from './errors.js';
 import { errnoCode } from './guards.js';
 import { checkLayoutReadable, loadLayout } from './cgroup/layout.js';
-import type { GatherOptions } from './gather/setup.js';
+import type { AcceleratorOptions, GatherOptions } from './gather/setup.js';
+import { findNvmlLibrary, loadNvml } from './gpu/nvml/library.js';
+import { exitImmediately, prepareImmediateExit } from './host/exit.js';
 import { LocalEngine, type GatherEngine } from './scrape/engine.js';
 import { WorkerEngine } from './scrape/worker-engine.js';
 import { buildApp } from './http/app.js';
@@ -30,29 +32,71 @@ function listenError(err: unknown, cfg: Config): string {
   }
 }
 
+/**
+ * The accelerator kind's sources, or undefined (the kind then is off): NVML found under --rootfs or given by
+ * --nvml-library, and loadable. Not found is one info line; a library given by flag that does not load is a startup error.
+ */
+function acceleratorOptions(cfg: Config, log: Logger): AcceleratorOptions | undefined {
+  if (!cfg.kinds.includes('accelerator')) return undefined;
+  const a = cfg.accelerator;
+  const given = a.nvmlLibrary !== '';
+  const path = given ? a.nvmlLibrary : findNvmlLibrary(cfg.rootfs);
+  if (path === undefined) {
+    log.info(
+      'accelerator metrics off: no NVML library (libnvidia-ml.so.1) in this container or under --rootfs; on GPU nodes see deploy/README.md or set --nvml-library',
+      {
+        rootfs: cfg.rootfs,
+      },
+    );
+    return undefined;
+  }
+  try {
+    loadNvml(path, { timeoutMs: a.timeoutMs });
+  } catch (err) {
+    if (given) throw new StartupError(`--nvml-library: ${errorMessage(err)}`, { cause: err });
+    log.warn('accelerator metrics off: the NVML library found could not be loaded', { library: path, error: errorMessage(err) });
+    return undefined;
+  }
+  // A hung driver call would hold process.exit() for ever: exits go through _exit from now on (host/exit.ts).
+  prepareImmediateExit();
+  log.info('accelerator metrics on', { library: path, podResources: a.podResourcesSocket === '' ? 'off' : a.podResourcesSocket });
+  return {
+    nvmlLibrary: path,
+    intervalMs: a.intervalMs,
+    timeoutMs: a.timeoutMs,
+    podResourcesSocket: a.podResourcesSocket,
+    podResourcesIntervalMs: a.podResourcesIntervalMs,
+    podResourcesTimeoutMs: a.podResourcesTimeoutMs,
+  };
+}
+
 async function run(cfg: Config, log: Logger): Promise<void> {
   // TLS, the web config and the API server client first: a mistake there is a startup error before anything runs.
   const securityStats = newSecurityStats();
   const security = setupSecurity(cfg.security, log, securityStats);
   const layout = loadLayout(cfg.rootfs);
   checkLayoutReadable(layout);
+  const accelerator = acceleratorOptions(cfg, log);
   log.info('cgroup hierarchy found', {
     mode: layout.mode,
     v1: [...new Set(layout.v1.values())].length,
     v2: layout.v2 ?? 'none',
   });
-  log.info('metric kinds', { kinds: cfg.kinds.join(','), runtimeContainersOnly: cfg.runtimeContainersOnly });
+  const kinds = accelerator === undefined ? cfg.kinds.filter((k) => k !== 'accelerator') : cfg.kinds;
+  log.info('metric kinds', { kinds: kinds.join(','), runtimeContainersOnly: cfg.runtimeContainersOnly });
+  const exit = accelerator === undefined ? (code: number): never => process.exit(code) : exitImmediately;
 
   const engineOpts: GatherOptions = {
     layout,
     rootfs: cfg.rootfs,
     allowPrefixes: cfg.rawCgroupPrefixAllowlist,
     runtimeContainersOnly: cfg.runtimeContainersOnly,
-    kinds: cfg.kinds,
+    kinds,
     machineInfoIntervalMs: cfg.machineInfoIntervalMs,
     gatherThreads: cfg.gatherThreads,
     runtimes: cfg.runtimes,
     ...(cfg.disk === undefined ? {} : { disk: cfg.disk }),
+    ...(accelerator === undefined ? {} : { accelerator }),
   };
   // On the HTTP thread the gather reads in slices of at most 10 ms, then lets queued requests (/healthz) through.
   const engine: GatherEngine = cfg.gatherInWorker
@@ -96,7 +140,7 @@ async function run(cfg: Config, log: Logger): Promise<void> {
     if (stopping) return;
     stopping = true;
     log.info('shutting down', { signal });
-    const force = setTimeout(() => process.exit(1), 10_000);
+    const force = setTimeout(() => exit(1), 10_000);
     force.unref();
     app
       .close()
@@ -104,10 +148,10 @@ async function run(cfg: Config, log: Logger): Promise<void> {
         security.close();
         return service.close();
       })
-      .then(() => process.exit(0))
+      .then(() => exit(0))
       .catch((err: unknown) => {
         log.error('shutdown failed', { error: errorMessage(err) });
-        process.exit(1);
+        exit(1);
       });
   };
   process.on('SIGTERM', () => stop('SIGTERM'));

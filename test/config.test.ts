@@ -26,7 +26,7 @@ const DEFAULTS: Config = {
   rootfs: '/',
   rawCgroupPrefixAllowlist: [],
   runtimeContainersOnly: false,
-  kinds: ['cpu', 'memory', 'diskIO', 'disk', 'network', 'process', 'oom_event', 'pressure'],
+  kinds: ['accelerator', 'cpu', 'memory', 'diskIO', 'disk', 'network', 'process', 'oom_event', 'pressure'],
   minGatherIntervalMs: 0,
   maxResultAgeMs: 90_000,
   gatherAhead: true,
@@ -60,6 +60,14 @@ const DEFAULTS: Config = {
     authnCacheTtlMs: 120_000,
     authzAllowedTtlMs: 300_000,
     authzDeniedTtlMs: 30_000,
+  },
+  accelerator: {
+    nvmlLibrary: '',
+    intervalMs: 10_000,
+    timeoutMs: 5000,
+    podResourcesSocket: '/var/lib/kubelet/pod-resources/kubelet.sock',
+    podResourcesIntervalMs: 10_000,
+    podResourcesTimeoutMs: 5000,
   },
 };
 
@@ -97,6 +105,7 @@ delete NO_DISK.disk;
  * wrong field, or added to the table without a line here, fails below.
  */
 const SECURITY = DEFAULTS.security;
+const ACCEL = DEFAULTS.accelerator;
 const NON_DEFAULT: Record<string, [string, Config]> = {
   'listen-address': ['127.0.0.1:9100', { ...DEFAULTS, listenHost: '127.0.0.1', listenPort: 9100 }],
   rootfs: ['/rootfs', { ...DEFAULTS, rootfs: '/rootfs' }],
@@ -105,7 +114,7 @@ const NON_DEFAULT: Record<string, [string, Config]> = {
   'enable-metrics': ['udp,cpu', { ...DEFAULTS, kinds: ['cpu', 'udp'] }],
   'disable-metrics': [
     'memory_numa,tcp,udp,advtcp,sched,process,hugetlb,referenced_memory,cpu_topology,resctrl,cpuset',
-    { ...DEFAULTS, kinds: ['cpu', 'percpu', 'memory', 'diskIO', 'disk', 'network', 'oom_event', 'pressure'] },
+    { ...DEFAULTS, kinds: ['accelerator', 'cpu', 'percpu', 'memory', 'diskIO', 'disk', 'network', 'oom_event', 'pressure'] },
   ],
   'min-gather-interval': ['2s', { ...DEFAULTS, minGatherIntervalMs: 2000 }],
   'max-result-age': ['0', { ...DEFAULTS, maxResultAgeMs: 0 }],
@@ -117,6 +126,18 @@ const NON_DEFAULT: Record<string, [string, Config]> = {
   'gather-in-worker': ['true', { ...DEFAULTS, gatherInWorker: true }],
   'gather-threads': ['2', { ...DEFAULTS, gatherThreads: 2 }],
   'log-level': ['debug', { ...DEFAULTS, logLevel: 'debug' }],
+  'nvml-library': [
+    ' /run/nvidia/driver/usr/lib64/libnvidia-ml.so.1 ',
+    { ...DEFAULTS, accelerator: { ...ACCEL, nvmlLibrary: '/run/nvidia/driver/usr/lib64/libnvidia-ml.so.1' } },
+  ],
+  'accelerator-interval': ['30s', { ...DEFAULTS, accelerator: { ...ACCEL, intervalMs: 30_000 } }],
+  'accelerator-timeout': ['1s', { ...DEFAULTS, accelerator: { ...ACCEL, timeoutMs: 1000 } }],
+  'pod-resources-socket': [
+    '/var/lib/k0s/kubelet/pod-resources/kubelet.sock',
+    { ...DEFAULTS, accelerator: { ...ACCEL, podResourcesSocket: '/var/lib/k0s/kubelet/pod-resources/kubelet.sock' } },
+  ],
+  'pod-resources-interval': ['1m', { ...DEFAULTS, accelerator: { ...ACCEL, podResourcesIntervalMs: 60_000 } }],
+  'pod-resources-timeout': ['2s', { ...DEFAULTS, accelerator: { ...ACCEL, podResourcesTimeoutMs: 2000 } }],
   'docker-endpoint': ['tcp://127.0.0.1:2375', { ...DEFAULTS, runtimes: { ...RUNTIMES, dockerEndpoint: 'tcp://127.0.0.1:2375' } }],
   'containerd-address': ['/x.sock', { ...DEFAULTS, runtimes: { ...RUNTIMES, containerdAddress: '/x.sock' } }],
   'containerd-namespaces': ['k8s.io', { ...DEFAULTS, runtimes: { ...RUNTIMES, containerdNamespaces: ['k8s.io'] } }],
@@ -371,17 +392,25 @@ t.test('--disk-walk-cpu-percent: a percentage of one core, 0.5 by default', asyn
 });
 
 t.test("metric kinds: cAdvisor's semantics, validated by name", async (t) => {
-  t.same(run([]).kinds, ['cpu', 'memory', 'diskIO', 'disk', 'network', 'process', 'oom_event', 'pressure'], "the kubelet's set by default");
-  t.same(run(['--disable-metrics=']).kinds.length, 15, 'an empty ignore list: every kind');
+  t.same(
+    run([]).kinds,
+    ['accelerator', 'cpu', 'memory', 'diskIO', 'disk', 'network', 'process', 'oom_event', 'pressure'],
+    "the kubelet's set, and accelerator (on only where NVML is found), by default",
+  );
+  t.same(run(['--disable-metrics=']).kinds.length, 16, 'an empty ignore list: every kind');
+  t.same(run(['--enable-metrics=accelerator']).kinds, ['accelerator'], 'accelerator is a podvisor kind now');
   t.same(run(['--disable-metrics=tcp']).kinds.includes('percpu'), true, '--disable-metrics replaces the default list, it does not add to it');
   t.same(run(['--enable-metrics=cpu,percpu', '--disable-metrics=cpu']).kinds, ['cpu', 'percpu'], '--enable-metrics wins over --disable-metrics');
   t.match(
     rejection(['--enable-metrics=cpu,cpuLoad']),
-    /^--enable-metrics: "cpu,cpuLoad" is not a comma-separated list of metric kinds \(cpu, percpu, memory, .*pressure; cAdvisor's accelerator, advtcp, app, cpuLoad, .* are not exported by podvisor\)$/,
+    /^--enable-metrics: "cpu,cpuLoad" is not a comma-separated list of metric kinds \(accelerator, cpu, percpu, memory, .*pressure; cAdvisor's advtcp, app, cpuLoad, .* are not exported by podvisor\)$/,
     'a kind podvisor does not export is refused by name, with the valid kinds',
   );
-  t.match(rejection(['--disable-metrics=cpu,bogus']), /^--disable-metrics: "cpu,bogus" is not a comma-separated list of metric kinds \(cpu, .*resctrl\)$/);
-  t.same(run(['--disable-metrics=advtcp,cpuLoad']).kinds.length, 15, "cAdvisor's other kinds are accepted by --disable-metrics and change nothing");
+  t.match(
+    rejection(['--disable-metrics=cpu,bogus']),
+    /^--disable-metrics: "cpu,bogus" is not a comma-separated list of metric kinds \(accelerator, cpu, .*resctrl\)$/,
+  );
+  t.same(run(['--disable-metrics=advtcp,cpuLoad']).kinds.length, 16, "cAdvisor's other kinds are accepted by --disable-metrics and change nothing");
 });
 
 t.test('security flags: the web config flag keeps its dotted name, its twin has underscores; authorization needs authentication', async (t) => {

@@ -231,3 +231,26 @@ export function parsePerCpu(text: string, file: string): number[] {
     return n;
   });
 }
+
+/** A cgroup v1 `devices.list` entry: the devices a cgroup may use (`c 195:0 rwm`; `a *:* rwm` is every device). */
+export interface DeviceRule {
+  type: 'a' | 'b' | 'c';
+  /** undefined: `*`, any. */
+  major?: number;
+  minor?: number;
+}
+
+/** Parses cgroup v1 `devices.list` (Documentation/admin-guide/cgroup-v1/devices.rst): `type major:minor access` lines. */
+export function parseDevicesList(text: string, file: string): DeviceRule[] {
+  const rules: DeviceRule[] = [];
+  for (const line of lines(text)) {
+    const m = /^([abc]) (\*|\d+):(\*|\d+) [rwm]+$/.exec(line.trim());
+    if (m === null) throw new ParseError(file, `"${line}" is not a device rule`);
+    const [, type, major, minor] = m;
+    const rule: DeviceRule = { type: type === 'a' ? 'a' : type === 'b' ? 'b' : 'c' };
+    if (major !== undefined && major !== '*') rule.major = Number(major);
+    if (minor !== undefined && minor !== '*') rule.minor = Number(minor);
+    rules.push(rule);
+  }
+  return rules;
+}

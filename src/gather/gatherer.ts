@@ -6,7 +6,10 @@
  * runtimes' first lists, and a cgroup whose container is still being looked up is held back (label-hold.ts), so no
  * container of a runtime that answers is ever reported without its labels.
  */
+import { existsSync } from 'node:fs';
 import { cgroupExists, parentCgroup, sortCgroups, walkCgroups } from '../cgroup/discover.js';
+import { parseDevicesList } from '../cgroup/parse.js';
+import { parsePidCgroup } from '../proc/pid-cgroup.js';
 import { readCgroupStats } from '../cgroup/read.js';
 import type { BlkioGroup, CgroupLayout, CgroupReadContext } from '../cgroup/types.js';
 import type { CollectorName } from '../model/cgroup.js';
@@ -22,6 +25,7 @@ import { EMPTY_LABELS, type RuntimeContainer } from '../model/runtime.js';
 import type { ContainerSnapshot, SchedStats, Snapshot } from '../model/snapshot.js';
 import type { RuntimeFactory } from '../runtime/factory.js';
 import { extraLabels, extraLabelsEnabled, resolveCgroup, type ExtraLabelOptions, type Resolved } from '../runtime/resolve.js';
+import { attributeAccelerators, gpuMinorsOf, type Accelerators } from './accelerators.js';
 import { CollectorErrors, type Pending } from './collector-errors.js';
 import { readDeviceNames } from './devices.js';
 import { attachDiskUsage, type DiskUsage } from './disk-usage.js';
@@ -85,6 +89,8 @@ export interface GathererOptions {
    * files the last ones read in the previous gather. Absent, or failing: this thread reads everything.
    */
   readAhead?: ReadAhead;
+  /** The `accelerator` kind: the last NVML poll and PodResources answer (both taken in the background). */
+  accelerators?: Accelerators;
 }
 
 const DEFAULT_STARTUP_GRACE_MS = 10_000;
@@ -372,6 +378,53 @@ export class Gatherer {
     const runtimes = this.#opts.runtimes ?? [];
     if (runtimes.length > 0) snapshot.runtimes = runtimes.map((f) => f.status());
     if (this.#opts.disk !== undefined) attachDiskUsage(snapshot, containers, owners, runtimes, this.#opts.disk, this.#opts.rootfs, this.#holdWalks);
+    if (this.#on('accelerator') && this.#opts.accelerators !== undefined) this.#attachAccelerators(snapshot, containers, owners, this.#opts.accelerators);
     return snapshot;
+  }
+
+  /** The node's accelerators and each runtime container's share of them (gather/accelerators.ts). */
+  #attachAccelerators(snapshot: Snapshot, containers: ContainerSnapshot[], owners: (RuntimeContainer | undefined)[], acc: Accelerators): void {
+    const status = { ...acc.status(), attributions: { pod_resources: 0, process: 0, devices_list: 0 } };
+    snapshot.acceleratorStatus = status;
+    const sample = acc.sample();
+    if (sample === undefined) return;
+    snapshot.accelerators = sample.devices;
+    const { perContainer, attributions } = attributeAccelerators(sample, acc.assignments(), containers, owners, {
+      pidCgroups: (pid) => this.#pidCgroups(pid),
+      gpuMinors: (id) => this.#gpuMinors(id),
+    });
+    status.attributions = attributions;
+    for (const [i, list] of perContainer) {
+      const c = containers[i];
+      if (c !== undefined && list.length > 0) c.accelerators = list;
+    }
+  }
+
+  /** /proc/<pid>/cgroup of a host pid (NVML's pids are the host's: read under --rootfs, never our own namespace). */
+  #pidCgroups(pid: number): readonly string[] | undefined {
+    const file = hostPath(this.#procRoot, String(pid), 'cgroup');
+    try {
+      const text = this.#reader.read(file);
+      return text === undefined ? undefined : parsePidCgroup(text, file);
+    } catch (err) {
+      // The process ended between NVML's list and this read: not an error.
+      if (!existsSync(hostPath(this.#procRoot, String(pid)))) return undefined;
+      this.#errors.count('accelerator', file, err);
+      return undefined;
+    }
+  }
+
+  /** GPU minors a cgroup v1 devices.list allows; undefined on v2 or without the devices hierarchy. */
+  #gpuMinors(id: string): readonly number[] | undefined {
+    const mount = this.layout.v1.get('devices');
+    if (mount === undefined) return undefined;
+    const file = `${mount}${id === '/' ? '' : id}/devices.list`;
+    try {
+      const text = this.#reader.read(file);
+      return text === undefined ? undefined : gpuMinorsOf(parseDevicesList(text, file));
+    } catch (err) {
+      this.#errors.count('accelerator', file, err);
+      return undefined;
+    }
   }
 }

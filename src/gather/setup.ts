@@ -15,6 +15,13 @@ import { readHugepageSizes } from './hugepages.js';
 import { startOomSource, type OomFallback } from './oom-source.js';
 import type { MetricKind } from '../model/kinds.js';
 import { ThreadReadAhead } from './read-ahead.js';
+import type { Accelerators } from './accelerators.js';
+import { loadNvml } from '../gpu/nvml/library.js';
+import { NvmlSampler } from '../gpu/sampler.js';
+import { PodResourcesSource } from '../gpu/pod-resources/source.js';
+
+/** PodResources answers older than this are not used (the kubelet gone for long: attribution falls back to NVML's pids). */
+const POD_RESOURCES_MAX_AGE_MS = 5 * 60_000;
 
 /** Plain data: everything a gather is built from. */
 export interface GatherOptions {
@@ -32,6 +39,20 @@ export interface GatherOptions {
   kinds?: MetricKind[];
   /** --runtime-containers-only */
   runtimeContainersOnly?: boolean;
+  /** The accelerator kind's sources; absent (or the kind off): no NVML, no PodResources. */
+  accelerator?: AcceleratorOptions;
+}
+
+/** Plain data for the accelerator kind: main has found and checked the NVML library already. */
+export interface AcceleratorOptions {
+  /** Absolute path of libnvidia-ml.so.1. */
+  nvmlLibrary: string;
+  intervalMs: number;
+  timeoutMs: number;
+  /** '' : off. */
+  podResourcesSocket: string;
+  podResourcesIntervalMs: number;
+  podResourcesTimeoutMs: number;
 }
 
 export interface DiskConfig {
@@ -60,7 +81,9 @@ export function createGatherer(opts: GatherOptions, log: Logger, tuning: GatherT
   const disk = opts.disk === undefined || !on('disk') ? undefined : createDiskUsage(opts.disk, opts.rootfs, log);
   let oom: OomFallback | undefined;
   const oomStarted = on('oom_event') ? startOomSource(opts.rootfs, log).then((f) => (oom = f)) : undefined;
+  const accelerators = opts.accelerator === undefined || !on('accelerator') ? undefined : startAccelerators(opts.accelerator, log);
   const gatherer = new Gatherer(opts.layout, {
+    ...(accelerators === undefined ? {} : { accelerators: accelerators.view }),
     ...(opts.kinds === undefined ? {} : { kinds: opts.kinds }),
     ...(opts.runtimeContainersOnly === true ? { runtimeContainersOnly: true } : {}),
     ...(on('hugetlb') ? { hugepageSizes: readHugepageSizes(opts.rootfs) } : {}),
@@ -85,6 +108,49 @@ export function createGatherer(opts: GatherOptions, log: Logger, tuning: GatherT
       await readAhead?.close();
       await oomStarted;
       await oom?.close();
+      await accelerators?.close();
+    },
+  };
+}
+
+/** NVML's poll and the PodResources poll, both in the background, and the view a gather takes of them. */
+function startAccelerators(opts: AcceleratorOptions, log: Logger): { view: Accelerators; close(): Promise<void> } {
+  const library = loadNvml(opts.nvmlLibrary, { timeoutMs: opts.timeoutMs });
+  const sampler = new NvmlSampler({ library, intervalMs: opts.intervalMs, log });
+  sampler.start();
+  const podResources =
+    opts.podResourcesSocket === ''
+      ? undefined
+      : new PodResourcesSource({
+          socket: opts.podResourcesSocket,
+          timeoutMs: opts.podResourcesTimeoutMs,
+          intervalMs: opts.podResourcesIntervalMs,
+          maxAgeMs: POD_RESOURCES_MAX_AGE_MS,
+          log,
+        });
+  podResources?.start();
+  // A socket never seen is a node without the API (no series); one that went away is a kubelet down or restarting (0).
+  let socketSeen = false;
+  const view: Accelerators = {
+    sample: () => sampler.current(),
+    assignments: () => podResources?.current(),
+    status() {
+      const status: ReturnType<Accelerators['status']> = { nvmlUp: sampler.up(), nvmlErrors: sampler.errors() };
+      const pr = podResources?.status();
+      socketSeen ||= pr?.socketPresent === true;
+      if (pr !== undefined && socketSeen) {
+        status.podResourcesUp = pr.up && pr.socketPresent;
+        status.podResourcesErrors = pr.errors;
+      }
+      return status;
+    },
+  };
+  return {
+    view,
+    async close() {
+      await podResources?.close();
+      const { hung } = await sampler.close();
+      if (hung) log.warn('an NVML call is still outstanding: NVML was not shut down (the process exits without waiting for it)');
     },
   };
 }

@@ -1,4 +1,5 @@
 /** The metric specs podvisor exports, in exposition order, and the rendering of a whole snapshot. */
+import { ACCELERATOR_METRICS } from './container/accelerator.js';
 import { BLKIO_METRICS } from './container/blkio.js';
 import { CPU_METRICS } from './container/cpu.js';
 import { CPUSET_METRICS } from './container/cpuset.js';
@@ -17,6 +18,7 @@ import { TCP_METRICS, UDP_METRICS } from './container/sockets.js';
 import { SPEC_METRICS } from './container/spec.js';
 import type { Snapshot } from '../model/snapshot.js';
 import type { RenderedFamily } from './exposition.js';
+import { ACCELERATOR_MACHINE_METRICS } from './accelerator.js';
 import { MACHINE_METRICS } from './machine.js';
 import { renderContainerFamilies, renderMachineFamilies } from './render.js';
 import { renderSelfFamilies, SNAPSHOT_SELF_METRICS } from './self.js';
@@ -25,6 +27,7 @@ import { ofKind, type KindedSpec } from './spec.js';
 /** Every container_* family podvisor exports, with its metric kind, sorted by name (a stable exposition order). */
 export const CONTAINER_METRICS: readonly KindedSpec[] = Object.freeze(
   [
+    ...ofKind('accelerator', ACCELERATOR_METRICS),
     ...ofKind('diskIO', BLKIO_METRICS),
     ...ofKind('diskIO', DISKIO_METRICS),
     ...ofKind('cpu', CPU_METRICS),
@@ -56,6 +59,8 @@ export function renderSnapshot(snapshot: Snapshot): RenderedFamily[] {
   return [
     ...renderContainerFamilies(snapshot, specsFor(snapshot.kinds)),
     ...renderMachineFamilies(snapshot, MACHINE_METRICS),
+    // The node's GPUs: only when the accelerator kind is on and NVML was found (no empty families on other nodes).
+    ...(snapshot.acceleratorStatus === undefined ? [] : renderMachineFamilies(snapshot, ACCELERATOR_MACHINE_METRICS)),
     ...renderSelfFamilies(SNAPSHOT_SELF_METRICS, snapshot),
   ];
 }

@@ -43,9 +43,13 @@ export function renderMachineFamilies(snapshot: Snapshot, specs: readonly Machin
   const prefix = `boot_id="${escapeLabelValue(m.bootId)}",machine_id="${escapeLabelValue(m.machineId)}",system_uuid="${escapeLabelValue(m.systemUuid)}"`;
   return specs.map((spec) => {
     const w = new FamilyWriter(spec.name, spec.help, spec.type);
-    spec.collect(m, (value, labelValues) => {
-      w.sample(spec.labels.length === 0 ? prefix : `${prefix},${formatLabels(spec.labels, labelValues ?? [])}`, value);
-    });
+    spec.collect(
+      m,
+      (value, labelValues) => {
+        w.sample(spec.labels.length === 0 ? prefix : `${prefix},${formatLabels(spec.labels, labelValues ?? [])}`, value);
+      },
+      snapshot,
+    );
     return w.finish();
   });
 }

@@ -6,6 +6,7 @@
  *   thread when a body is assembled.
  * Node.js process metrics are prom-client's defaults (metrics/process.ts).
  */
+import { ATTRIBUTION_SOURCES } from '../model/accelerator.js';
 import type { Histogram } from '../model/histogram.js';
 import { COLLECTORS, type CollectorName } from '../model/cgroup.js';
 import { AUTH_OUTCOMES, SCRAPE_OUTCOMES, type AuthOutcome, type ReviewKind, type ReviewResult, type ScrapeOutcome, type ScrapeStats } from '../model/scrape.js';
@@ -135,6 +136,38 @@ export const SNAPSHOT_SELF_METRICS: readonly SelfMetricSpec<Snapshot>[] = Object
     (s) => s.disk?.queueLength,
   ),
   value<Snapshot>('podvisor_disk_walk_files_total', 'counter', 'Files visited by disk usage walks.', (s) => s.disk?.files),
+  {
+    name: 'podvisor_accelerator_up',
+    help: "Whether each GPU source answers (1) or not (0): nvml (loaded, initialised, no call hung), pod_resources (the kubelet's PodResources API answered its last poll; absent when its socket is missing or it is off).",
+    type: 'gauge',
+    collect(s, write) {
+      const a = s.acceleratorStatus;
+      if (a === undefined) return;
+      write(a.nvmlUp ? 1 : 0, { source: 'nvml' });
+      if (a.podResourcesUp !== undefined) write(a.podResourcesUp ? 1 : 0, { source: 'pod_resources' });
+    },
+  },
+  {
+    name: 'podvisor_accelerator_errors_total',
+    help: 'Failed NVML calls (NOT_SUPPORTED excluded: that is absence) and timeouts, and failed PodResources polls, since start.',
+    type: 'counter',
+    collect(s, write) {
+      const a = s.acceleratorStatus;
+      if (a === undefined) return;
+      write(a.nvmlErrors, { source: 'nvml' });
+      if (a.podResourcesErrors !== undefined) write(a.podResourcesErrors, { source: 'pod_resources' });
+    },
+  },
+  {
+    name: 'podvisor_accelerator_attributions',
+    help: "Container-accelerator pairs in the last gather, by how the device was tied to the container: pod_resources (the kubelet's PodResources API), process (NVML's processes and their cgroups), devices_list (cgroup v1 devices.list, as cAdvisor).",
+    type: 'gauge',
+    collect(s, write) {
+      const counts = s.acceleratorStatus?.attributions;
+      if (counts === undefined) return;
+      for (const source of ATTRIBUTION_SOURCES) write(counts[source], { source });
+    },
+  },
 ]);
 
 /** Rendered on the HTTP thread with every body, after the gather's families. */

@@ -41,7 +41,7 @@ export interface MachineMetricSpec {
   type: MetricType;
   /** Labels after the machine base labels (`boot_id, machine_id, system_uuid`). */
   labels: readonly string[];
-  collect(m: MachineSnapshot, emit: Emit): void;
+  collect(m: MachineSnapshot, emit: Emit, snapshot: Snapshot): void;
 }
 
 /** Base label names of every container series, in the kubelet's set. */

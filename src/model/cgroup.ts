@@ -166,6 +166,7 @@ export interface CgroupStats {
  * but could not be read or parsed. Every one of them is exported, 0 included.
  */
 export const COLLECTORS = [
+  'accelerator',
   'blkio',
   'cpu',
   'cpuset',

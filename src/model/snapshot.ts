@@ -1,3 +1,4 @@
+import type { AcceleratorDevice, AcceleratorStatus, ContainerAccelerator } from './accelerator.js';
 import type { CgroupStats, CollectorName } from './cgroup.js';
 import type { ContainerFsUsage, DiskIoCounters, DiskWalkStats, FilesystemStats } from './disk.js';
 import type { MetricKind } from './kinds.js';
@@ -46,6 +47,8 @@ export interface ContainerSnapshot {
   fs?: ContainerFsUsage;
   /** Values of the snapshot's opt-in `container_label_*` / `container_env_*` labels, lined up with extraLabelNames. */
   extraLabelValues?: readonly string[];
+  /** The accelerators attributed to this runtime container (the `accelerator` kind), sorted by uuid. */
+  accelerators?: readonly ContainerAccelerator[];
 }
 
 export interface Snapshot {
@@ -72,4 +75,8 @@ export interface Snapshot {
   disk?: DiskWalkStats;
   /** Cgroups left out of this gather while their runtime looks them up, and holds that ran out since start. */
   labelHold?: { held: number; expired: number };
+  /** The node's accelerators from the last NVML poll (the `accelerator` kind); absent while NVML is down or off. */
+  accelerators?: readonly AcceleratorDevice[];
+  /** The accelerator collector's state; absent when the `accelerator` kind is off or NVML was not found. */
+  acceleratorStatus?: AcceleratorStatus;
 }

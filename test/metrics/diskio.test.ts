@@ -154,7 +154,24 @@ t.test('specsFor: the families of the kinds on, and the always-on ones', async (
   const kinds = new Set(CONTAINER_METRICS.map((s) => s.kind));
   t.strictSame(
     [...kinds].sort(),
-    ['always', 'cpu', 'cpuset', 'disk', 'diskIO', 'hugetlb', 'memory', 'memory_numa', 'network', 'oom_event', 'pressure', 'process', 'sched', 'tcp', 'udp'],
+    [
+      'accelerator',
+      'always',
+      'cpu',
+      'cpuset',
+      'disk',
+      'diskIO',
+      'hugetlb',
+      'memory',
+      'memory_numa',
+      'network',
+      'oom_event',
+      'pressure',
+      'process',
+      'sched',
+      'tcp',
+      'udp',
+    ],
     'every kind switches at least one family (percpu switches rows, not families)',
   );
 });

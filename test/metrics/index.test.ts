@@ -62,6 +62,9 @@ t.test('the exported table is exactly the families cAdvisor users expect', async
   t.same(
     CONTAINER_METRICS.map((s) => `${s.name} ${s.type} [${s.labels.join(',')}] ${s.kind}`),
     [
+      'container_accelerator_duty_cycle gauge [make,model,acc_id] accelerator',
+      'container_accelerator_memory_total_bytes gauge [make,model,acc_id] accelerator',
+      'container_accelerator_memory_used_bytes gauge [make,model,acc_id] accelerator',
       'container_blkio_device_usage_total counter [device,major,minor,operation] diskIO',
       'container_cpu_cfs_burst_periods_total counter [] cpu',
       'container_cpu_cfs_burst_seconds_total counter [] cpu',
