@@ -17,6 +17,7 @@
  * | ContainerdError      | PODVISOR_RUNTIME_CONTAINERD   | 502  | a containerd gRPC call failed                          |
  * | CrioError            | PODVISOR_RUNTIME_CRIO         | 502  | a CRI-O HTTP call failed                               |
  * | StaleSocketError     | PODVISOR_RUNTIME_STALE_SOCKET | 502  | a kept-alive socket died before its answer (retried)   |
+ * | PodResourcesError    | PODVISOR_POD_RESOURCES        | 502  | a call to the kubelet's PodResources API failed        |
  */
 
 export class PodvisorError extends Error {
@@ -148,4 +149,15 @@ export class StaleSocketError extends PodvisorError {
 export function errorMessage(err: unknown): string {
   if (err instanceof Error) return err.message;
   return String(err);
+}
+
+/** A PodResources call that failed: transport, gRPC status, deadline or cancellation. */
+export class PodResourcesError extends PodvisorError {
+  /** The gRPC status code, when the server or grpc-js gave one (8 RESOURCE_EXHAUSTED: the kubelet's rate limit). */
+  readonly grpcCode: number | undefined;
+  constructor(message: string, grpcCode: number | undefined, cause?: unknown) {
+    super('PODVISOR_POD_RESOURCES', 502, message, { cause });
+    this.name = 'PodResourcesError';
+    this.grpcCode = grpcCode;
+  }
 }

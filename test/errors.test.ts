@@ -8,6 +8,7 @@ import {
   DockerError,
   GatherError,
   ParseError,
+  PodResourcesError,
   PodvisorError,
   ResponseShapeError,
   StaleSocketError,
@@ -28,6 +29,7 @@ t.test('every error class has its own stable code, name and HTTP status', async 
     [new ContainerdError('x', undefined, undefined), 'ContainerdError', 'PODVISOR_RUNTIME_CONTAINERD', 502],
     [new CrioError('x'), 'CrioError', 'PODVISOR_RUNTIME_CRIO', 502],
     [new StaleSocketError(undefined), 'StaleSocketError', 'PODVISOR_RUNTIME_STALE_SOCKET', 502],
+    [new PodResourcesError('x', 14), 'PodResourcesError', 'PODVISOR_POD_RESOURCES', 502],
   ];
   const codes = new Set<string>();
   for (const [err, name, code, status] of cases) {

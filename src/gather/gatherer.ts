@@ -121,6 +121,8 @@ export class Gatherer {
   readonly #hold: LabelHold;
   readonly #kinds: ReadonlySet<MetricKind>;
   readonly #sched = new SchedTracker();
+  /** PodResources device ids NVML does not know, already logged (once each). */
+  readonly #unknownDeviceIds = new Set<string>();
   /** Settles once every runtime finished its first list or was given up on (awaited by every gather; once). */
   #runtimesSettled: Promise<void> | undefined;
   /** Settles when the running gather ends; disk walks on this thread wait for it between their slices. */
@@ -389,11 +391,18 @@ export class Gatherer {
     const sample = acc.sample();
     if (sample === undefined) return;
     snapshot.accelerators = sample.devices;
-    const { perContainer, attributions } = attributeAccelerators(sample, acc.assignments(), containers, owners, {
+    const { perContainer, attributions, unknownDeviceIds } = attributeAccelerators(sample, acc.assignments(), containers, owners, {
       pidCgroups: (pid) => this.#pidCgroups(pid),
       gpuMinors: (id) => this.#gpuMinors(id),
     });
     status.attributions = attributions;
+    const unlogged = unknownDeviceIds.filter((id) => !this.#unknownDeviceIds.has(id));
+    if (unlogged.length > 0) {
+      for (const id of unlogged) this.#unknownDeviceIds.add(id);
+      this.#opts.log.warn('the kubelet allocated GPUs NVML does not report: their containers get no accelerator series from PodResources', {
+        deviceIds: unlogged.join(','),
+      });
+    }
     for (const [i, list] of perContainer) {
       const c = containers[i];
       if (c !== undefined && list.length > 0) c.accelerators = list;

@@ -187,6 +187,12 @@ t.test('time-shared and allocated GPUs, attributed through PodResources and NVML
         { name: 'idle', devices: [{ resourceName: 'nvidia.com/gpu', ids: [B] }] },
       ],
     },
+    // A pod whose GPU NVML does not report (a replaced card, another node's id): a warning, nothing else.
+    {
+      namespace: NS,
+      name: 'ghost',
+      containers: [{ name: 'app', devices: [{ resourceName: 'nvidia.com/gpu', ids: ['GPU-deadbeef-0000-0000-0000-000000000000'] }] }],
+    },
   ]);
   t.teardown(() => kubelet.stop());
 
@@ -270,6 +276,7 @@ t.test('time-shared and allocated GPUs, attributed through PodResources and NVML
       ['pod_resources', 1],
     ],
   );
+  t.match(ex.stderr(), /level=warn msg="the kubelet allocated GPUs NVML does not report[^"]*" deviceIds=GPU-deadbeef-0000-0000-0000-000000000000\n/);
   t.same(
     find(samples, 'podvisor_accelerator_attributions', {}).map((s) => [s.labels.source, s.value]),
     [

@@ -1,15 +1,8 @@
 import t, { type Test } from 'tap';
 import { rmSync, writeFileSync } from 'node:fs';
 import * as grpc from '@grpc/grpc-js';
-import { ResponseShapeError } from '../../src/errors.js';
-import {
-  decodeListResponse,
-  loadPodResourcesProtos,
-  lookupMethod,
-  PodResourcesClient,
-  PodResourcesError,
-  type DeviceAssignment,
-} from '../../src/gpu/pod-resources/client.js';
+import { PodResourcesError, ResponseShapeError } from '../../src/errors.js';
+import { decodeListResponse, loadPodResourcesProtos, lookupMethod, PodResourcesClient, type DeviceAssignment } from '../../src/gpu/pod-resources/client.js';
 import { DEFAULT_MAX_AGE_MS, LOG_REPEAT_MS, MAX_BACKOFF_MS, PodResourcesSource } from '../../src/gpu/pod-resources/source.js';
 import type { Fields, Logger } from '../../src/log.js';
 import { encodeMessage, FakePodResources, type FakePod, type WireField } from '../support/fake-pod-resources.js';

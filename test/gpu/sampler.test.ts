@@ -276,6 +276,45 @@ t.test('start() polls at once and on its interval; close() stops it', async (t) 
   t.equal(readNvmlLog(s.log).filter(([f]) => f === 'nvmlDeviceGetCount_v2').length, after, 'no poll after close');
 });
 
+t.test('garbage from the driver: out-of-range values are absent and counted, bad names decoded, nothing crashes', async (t) => {
+  setup(t, {
+    gpus: [
+      {
+        uuid: A,
+        nameBytes: Buffer.from([0x4e, 0x56, 0xff, 0xfe, 0x20, 0x47, 0x50, 0x55]),
+        minor: 0,
+        memTotal: 2n ** 64n - 1n,
+        memUsed: 2n ** 60n,
+        memFree: 5,
+        utilGpu: 4294967295,
+        powerMw: 4294967295,
+        tempC: 4294967295,
+        compute: [
+          { pid: 0, mem: GiB },
+          { pid: 4294967295, mem: GiB },
+          { pid: 77, mem: 2n ** 64n - 1n },
+        ],
+        samples: [{ pid: 77, sm: 4294967295, mem: 4294967295 }],
+      },
+    ],
+  });
+  const sampler = new NvmlSampler({ library: loadNvml(buildFakeNvml().path, { timeoutMs: 30_000 }), intervalMs: 60_000, log: silentLogger });
+  await sampler.poll();
+  t.equal(sampler.up(), true, 'a device with nonsense values is still a device');
+  t.same(sampler.current()?.devices, [
+    {
+      uuid: A,
+      index: 0,
+      minor: 0,
+      model: 'NV\ufffd\ufffd GPU',
+      processes: [{ pid: 77 }],
+      processUtilization: [],
+    },
+  ]);
+  t.equal(sampler.errors(), 2, "out-of-range power and temperature are counted; utilization's 0xFFFFFFFF is NVML's not-available marker: absence");
+  await sampler.close();
+});
+
 t.test('processes in both lists are one allocation', async (t) => {
   t.same(mergeProcesses([{ pid: 1, usedGpuMemory: 10 }, { pid: 2 }, { pid: 1, usedGpuMemory: 10 }, { pid: 2, usedGpuMemory: 5 }]), [
     { pid: 1, memoryBytes: 10 },

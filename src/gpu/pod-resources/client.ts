@@ -15,7 +15,7 @@ import { statSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import * as grpc from '@grpc/grpc-js';
 import { loadSync, type PackageDefinition } from '@grpc/proto-loader';
-import { PodvisorError, ResponseShapeError, errorMessage } from '../../errors.js';
+import { PodResourcesError, ResponseShapeError, errorMessage } from '../../errors.js';
 import { isRecord, isStringArray } from '../../guards.js';
 
 /** One device plugin resource of one container: `nvidia.com/gpu` → `['GPU-…', 'MIG-…', 'GPU-…::3']`, ids as given. */
@@ -34,17 +34,6 @@ export interface PodResourcesClientOptions {
   timeoutMs: number;
   /** Directory holding podvisor's protos (default: `proto/` of this package). */
   protoDir?: string;
-}
-
-/** A PodResources call that failed: transport, gRPC status, deadline or cancellation. */
-export class PodResourcesError extends PodvisorError {
-  /** The gRPC status code, when the server or grpc-js gave one (8 RESOURCE_EXHAUSTED: the kubelet's rate limit). */
-  readonly grpcCode: number | undefined;
-  constructor(message: string, grpcCode: number | undefined, cause?: unknown) {
-    super('PODVISOR_POD_RESOURCES', 502, message, { cause });
-    this.name = 'PodResourcesError';
-    this.grpcCode = grpcCode;
-  }
 }
 
 /** `proto/` at the repository root: three levels up from both src/gpu/pod-resources/ and dist/gpu/pod-resources/. */
