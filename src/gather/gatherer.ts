@@ -396,6 +396,8 @@ export class Gatherer {
       gpuMinors: (id) => this.#gpuMinors(id),
     });
     status.attributions = attributions;
+    // Attribution reads files too (/proc/<pid>/cgroup, devices.list): its errors belong to this gather's counts.
+    snapshot.collectorErrors = this.#errors.current();
     const unlogged = unknownDeviceIds.filter((id) => !this.#unknownDeviceIds.has(id));
     if (unlogged.length > 0) {
       for (const id of unlogged) this.#unknownDeviceIds.add(id);
