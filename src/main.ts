@@ -7,7 +7,7 @@ import { ConfigError, StartupError, errorMessage } from './errors.js';
 import { errnoCode } from './guards.js';
 import { checkLayoutReadable, loadLayout } from './cgroup/layout.js';
 import type { AcceleratorOptions, GatherOptions } from './gather/setup.js';
-import { findNvmlLibrary, loadNvml } from './gpu/nvml/library.js';
+import { findNvmlLibrary } from './gpu/nvml/find.js';
 import { exitImmediately, prepareImmediateExit } from './host/exit.js';
 import { LocalEngine, type GatherEngine } from './scrape/engine.js';
 import { WorkerEngine } from './scrape/worker-engine.js';
@@ -36,7 +36,7 @@ function listenError(err: unknown, cfg: Config): string {
  * The accelerator kind's sources, or undefined (the kind then is off): NVML found under --rootfs or given by
  * --nvml-library, and loadable. Not found is one info line; a library given by flag that does not load is a startup error.
  */
-function acceleratorOptions(cfg: Config, log: Logger): AcceleratorOptions | undefined {
+async function acceleratorOptions(cfg: Config, log: Logger): Promise<AcceleratorOptions | undefined> {
   if (!cfg.kinds.includes('accelerator')) return undefined;
   const a = cfg.accelerator;
   const given = a.nvmlLibrary !== '';
@@ -51,6 +51,8 @@ function acceleratorOptions(cfg: Config, log: Logger): AcceleratorOptions | unde
     return undefined;
   }
   try {
+    // koffi and the binding are loaded only here, on a node that has the library.
+    const { loadNvml } = await import('./gpu/nvml/library.js');
     loadNvml(path, { timeoutMs: a.timeoutMs });
   } catch (err) {
     if (given) throw new StartupError(`--nvml-library: ${errorMessage(err)}`, { cause: err });
@@ -58,7 +60,7 @@ function acceleratorOptions(cfg: Config, log: Logger): AcceleratorOptions | unde
     return undefined;
   }
   // A hung driver call would hold process.exit() for ever: exits go through _exit from now on (host/exit.ts).
-  prepareImmediateExit();
+  await prepareImmediateExit();
   log.info('accelerator metrics on', { library: path, podResources: a.podResourcesSocket === '' ? 'off' : a.podResourcesSocket });
   return {
     nvmlLibrary: path,
@@ -76,7 +78,7 @@ async function run(cfg: Config, log: Logger): Promise<void> {
   const security = setupSecurity(cfg.security, log, securityStats);
   const layout = loadLayout(cfg.rootfs);
   checkLayoutReadable(layout);
-  const accelerator = acceleratorOptions(cfg, log);
+  const accelerator = await acceleratorOptions(cfg, log);
   log.info('cgroup hierarchy found', {
     mode: layout.mode,
     v1: [...new Set(layout.v1.values())].length,

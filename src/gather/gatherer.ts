@@ -95,6 +95,8 @@ export interface GathererOptions {
 
 const DEFAULT_STARTUP_GRACE_MS = 10_000;
 const DEFAULT_LABEL_HOLD_MS = 10_000;
+/** How long a container's devices.list (GPU minors) is taken as read: its rules are set when it starts. */
+const DEVICES_LIST_TTL_MS = 60_000;
 
 /** The files a gather reads once for all cgroups, or decides once for them. */
 interface CgroupFiles {
@@ -121,6 +123,8 @@ export class Gatherer {
   readonly #hold: LabelHold;
   readonly #kinds: ReadonlySet<MetricKind>;
   readonly #sched = new SchedTracker();
+  /** Each container's GPU minors from its devices.list, and when they were read. */
+  readonly #devicesLists = new Map<string, { minors: readonly number[] | undefined; readAtMs: number }>();
   /** PodResources device ids NVML does not know, already logged (once each). */
   readonly #unknownDeviceIds = new Set<string>();
   /** Settles once every runtime finished its first list or was given up on (awaited by every gather; once). */
@@ -405,6 +409,8 @@ export class Gatherer {
         deviceIds: unlogged.join(','),
       });
     }
+    const present = new Set(containers.map((c) => c.id));
+    for (const id of this.#devicesLists.keys()) if (!present.has(id)) this.#devicesLists.delete(id);
     for (const [i, list] of perContainer) {
       const c = containers[i];
       if (c !== undefined && list.length > 0) c.accelerators = list;
@@ -425,17 +431,27 @@ export class Gatherer {
     }
   }
 
-  /** GPU minors a cgroup v1 devices.list allows; undefined on v2 or without the devices hierarchy. */
+  /**
+   * GPU minors a cgroup v1 devices.list allows; undefined on v2 or without the devices hierarchy. A container's device
+   * rules are set when it starts and hardly ever change after: each is read at most once per DEVICES_LIST_TTL_MS
+   * (cAdvisor read it once, at the container's start), not on every gather for every container.
+   */
   #gpuMinors(id: string): readonly number[] | undefined {
     const mount = this.layout.v1.get('devices');
     if (mount === undefined) return undefined;
+    const now = this.#now();
+    const cached = this.#devicesLists.get(id);
+    if (cached !== undefined && now - cached.readAtMs < DEVICES_LIST_TTL_MS) return cached.minors;
     const file = `${mount}${id === '/' ? '' : id}/devices.list`;
+    let minors: readonly number[] | undefined;
     try {
       const text = this.#reader.read(file);
-      return text === undefined ? undefined : gpuMinorsOf(parseDevicesList(text, file));
+      minors = text === undefined ? undefined : gpuMinorsOf(parseDevicesList(text, file));
     } catch (err) {
       this.#errors.count('accelerator', file, err);
       return undefined;
     }
+    this.#devicesLists.set(id, { minors, readAtMs: now });
+    return minors;
   }
 }

@@ -16,7 +16,6 @@ import { startOomSource, type OomFallback } from './oom-source.js';
 import type { MetricKind } from '../model/kinds.js';
 import { ThreadReadAhead } from './read-ahead.js';
 import type { Accelerators } from './accelerators.js';
-import { loadNvml } from '../gpu/nvml/library.js';
 import { NvmlSampler } from '../gpu/sampler.js';
 import { PodResourcesSource } from '../gpu/pod-resources/source.js';
 
@@ -115,9 +114,15 @@ export function createGatherer(opts: GatherOptions, log: Logger, tuning: GatherT
 
 /** NVML's poll and the PodResources poll, both in the background, and the view a gather takes of them. */
 function startAccelerators(opts: AcceleratorOptions, log: Logger): { view: Accelerators; close(): Promise<void> } {
-  const library = loadNvml(opts.nvmlLibrary, { timeoutMs: opts.timeoutMs });
-  const sampler = new NvmlSampler({ library, intervalMs: opts.intervalMs, log });
-  sampler.start();
+  // The binding (and koffi) is imported here, on the gather's thread, only where the kind is on and NVML was found.
+  let sampler: NvmlSampler | undefined;
+  const started = import('../gpu/nvml/library.js').then(
+    ({ loadNvml }) => {
+      sampler = new NvmlSampler({ library: loadNvml(opts.nvmlLibrary, { timeoutMs: opts.timeoutMs }), intervalMs: opts.intervalMs, log });
+      sampler.start();
+    },
+    (err: unknown) => log.error('accelerator metrics off: the NVML binding could not be loaded', { error: errorMessage(err) }),
+  );
   const podResources =
     opts.podResourcesSocket === ''
       ? undefined
@@ -132,10 +137,10 @@ function startAccelerators(opts: AcceleratorOptions, log: Logger): { view: Accel
   // A socket never seen is a node without the API (no series); one that went away is a kubelet down or restarting (0).
   let socketSeen = false;
   const view: Accelerators = {
-    sample: () => sampler.current(),
+    sample: () => sampler?.current(),
     assignments: () => podResources?.current(),
     status() {
-      const status: ReturnType<Accelerators['status']> = { nvmlUp: sampler.up(), nvmlErrors: sampler.errors() };
+      const status: ReturnType<Accelerators['status']> = { nvmlUp: sampler?.up() ?? false, nvmlErrors: sampler?.errors() ?? 0 };
       const pr = podResources?.status();
       socketSeen ||= pr?.socketPresent === true;
       if (pr !== undefined && socketSeen) {
@@ -149,7 +154,8 @@ function startAccelerators(opts: AcceleratorOptions, log: Logger): { view: Accel
     view,
     async close() {
       await podResources?.close();
-      const { hung } = await sampler.close();
+      await started;
+      const { hung } = (await sampler?.close()) ?? { hung: false };
       if (hung) log.warn('an NVML call is still outstanding: NVML was not shut down (the process exits without waiting for it)');
     },
   };

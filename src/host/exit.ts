@@ -5,13 +5,16 @@
  * `_exit(2)` ends the process at once with the code, joining nothing. Log lines are out already: Node writes stderr
  * synchronously to files, pipes and terminals on Linux.
  */
-import koffi from 'koffi';
-
 let libcExit: ((code: number) => void) | undefined;
 
-/** Loads libc's `_exit` ahead of need (at startup, so shutdown itself loads nothing). */
-export function prepareImmediateExit(): void {
-  libcExit ??= koffi.load('libc.so.6').func('void _exit(int code)');
+/**
+ * Loads libc's `_exit` ahead of need (at startup, so shutdown itself loads nothing). koffi is imported here, not at
+ * the top: only a process that loads NVML pays for it.
+ */
+export async function prepareImmediateExit(): Promise<void> {
+  if (libcExit !== undefined) return;
+  const { default: koffi } = await import('koffi');
+  libcExit = koffi.load('libc.so.6').func('void _exit(int code)');
 }
 
 /** Ends the process now with `code`: `_exit(2)` when prepared, else `process.exit`. */

@@ -14,7 +14,7 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import t, { type Test } from 'tap';
-import { findNvmlLibrary } from '../../src/gpu/nvml/library.js';
+import { findNvmlLibrary } from '../../src/gpu/nvml/find.js';
 import { removeCgroupDirs } from '../support/cgroups.js';
 import { requireDaemon, run } from '../support/daemons.js';
 import { runExporter, startExporter, type Running } from '../support/exporter.js';

@@ -10,6 +10,7 @@ import t, { type Test } from 'tap';
 import { Gatherer } from '../../src/gather/gatherer.js';
 import type { Accelerators } from '../../src/gather/accelerators.js';
 import { loadLayout } from '../../src/cgroup/layout.js';
+import { FileReader } from '../../src/host/file-reader.js';
 import { silentLogger } from '../../src/log.js';
 import type { AcceleratorSample } from '../../src/model/accelerator.js';
 import type { MetricKind } from '../../src/model/kinds.js';
@@ -131,4 +132,56 @@ t.test('the kind off: the accelerator sources are not asked', async (t) => {
   t.equal(acc.asked, 0);
   t.equal(snap.acceleratorStatus, undefined);
   t.equal(snap.accelerators, undefined);
+});
+
+t.test('cgroup v1: devices.list places a Docker container nothing else did, read once per minute, not per gather', async (t) => {
+  const root = copyFixtureHost('v1-cgroupfs');
+  t.teardown(() => fs.rmSync(root, { recursive: true, force: true }));
+  const id = '44b317d826b2d53c344ee49e3fe4686613870c72d811dfd8ec1645d4579f6a47';
+  const list = path.join(root, 'sys/fs/cgroup/devices/docker', id, 'devices.list');
+  fs.writeFileSync(list, 'c 1:3 rwm\nc 195:255 rwm\nc 195:0 rwm\n');
+  const client = new FakeClient({ runtime: 'docker', version: { version: '24.0.7', apiVersion: '1.43' } });
+  client.add(container(id, { name: 'legacy-gpu' }));
+  const factory = new RuntimeFactory(client, { callTimeoutMs: 1000, log: silentLogger });
+  t.teardown(() => factory.close());
+  factory.start();
+  await until('registration', () => factory.status().up);
+  let now = 1_000_000;
+  const reads: string[] = [];
+  class Counting extends FileReader {
+    override read(file: string): string | undefined {
+      if (file.endsWith('devices.list')) reads.push(file);
+      return super.read(file);
+    }
+  }
+  const g = new Gatherer(loadLayout(root), {
+    rootfs: root,
+    allowPrefixes: [],
+    machineInfoIntervalMs: 300_000,
+    log: silentLogger,
+    machineInfo: async () => PINNED_MACHINE,
+    kinds: ['accelerator', 'cpu'],
+    runtimes: [factory],
+    reader: new Counting(),
+    now: () => now,
+    accelerators: accelerators({
+      takenAtMs: 0,
+      devices: [{ uuid: A, index: 0, minor: 0, model: 'Tesla T4', memoryTotalBytes: 16e9, processes: [], processUtilization: [] }],
+    }),
+  });
+  const first = await g.gather();
+  t.same(
+    first.containers.find((c) => c.id === `/docker/${id}`)?.accelerators,
+    [{ uuid: A, model: 'Tesla T4', source: 'devices_list', memoryTotalBytes: 16e9, memoryUsedBytes: 0, dutyCycle: 0 }],
+    'c 195:0: /dev/nvidia0, the GPU with minor 0 (nvidiactl, 195:255, is no GPU)',
+  );
+  t.same(reads, [list], "only the runtime container's devices.list is read");
+  now += 30_000;
+  await g.gather();
+  t.equal(reads.length, 1, 'not read again within a minute');
+  fs.writeFileSync(list, 'c 1:3 rwm\n');
+  now += 31_000;
+  const later = await g.gather();
+  t.equal(reads.length, 2, 'read again after a minute');
+  t.equal(later.containers.find((c) => c.id === `/docker/${id}`)?.accelerators, undefined, 'the rule gone: no GPU');
 });
