@@ -16,7 +16,7 @@
  *    libuv pool thread included), the native calls per poll from the fake's call log (FAKE_NVML_LOG, in another child so
  *    the log's appends are not timed), and the background cost per --accelerator-interval (10 s) as % of one core;
  * 3. RSS (VmRSS, VmHWM) of a child process that builds the gatherer without and with the kind and gathers a few times,
- *    children interleaved off/on; plus what importing koffi costs a bare node (every podvisor imports it).
+ *    children interleaved off/on; plus what importing koffi costs a bare node (only a podvisor with the kind on and NVML found imports it).
  *
  * The fake answers from memory (a stat() of its scenario per call): real NVML calls go to the driver and cost more
  * wall time (not CPU of ours), so part 2 is podvisor's own overhead per call, not the driver's.
@@ -32,7 +32,6 @@ import { loadLayout } from '../src/cgroup/layout.js';
 import { listCgroups } from '../src/cgroup/discover.js';
 import { parseArgs } from '../src/config.js';
 import { createGatherer, type AcceleratorOptions, type GatherSetup } from '../src/gather/setup.js';
-import { loadNvml } from '../src/gpu/nvml/library.js';
 import { NvmlSampler } from '../src/gpu/sampler.js';
 import { FileReader } from '../src/host/file-reader.js';
 import { silentLogger } from '../src/log.js';
@@ -205,8 +204,14 @@ interface PollResult {
   samples: number;
 }
 
+/** The binding (and koffi) loaded as podvisor loads it: only in a process that polls NVML. */
+async function loadLibrary(lib: string): Promise<ReturnType<typeof import('../src/gpu/nvml/library.js').loadNvml>> {
+  const { loadNvml } = await import('../src/gpu/nvml/library.js');
+  return loadNvml(lib, { timeoutMs: 5_000 });
+}
+
 async function childPoll(lib: string, polls: number): Promise<PollResult> {
-  const library = loadNvml(lib, { timeoutMs: 5_000 });
+  const library = await loadLibrary(lib);
   const sampler = new NvmlSampler({ library, intervalMs: NEVER_MS, log: silentLogger });
   const timed = async (): Promise<[number, number]> => {
     const c0 = process.cpuUsage();
@@ -247,7 +252,7 @@ interface CallsResult {
 
 /** Native calls per poll, from the fake's log (set through FAKE_NVML_LOG in the environment). */
 async function childCalls(lib: string, logFile: string): Promise<CallsResult> {
-  const library = loadNvml(lib, { timeoutMs: 5_000 });
+  const library = await loadLibrary(lib);
   const sampler = new NvmlSampler({ library, intervalMs: NEVER_MS, log: silentLogger });
   await sampler.poll();
   const first = readNvmlLog(logFile).length;
@@ -597,8 +602,8 @@ async function main(): Promise<void> {
         ] as const
       ).map(([label, k]) => `| ${label} | ${spread('off', k)} | ${spread('on', k)} | ${fmt(rssMed('on', k) - rssMed('off', k))} |`),
       '',
-      `Every podvisor imports koffi (src/gather/setup.ts imports the NVML binding statically), kind on or off: \`require('koffi')\` ` +
-        `adds ${fmt(koffiMiB)} MiB to a bare node's RSS (median of 5 processes), in both columns above.`,
+      `koffi (and the binding) are imported only where the kind is on and NVML was found (src/main.ts and src/gather/setup.ts import them dynamically), so "off" has none of it: \`require('koffi')\` ` +
+        `adds ${fmt(koffiMiB)} MiB to a bare node's RSS (median of 5 processes), part of the "on" column's difference.`,
       '',
     ];
     const svgName = out === undefined ? undefined : out.replace(/\.md$/, '') + '.svg';

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Provision the real daemons the podvisor test suite needs: containerd, dockerd
-# (with runc), promtool/prometheus binaries, busybox, openssl and curl (TLS tests), and the test image
+# (with runc), promtool/prometheus binaries, busybox, openssl and curl (TLS tests), gcc (the fake libnvidia-ml of the GPU tests), and the test image
 # podvisor-test:1 (in docker and in containerd's k8s.io namespace).
 #
 # Usage:
@@ -114,17 +114,17 @@ ensure_packages() {
 	local t0 b
 	t0=$(now_ms)
 	local -a missing=()
-	for b in dockerd docker containerd ctr runc busybox promtool prometheus openssl curl; do
+	for b in dockerd docker containerd ctr runc busybox promtool prometheus openssl curl gcc; do
 		command -v "$b" >/dev/null 2>&1 || missing+=("$b")
 	done
 	if ((${#missing[@]} == 0)); then
-		say "packages: dockerd containerd runc busybox promtool openssl curl present ($(since "$t0"))"
+		say "packages: dockerd containerd runc busybox promtool openssl curl gcc present ($(since "$t0"))"
 		return 0
 	fi
 	if ! is_root || ! is_debian; then
-		die "missing ${missing[*]}; install docker.io containerd runc busybox-static prometheus openssl curl (needs root on Debian)"
+		die "missing ${missing[*]}; install docker.io containerd runc busybox-static prometheus openssl curl gcc libc6-dev (needs root on Debian)"
 	fi
-	say "packages: missing ${missing[*]}; installing docker.io containerd runc busybox-static prometheus openssl curl (log: $APT_LOG)"
+	say "packages: missing ${missing[*]}; installing docker.io containerd runc busybox-static prometheus openssl curl gcc libc6-dev (log: $APT_LOG)"
 	# Keep package maintainer scripts from starting services (dockerd, prometheus,
 	# node-exporter): we start exactly the daemons we need ourselves, there is no
 	# systemd here, and the prometheus service is never relied upon.
@@ -140,7 +140,7 @@ ensure_packages() {
 		die "apt-get update failed: $(last_log_line "$APT_LOG") (see $APT_LOG)"
 	fi
 	if ! DEBIAN_FRONTEND=noninteractive apt-get install -y -q \
-		docker.io containerd runc busybox-static prometheus openssl curl >>"$APT_LOG" 2>&1; then
+		docker.io containerd runc busybox-static prometheus openssl curl gcc libc6-dev >>"$APT_LOG" 2>&1; then
 		die "apt-get install failed: $(last_log_line "$APT_LOG") (see $APT_LOG)"
 	fi
 	if ((own_policy)); then
