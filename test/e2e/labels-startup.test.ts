@@ -22,7 +22,7 @@ import fs from 'node:fs';
 import net from 'node:net';
 import { spawn } from 'node:child_process';
 import { removeCtrContainer, requireDaemon, run } from '../support/daemons.js';
-import { assertBuilt, freePort, MAIN, untracked } from '../support/exporter.js';
+import { assertBuilt, childEnv, freePort, MAIN } from '../support/exporter.js';
 import { removeCgroupDirs } from '../support/cgroups.js';
 import { poll, until } from '../support/poll.js';
 import { socketPath } from '../support/socket-path.js';
@@ -244,7 +244,8 @@ function canConnect(port: number): Promise<boolean> {
 async function launch(t: Test, args: readonly string[]): Promise<Exporter> {
   assertBuilt();
   const port = await freePort();
-  const proc = spawn(...untracked(process.execPath, [MAIN, `--listen-address=127.0.0.1:${port}`, '--disk-usage=false', ...args]), {
+  const proc = spawn(process.execPath, [MAIN, `--listen-address=127.0.0.1:${port}`, '--disk-usage=false', ...args], {
+    env: childEnv(),
     stdio: ['ignore', 'ignore', 'pipe'],
   });
   let stderr = '';

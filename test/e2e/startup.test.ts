@@ -4,7 +4,7 @@ import fs from 'node:fs';
 import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
-import { freePort, runExporter, startExporter, untracked, waitForStatus, REPO } from '../support/exporter.js';
+import { freePort, runExporter, startExporter, waitForStatus, REPO } from '../support/exporter.js';
 import { copyFixtureHost } from '../support/fixture-host.js';
 import { poll } from '../support/poll.js';
 
@@ -66,6 +66,7 @@ t.test('permission denied on the cgroup tree is one line and exit 1', async (t) 
     uid: 65534,
     gid: 65534,
     cwd: os.tmpdir(),
+    bareEnv: true,
   });
   t.equal(r.code, 1);
   oneLine(t, r.stderr.replace(/^ts=.*\n/gm, ''), /^podvisor: cannot read cgroup hierarchy .*sys\/fs\/cgroup: EACCES: permission denied/);
@@ -103,14 +104,11 @@ t.test('npm start passes flags through', async (t) => {
   const port = await freePort();
   // --ignore-scripts skips the prestart build: npm test built dist/ already, and a rebuild here would rewrite dist/
   // under the exporters other test files are starting at the same time (a half-written module fails their startup).
-  const child = (await import('node:child_process')).spawn(
-    ...untracked('npm', ['start', '--silent', '--ignore-scripts', '--', `--listen-address=127.0.0.1:${port}`]),
-    {
-      cwd: REPO,
-      stdio: 'ignore',
-      detached: true,
-    },
-  );
+  const child = (await import('node:child_process')).spawn('npm', ['start', '--silent', '--ignore-scripts', '--', `--listen-address=127.0.0.1:${port}`], {
+    cwd: REPO,
+    stdio: 'ignore',
+    detached: true,
+  });
   t.teardown(() => {
     try {
       if (child.pid !== undefined) process.kill(-child.pid, 'SIGTERM');

@@ -36,26 +36,23 @@ export interface Exited {
 }
 
 /**
- * How a dist/main.js child (or `npm start`) is spawned: through `env -u NODE_OPTIONS`, so tap's processinfo hook,
- * which tap injects into every child's NODE_OPTIONS (also when a test passes its own env), is not loaded there and the
- * child is neither tracked nor measured. Tracked, it spoils the suite's coverage of src/: dist/ carries tsc's source
- * maps, the files a child loads are attributed to src/, and tap's report then gives those files the child's counts
- * in place of the in-process ones. Checked on a CI run's .tap/coverage: one startup-error child turned
- * src/proc/pid-cgroup.ts from 100% to 40.9% of statements (kmsg.ts and worker-engine.ts had sat at 26-28% for the same
- * reason), and with only the children's coverage switched off the suite fell to 55%. What the children do is checked
- * by the e2e assertions; coverage is measured in-process. It also keeps the hook from writing under .tap/ as another
- * user (the as-nobody tests).
+ * The environment of a dist/main.js child: tap's coverage hook stays loaded (it tracks the process) but records no
+ * coverage there. dist/ carries tsc's source maps, so a child's coverage is mapped onto src/ and merged with the
+ * in-process (tsx) coverage of the same files, and that merge zeroes their function counts: one startup-error child
+ * turned src/proc/pid-cgroup.ts from 100% to 40.9% of statements (checked on the .tap/coverage of a CI run). What the
+ * children run is checked by the e2e assertions; coverage is measured in-process.
  */
-export function untracked(cmd: string, args: readonly string[]): [string, string[]] {
-  return ['/usr/bin/env', ['-u', 'NODE_OPTIONS', cmd, ...args]];
+export function childEnv(env: NodeJS.ProcessEnv = process.env): NodeJS.ProcessEnv {
+  return { ...env, _TAPJS_PROCESSINFO_COVERAGE_: '0' };
 }
 
 /** Runs the exporter to completion (for flags and startup errors). */
-export function runExporter(args: readonly string[], opts: SpawnOptions = {}, timeoutMs = 20_000): Promise<Exited> {
+export function runExporter(args: readonly string[], opts: SpawnOptions & { bareEnv?: boolean } = {}, timeoutMs = 20_000): Promise<Exited> {
   assertBuilt();
-  const [cmd, argv] = untracked(process.execPath, [MAIN, ...args]);
+  // bareEnv: run through `env -u NODE_OPTIONS`, so tap's coverage hook (which writes under .tap/) stays out of the child.
+  const [cmd, argv] = opts.bareEnv === true ? ['/usr/bin/env', ['-u', 'NODE_OPTIONS', process.execPath, MAIN, ...args]] : [process.execPath, [MAIN, ...args]];
   return new Promise((resolve, reject) => {
-    const p = spawn(cmd, argv, { ...opts, stdio: ['ignore', 'pipe', 'pipe'] });
+    const p = spawn(cmd, argv, { ...opts, env: childEnv(opts.env), stdio: ['ignore', 'pipe', 'pipe'] });
     let stdout = '';
     let stderr = '';
     p.stdout?.on('data', (d: Buffer) => (stdout += d.toString()));
@@ -83,8 +80,7 @@ export interface Running {
 export async function startExporter(args: readonly string[] = [], env: NodeJS.ProcessEnv = process.env): Promise<Running> {
   assertBuilt();
   const port = await freePort();
-  const [cmd, argv] = untracked(process.execPath, [MAIN, `--listen-address=127.0.0.1:${port}`, ...args]);
-  const proc = spawn(cmd, argv, { env, stdio: ['ignore', 'pipe', 'pipe'] });
+  const proc = spawn(process.execPath, [MAIN, `--listen-address=127.0.0.1:${port}`, ...args], { env: childEnv(env), stdio: ['ignore', 'pipe', 'pipe'] });
   let stdout = '';
   let stderr = '';
   proc.stdout?.on('data', (d: Buffer) => (stdout += d.toString()));
