@@ -22,7 +22,7 @@ import fs from 'node:fs';
 import net from 'node:net';
 import { spawn } from 'node:child_process';
 import { removeCtrContainer, requireDaemon, run } from '../support/daemons.js';
-import { assertBuilt, childEnv, freePort, MAIN } from '../support/exporter.js';
+import { assertBuilt, freePort, MAIN } from '../support/exporter.js';
 import { removeCgroupDirs } from '../support/cgroups.js';
 import { poll, until } from '../support/poll.js';
 import { socketPath } from '../support/socket-path.js';
@@ -244,10 +244,7 @@ function canConnect(port: number): Promise<boolean> {
 async function launch(t: Test, args: readonly string[]): Promise<Exporter> {
   assertBuilt();
   const port = await freePort();
-  const proc = spawn(process.execPath, [MAIN, `--listen-address=127.0.0.1:${port}`, '--disk-usage=false', ...args], {
-    env: childEnv(),
-    stdio: ['ignore', 'ignore', 'pipe'],
-  });
+  const proc = spawn(process.execPath, [MAIN, `--listen-address=127.0.0.1:${port}`, '--disk-usage=false', ...args], { stdio: ['ignore', 'ignore', 'pipe'] });
   let stderr = '';
   proc.stderr?.on('data', (d: Buffer) => (stderr += d.toString()));
   const exited = new Promise<void>((resolve) => proc.once('exit', () => resolve()));

@@ -35,24 +35,13 @@ export interface Exited {
   stderr: string;
 }
 
-/**
- * The environment of a dist/main.js child: tap's coverage hook stays loaded (it tracks the process) but records no
- * coverage there. dist/ carries tsc's source maps, so a child's coverage is mapped onto src/ and merged with the
- * in-process (tsx) coverage of the same files, and that merge zeroes their function counts: one startup-error child
- * turned src/proc/pid-cgroup.ts from 100% to 40.9% of statements (checked on the .tap/coverage of a CI run). What the
- * children run is checked by the e2e assertions; coverage is measured in-process.
- */
-export function childEnv(env: NodeJS.ProcessEnv = process.env): NodeJS.ProcessEnv {
-  return { ...env, _TAPJS_PROCESSINFO_COVERAGE_: '0' };
-}
-
 /** Runs the exporter to completion (for flags and startup errors). */
 export function runExporter(args: readonly string[], opts: SpawnOptions & { bareEnv?: boolean } = {}, timeoutMs = 20_000): Promise<Exited> {
   assertBuilt();
   // bareEnv: run through `env -u NODE_OPTIONS`, so tap's coverage hook (which writes under .tap/) stays out of the child.
   const [cmd, argv] = opts.bareEnv === true ? ['/usr/bin/env', ['-u', 'NODE_OPTIONS', process.execPath, MAIN, ...args]] : [process.execPath, [MAIN, ...args]];
   return new Promise((resolve, reject) => {
-    const p = spawn(cmd, argv, { ...opts, env: childEnv(opts.env), stdio: ['ignore', 'pipe', 'pipe'] });
+    const p = spawn(cmd, argv, { ...opts, stdio: ['ignore', 'pipe', 'pipe'] });
     let stdout = '';
     let stderr = '';
     p.stdout?.on('data', (d: Buffer) => (stdout += d.toString()));
@@ -80,7 +69,7 @@ export interface Running {
 export async function startExporter(args: readonly string[] = [], env: NodeJS.ProcessEnv = process.env): Promise<Running> {
   assertBuilt();
   const port = await freePort();
-  const proc = spawn(process.execPath, [MAIN, `--listen-address=127.0.0.1:${port}`, ...args], { env: childEnv(env), stdio: ['ignore', 'pipe', 'pipe'] });
+  const proc = spawn(process.execPath, [MAIN, `--listen-address=127.0.0.1:${port}`, ...args], { env, stdio: ['ignore', 'pipe', 'pipe'] });
   let stdout = '';
   let stderr = '';
   proc.stdout?.on('data', (d: Buffer) => (stdout += d.toString()));
