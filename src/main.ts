@@ -8,7 +8,7 @@ import { errnoCode } from './guards.js';
 import { checkLayoutReadable, loadLayout } from './cgroup/layout.js';
 import type { AcceleratorOptions, GatherOptions } from './gather/setup.js';
 import { findNvmlLibrary } from './gpu/nvml/find.js';
-import { exitImmediately, prepareImmediateExit } from './host/exit.js';
+import { exitImmediately, nativeCallStuck, prepareImmediateExit } from './host/exit.js';
 import { LocalEngine, type GatherEngine } from './scrape/engine.js';
 import { WorkerEngine } from './scrape/worker-engine.js';
 import { buildApp } from './http/app.js';
@@ -86,7 +86,10 @@ async function run(cfg: Config, log: Logger): Promise<void> {
   });
   const kinds = accelerator === undefined ? cfg.kinds.filter((k) => k !== 'accelerator') : cfg.kinds;
   log.info('metric kinds', { kinds: kinds.join(','), runtimeContainersOnly: cfg.runtimeContainersOnly });
-  const exit = accelerator === undefined ? (code: number): never => process.exit(code) : exitImmediately;
+  // A thread stuck in the NVML driver makes process.exit() wait for ever: then the exit is _exit(2). On this thread
+  // the gather's close says so; a gather worker's stuck thread cannot be seen from here, so with one, always.
+  const mayBeStuck = (): boolean => accelerator !== undefined && (cfg.gatherInWorker || nativeCallStuck());
+  const exit = (code: number): never => (mayBeStuck() ? exitImmediately(code) : process.exit(code));
 
   const engineOpts: GatherOptions = {
     layout,
@@ -142,7 +145,8 @@ async function run(cfg: Config, log: Logger): Promise<void> {
     if (stopping) return;
     stopping = true;
     log.info('shutting down', { signal });
-    const force = setTimeout(() => exit(1), 10_000);
+    // Past 10 s something is stuck (perhaps in a driver): never a normal exit then.
+    const force = setTimeout(() => (accelerator === undefined ? process.exit(1) : exitImmediately(1)), 10_000);
     force.unref();
     app
       .close()

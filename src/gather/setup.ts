@@ -18,6 +18,7 @@ import { ThreadReadAhead } from './read-ahead.js';
 import type { Accelerators } from './accelerators.js';
 import { NvmlSampler } from '../gpu/sampler.js';
 import { PodResourcesSource } from '../gpu/pod-resources/source.js';
+import { noteStuckNativeCall } from '../host/exit.js';
 
 /** PodResources answers older than this are not used (the kubelet gone for long: attribution falls back to NVML's pids). */
 const POD_RESOURCES_MAX_AGE_MS = 5 * 60_000;
@@ -156,7 +157,9 @@ function startAccelerators(opts: AcceleratorOptions, log: Logger): { view: Accel
       await podResources?.close();
       await started;
       const { hung } = (await sampler?.close()) ?? { hung: false };
-      if (hung) log.warn('an NVML call is still outstanding: NVML was not shut down (the process exits without waiting for it)');
+      if (!hung) return;
+      log.warn('an NVML call is still outstanding: NVML was not shut down (the process exits without waiting for it)');
+      noteStuckNativeCall();
     },
   };
 }

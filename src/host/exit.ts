@@ -6,6 +6,17 @@
  * synchronously to files, pipes and terminals on Linux.
  */
 let libcExit: ((code: number) => void) | undefined;
+let stuck = false;
+
+/** A native call on this thread's side of the process never returned: a normal exit would wait for it for ever. */
+export function noteStuckNativeCall(): void {
+  stuck = true;
+}
+
+/** Whether noteStuckNativeCall was called (in this thread's copy of the module). */
+export function nativeCallStuck(): boolean {
+  return stuck;
+}
 
 /**
  * Loads libc's `_exit` ahead of need (at startup, so shutdown itself loads nothing). koffi is imported here, not at
