@@ -11,6 +11,7 @@ import { LOG_LEVELS, type LogLevel } from './log.js';
 import { CADVISOR_ONLY_KINDS, METRIC_KINDS, type MetricKind } from './model/kinds.js';
 import type { RuntimeConfig } from './runtime/index.js';
 import type { SecurityOptions } from './http/security.js';
+import type { AcceleratorOptions } from './gather/setup.js';
 
 export interface Config {
   listenHost: string;
@@ -40,22 +41,7 @@ export interface Config {
   /** TLS, the web config file and Kubernetes authentication/authorization (all off by default: plain HTTP). */
   security: SecurityOptions;
   /** The `accelerator` kind's sources (used only when the kind is on). */
-  accelerator: AcceleratorConfig;
-}
-
-export interface AcceleratorConfig {
-  /** --nvml-library: '' searches libnvidia-ml.so.1 under --rootfs; a path given must load. */
-  nvmlLibrary: string;
-  /** --accelerator-interval */
-  intervalMs: number;
-  /** --accelerator-timeout: each NVML call. */
-  timeoutMs: number;
-  /** --pod-resources-socket: '' turns the kubelet's PodResources API off. */
-  podResourcesSocket: string;
-  /** --pod-resources-interval */
-  podResourcesIntervalMs: number;
-  /** --pod-resources-timeout */
-  podResourcesTimeoutMs: number;
+  accelerator: AcceleratorOptions;
 }
 
 // ---------------------------------------------------------------------------------------------------------------

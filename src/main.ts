@@ -62,14 +62,7 @@ async function acceleratorOptions(cfg: Config, log: Logger): Promise<Accelerator
   // A hung driver call would hold process.exit() for ever: exits go through _exit from now on (host/exit.ts).
   await prepareImmediateExit();
   log.info('accelerator metrics on', { library: path, podResources: a.podResourcesSocket === '' ? 'off' : a.podResourcesSocket });
-  return {
-    nvmlLibrary: path,
-    intervalMs: a.intervalMs,
-    timeoutMs: a.timeoutMs,
-    podResourcesSocket: a.podResourcesSocket,
-    podResourcesIntervalMs: a.podResourcesIntervalMs,
-    podResourcesTimeoutMs: a.podResourcesTimeoutMs,
-  };
+  return { ...a, nvmlLibrary: path };
 }
 
 async function run(cfg: Config, log: Logger): Promise<void> {

@@ -43,15 +43,22 @@ export interface GatherOptions {
   accelerator?: AcceleratorOptions;
 }
 
-/** Plain data for the accelerator kind: main has found and checked the NVML library already. */
+/** Plain data for the accelerator kind, from its flags (Config.accelerator). */
 export interface AcceleratorOptions {
-  /** Absolute path of libnvidia-ml.so.1. */
+  /**
+   * --nvml-library. In the flags '' means "look for it"; here, the library main found and checked (main replaces '' by
+   * the path before it builds the gather).
+   */
   nvmlLibrary: string;
+  /** --accelerator-interval */
   intervalMs: number;
+  /** --accelerator-timeout: each NVML call. */
   timeoutMs: number;
-  /** '' : off. */
+  /** --pod-resources-socket: '' turns the kubelet's PodResources API off. */
   podResourcesSocket: string;
+  /** --pod-resources-interval */
   podResourcesIntervalMs: number;
+  /** --pod-resources-timeout */
   podResourcesTimeoutMs: number;
 }
 
